@@ -1,0 +1,12 @@
+"""Command-line entry point. Each command module registers itself on `app`."""
+
+from __future__ import annotations
+
+from evidence.cli import data_cmds, meta_cmd, pubmed_cmds  # noqa: F401  (register commands)
+from evidence.cli.app import app
+
+__all__ = ["app", "main"]
+
+
+def main() -> None:
+    app()

@@ -1,0 +1,43 @@
+"""The typer application and the options every command shares."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from evidence.workspace import DEFAULT_DATA, DEFAULT_PROCESSED, DEFAULT_REPORTS, Workspace
+
+app = typer.Typer(
+    name="evidence",
+    help="Living evidence synthesis: fetch, tabulate, pool, rate and report.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+DataOpt = Annotated[
+    Path, typer.Option("--data", help="Input directory (protocols, tables, PubMed cache).")
+]
+ProcessedOpt = Annotated[
+    Path, typer.Option("--processed", help="Directory for the tables a run writes.")
+]
+ReportsOpt = Annotated[Path, typer.Option("--reports", help="Directory for the reports.")]
+ProtocolOpt = Annotated[
+    str, typer.Option("--protocol", help="Protocol name under DATA/protocols/, or a path.")
+]
+
+
+def workspace(
+    data: Path = DEFAULT_DATA,
+    processed: Path = DEFAULT_PROCESSED,
+    reports: Path = DEFAULT_REPORTS,
+) -> Workspace:
+    return Workspace(data=data, processed=processed, reports=reports)
+
+
+def fail(message: str, code: int = 1) -> typer.Exit:
+    """Print an error to stderr and return the Exit to raise."""
+    typer.echo(message, err=True)
+    return typer.Exit(code)

@@ -1,0 +1,1 @@
+"""`evidence meta`: standalone pooling, as metafor's rma is used."""

@@ -1,0 +1,1 @@
+"""PubMed commands: search, fetch, import-pubmed, records."""

@@ -1,0 +1,151 @@
+"""The review protocol: what a synthesis covers, as data (one YAML file per drug)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+Measure = Literal["RR", "OR", "RD", "MD", "SMD", "PLO", "PR", "GEN"]
+
+
+class ProtocolError(ValueError):
+    """A protocol file that cannot be used, with the file and field named."""
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class DrugSpec(_Model):
+    name: str
+    pubmed_term: str
+
+
+class OutcomeSpec(_Model):
+    id: str
+    measure: Measure
+    benefit: Literal["higher", "lower"]
+    label: str
+
+
+class Indication(_Model):
+    id: str
+    label: str
+    pubmed_query: str
+    article_row: str | None = None
+    comparator: str = "placebo"
+    active_comparators: list[str] = Field(default_factory=list)
+    outcomes: list[OutcomeSpec] = Field(default_factory=list)
+
+
+class Tier(_Model):
+    label: str
+    max: float | None = None
+
+
+class RouteTiers(_Model):
+    unit: str
+    field: Literal["dose_mg_day", "dose_ug_day"]
+    tiers: list[Tier]
+
+    @model_validator(mode="after")
+    def _ordered(self) -> RouteTiers:
+        cuts = [t.max for t in self.tiers]
+        if not cuts or cuts[-1] is not None or any(c is None for c in cuts[:-1]):
+            raise ValueError("every tier but the last needs a `max`; the last has none")
+        bounded = [c for c in cuts if c is not None]
+        if bounded != sorted(bounded) or len(set(bounded)) != len(bounded):
+            raise ValueError(f"tier cut points must increase, got {bounded}")
+        return self
+
+    def tier_of(self, dose: float) -> str:
+        """The tier holding `dose`: above the previous cut point, up to and including its own."""
+        for tier in self.tiers:
+            if tier.max is None or dose <= tier.max:
+                return tier.label
+        raise AssertionError("unreachable: the last tier is unbounded")
+
+
+class SideEffectRow(_Model):
+    row: str
+    outcomes: list[str]
+
+
+class RatingSpec(_Model):
+    rule_set: str
+    rule_set_version: str
+    model: dict[str, str] = Field(default_factory=lambda: {"method": "REML", "test": "knha"})
+
+
+class ProtocolFiles(_Model):
+    studies: str = "studies.csv"
+    outcomes: str = "outcomes.csv"
+    study_effects: str = "study_effects.csv"
+    published_syntheses: str = "published_syntheses.csv"
+    dosing_facts: str = "dosing_facts.csv"
+    pubmed_records: str = "pubmed_records.csv"
+    missing: str = "missing.csv"
+    claims: str | None = None
+    citations: str | None = None
+
+
+class Protocol(_Model):
+    protocol_id: str
+    version: str
+    title: str
+    drug: DrugSpec
+    files: ProtocolFiles = Field(default_factory=ProtocolFiles)
+    topics: list[str] = Field(default_factory=list)
+    trial_filter: str = ""
+    indications: list[Indication]
+    dose_tiers: dict[str, RouteTiers]
+    side_effects: list[SideEffectRow] = Field(default_factory=list)
+    rating: RatingSpec
+
+    @model_validator(mode="after")
+    def _unique_ids(self) -> Protocol:
+        ids = [i.id for i in self.indications]
+        dupes = sorted({i for i in ids if ids.count(i) > 1})
+        if dupes:
+            raise ValueError(f"indication ids must be unique, repeated: {dupes}")
+        overlap = sorted(set(ids) & set(self.topics))
+        if overlap:
+            raise ValueError(f"ids are both indications and topics: {overlap}")
+        return self
+
+    @property
+    def question_ids(self) -> set[str]:
+        """Every value the data's `indication` column may take under this protocol."""
+        return {i.id for i in self.indications} | set(self.topics)
+
+    def indication(self, indication_id: str) -> Indication:
+        for ind in self.indications:
+            if ind.id == indication_id:
+                return ind
+        raise KeyError(indication_id)
+
+
+def parse_protocol(data: object, source: str = "<protocol>") -> Protocol:
+    try:
+        return Protocol.model_validate(data)
+    except ValidationError as exc:
+        lines = [
+            f"{source}: field {'.'.join(str(p) for p in err['loc']) or '(top)'}: {err['msg']}"
+            f" (found {err.get('input')!r})"
+            for err in exc.errors()
+        ]
+        raise ProtocolError("\n".join(lines)) from None
+
+
+def load_protocol(path: str | Path) -> Protocol:
+    path = Path(path)
+    if not path.is_file():
+        raise ProtocolError(f"{path}: protocol file not found")
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as exc:
+        raise ProtocolError(f"{path}: not valid YAML: {exc}") from None
+    return parse_protocol(data, str(path))

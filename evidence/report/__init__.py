@@ -1,0 +1,1 @@
+"""What readers read: Markdown and HTML rendered from the run's tables."""

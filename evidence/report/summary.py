@@ -1,0 +1,67 @@
+"""The run summary in Markdown: what was synthesised from which inputs."""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from evidence.snapshot import Snapshot
+
+
+def _md_table(frame: pd.DataFrame) -> str:
+    def cell(v: object) -> str:
+        if v is None or (not isinstance(v, str) and pd.isna(v)):
+            return ""
+        return str(v).replace("|", "\\|").replace("\n", " ")
+
+    head = "| " + " | ".join(frame.columns) + " |"
+    rule = "|" + "|".join("---" for _ in frame.columns) + "|"
+    body = ["| " + " | ".join(cell(v) for v in row) + " |" for row in frame.itertuples(index=False)]
+    return "\n".join([head, rule, *body])
+
+
+def render_summary(snapshot: Snapshot, by_tier: pd.DataFrame, tiered: pd.DataFrame) -> str:
+    """A short Markdown summary; no wall-clock, so reruns on the same inputs are identical."""
+    p = snapshot.protocol
+    studies = snapshot.studies
+    lines = [
+        f"# {p.title}",
+        "",
+        f"Protocol `{p.protocol_id}` version {p.version}; "
+        f"rating rule set {p.rating.rule_set_version}.",
+        "",
+        "## Inputs",
+        "",
+        f"- {len(studies)} studies, {len(snapshot.outcomes)} arm-level outcome rows "
+        f"({int(snapshot.outcomes['derived'].fillna(False).sum())} with derived values), "
+        f"{len(snapshot.study_effects)} study-level effects, "
+        f"{len(snapshot.published_syntheses)} published synthesis results.",
+        "",
+        "## Studies by indication and design",
+        "",
+    ]
+    counts = (
+        studies.groupby(["indication", "design"])
+        .size()
+        .rename("studies")
+        .reset_index()
+        .sort_values(["indication", "design"])
+    )
+    lines.append(_md_table(counts))
+    lines += ["", "## Outcome rows by indication and dose tier", ""]
+    tier_counts = (
+        tiered.groupby(["indication", "dose_tier"])
+        .size()
+        .unstack(fill_value=0)
+        .sort_index()
+        .reset_index()
+    )
+    lines.append(_md_table(tier_counts))
+    primary = {(i.id, o.id) for i in p.indications for o in i.outcomes}
+    prim = by_tier[
+        [(a, b) in primary for a, b in zip(by_tier.indication, by_tier.outcome, strict=True)]
+    ]
+    lines += ["", "## Primary outcomes of the protocol, by dose tier and arm role", ""]
+    lines.append(_md_table(prim.drop(columns=["arms_with_events", "arms_with_mean_sd"])))
+    lines += ["", "## Input files (sha256)", ""]
+    lines += [f"- `{name}`: `{digest[:16]}`" for name, digest in snapshot.input_hashes.items()]
+    return "\n".join(lines) + "\n"

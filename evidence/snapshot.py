@@ -1,0 +1,115 @@
+"""Load a protocol's validated inputs as typed pandas tables."""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+import yaml
+
+from evidence.documents import Citations, Claims
+from evidence.protocol import Protocol
+from evidence.validate import Issue, validate_inputs
+
+INT_COLS = {"year", "n_total", "n", "events", "k", "participants"}
+FLOAT_COLS = {
+    "dose_min",
+    "dose_max",
+    "duration_weeks",
+    "timepoint_weeks",
+    "dose_mg_day",
+    "dose_ug_day",
+    "mean",
+    "sd",
+    "se",
+    "pct",
+    "estimate",
+    "ci_low",
+    "ci_high",
+    "i2",
+    "value_min",
+    "value_max",
+}
+BOOL_COLS = {"derived", "humans", "animals"}
+
+
+class InvalidInputs(ValueError):
+    """The inputs failed validation; `issues` says where and why."""
+
+    def __init__(self, issues: list[Issue]):
+        self.issues = issues
+        super().__init__(f"{len(issues)} problem(s) in the inputs:\n" + "\n".join(map(str, issues)))
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    protocol: Protocol
+    studies: pd.DataFrame
+    outcomes: pd.DataFrame
+    study_effects: pd.DataFrame
+    published_syntheses: pd.DataFrame
+    dosing_facts: pd.DataFrame
+    pubmed_records: pd.DataFrame
+    missing: pd.DataFrame
+    claims: Claims | None
+    citations: Citations | None
+    input_hashes: dict[str, str]
+
+
+def _typed(path: Path) -> pd.DataFrame:
+    frame = pd.read_csv(path, dtype=str, keep_default_na=False, encoding="utf-8")
+    for col in frame.columns:
+        text = frame[col].str.strip()
+        if col in INT_COLS:
+            frame[col] = pd.to_numeric(text.replace("", None)).astype("Int64")
+        elif col in FLOAT_COLS:
+            frame[col] = pd.to_numeric(text.replace("", None)).astype("Float64")
+        elif col in BOOL_COLS:
+            frame[col] = text.map({"true": True, "false": False}).astype("boolean")
+        else:
+            frame[col] = frame[col].replace("", None)
+    return frame
+
+
+def _sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def load_snapshot(data: Path, protocol: Protocol, protocol_path: Path | None = None) -> Snapshot:
+    """Validate, then load. Invalid inputs raise `InvalidInputs` listing every problem."""
+    data = Path(data)
+    _, issues = validate_inputs(data, protocol)
+    if issues:
+        raise InvalidInputs(issues)
+    files = protocol.files
+    tables = {
+        name: _typed(data / getattr(files, name))
+        for name in (
+            "studies",
+            "outcomes",
+            "study_effects",
+            "published_syntheses",
+            "dosing_facts",
+            "pubmed_records",
+            "missing",
+        )
+    }
+    claims = (
+        Claims.model_validate(yaml.safe_load((data / files.claims).read_text("utf-8")))
+        if files.claims
+        else None
+    )
+    citations = (
+        Citations.model_validate(yaml.safe_load((data / files.citations).read_text("utf-8")))
+        if files.citations
+        else None
+    )
+    hashed = [getattr(files, n) for n in type(files).model_fields if getattr(files, n)]
+    hashes = {name: _sha256(data / name) for name in sorted(hashed)}
+    if protocol_path is not None:
+        hashes[f"protocols/{Path(protocol_path).name}"] = _sha256(Path(protocol_path))
+    return Snapshot(
+        protocol=protocol, claims=claims, citations=citations, input_hashes=hashes, **tables
+    )

@@ -1,0 +1,396 @@
+"""Check every input file against its schema and against the other files, in one pass.
+
+Each problem names the file, the row (CSV line number, or the path inside a YAML file) and the
+field, and says what was found and what was expected. Inputs are only read, never modified.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass
+from pathlib import Path
+
+import yaml
+from pydantic import BaseModel, ValidationError
+
+from evidence.documents import Citations, Claims
+from evidence.io import read_csv_rows
+from evidence.protocol import Protocol
+from evidence.schemas import (
+    DOI_RE,
+    PMID_RE,
+    ROUTE_DOSE_FIELD,
+    ROUTE_DOSE_UNITS,
+    TABLES,
+)
+
+
+@dataclass(frozen=True, order=True)
+class Issue:
+    file: str
+    row: int | str
+    field: str
+    found: str
+    expected: str
+
+    def __str__(self) -> str:
+        found = self.found if len(self.found) <= 80 else self.found[:77] + "..."
+        return f"{self.file}:{self.row}: {self.field}: found {found!r}; {self.expected}"
+
+    def sort_key(self) -> tuple[str, int, str, str]:
+        row = self.row if isinstance(self.row, int) else 0
+        return (self.file, row, str(self.row), self.field)
+
+
+@dataclass
+class TableRows:
+    """The text rows of one table, with line numbers, for checks across files."""
+
+    name: str
+    path: Path
+    rows: list[tuple[int, dict[str, str]]]
+
+
+def _msg(err: dict) -> str:
+    msg = str(err["msg"])
+    return msg.removeprefix("Value error, ")
+
+
+def check_rows(
+    name: str, path: Path, model: type[BaseModel], key: tuple[str, ...]
+) -> tuple[TableRows, list[Issue]]:
+    issues: list[Issue] = []
+    label = path.name
+    if not path.is_file():
+        return TableRows(name, path, []), [
+            Issue(label, 0, "(file)", "missing", "expected the file")
+        ]
+    header, rows = read_csv_rows(path)
+    required = [f for f, info in model.model_fields.items() if info.is_required()]
+    known = set(model.model_fields)
+    for col in known:
+        if col not in header:
+            issues.append(
+                Issue(label, 1, col, "no such column", "expected the column in the header")
+            )
+    if any(i.field in required for i in issues):
+        return TableRows(name, path, rows), issues
+    seen: dict[tuple[str, ...], int] = {}
+    for line, row in rows:
+        if "__width__" in row:
+            issues.append(
+                Issue(
+                    label,
+                    line,
+                    "(row)",
+                    f"{row['__width__']} fields",
+                    f"expected {len(header)} fields as in the header",
+                )
+            )
+            continue
+        try:
+            model.model_validate(row)
+        except ValidationError as exc:
+            for err in exc.errors():
+                fld = str(err["loc"][0]) if err["loc"] else "(row)"
+                issues.append(Issue(label, line, fld, row.get(fld, ""), _msg(err)))
+        k = tuple(row.get(c, "") for c in key)
+        if all(k):
+            if k in seen:
+                issues.append(
+                    Issue(
+                        label,
+                        line,
+                        "+".join(key),
+                        "|".join(k),
+                        f"expected a unique key (also on line {seen[k]})",
+                    )
+                )
+            else:
+                seen[k] = line
+    return TableRows(name, path, rows), issues
+
+
+def _num(text: str) -> float | None:
+    try:
+        return float(text) if text.strip() else None
+    except ValueError:
+        return None
+
+
+def check_cross(tables: dict[str, TableRows], protocol: Protocol) -> list[Issue]:
+    issues: list[Issue] = []
+    studies = {r["study_id"]: (line, r) for line, r in tables["studies"].rows if r.get("study_id")}
+    questions = protocol.question_ids
+
+    for line, r in tables["studies"].rows:
+        if r.get("indication") and r["indication"] not in questions:
+            issues.append(
+                Issue(
+                    "studies.csv",
+                    line,
+                    "indication",
+                    r["indication"],
+                    f"expected an indication or topic of protocol "
+                    f"{protocol.protocol_id}: {', '.join(sorted(questions))}",
+                )
+            )
+        lo, hi = _num(r.get("dose_min", "")), _num(r.get("dose_max", ""))
+        if lo is not None and hi is not None and lo > hi:
+            issues.append(
+                Issue(
+                    "studies.csv",
+                    line,
+                    "dose_min",
+                    r["dose_min"],
+                    f"expected dose_min ≤ dose_max ({r['dose_max']})",
+                )
+            )
+        unit, route = r.get("dose_unit", ""), r.get("route", "")
+        if (lo is not None or hi is not None) and not unit:
+            issues.append(
+                Issue("studies.csv", line, "dose_unit", "", "expected a unit with a dose")
+            )
+        if unit and route in ROUTE_DOSE_UNITS and unit not in ROUTE_DOSE_UNITS[route]:
+            issues.append(
+                Issue(
+                    "studies.csv",
+                    line,
+                    "dose_unit",
+                    unit,
+                    f"expected a unit for route {route}: "
+                    f"{', '.join(sorted(ROUTE_DOSE_UNITS[route]))}",
+                )
+            )
+
+    def resolve(table: str, col: str) -> None:
+        for line, r in tables[table].rows:
+            sid = r.get(col, "")
+            if sid and sid not in studies:
+                issues.append(
+                    Issue(
+                        tables[table].path.name,
+                        line,
+                        col,
+                        sid,
+                        "expected a study_id of studies.csv",
+                    )
+                )
+
+    for t in ("outcomes", "study_effects", "pubmed_records"):
+        resolve(t, "study_id")
+    resolve("published_syntheses", "review_id")
+
+    for line, r in tables["outcomes"].rows:
+        n, ev = _num(r.get("n", "")), _num(r.get("events", ""))
+        if n is not None and n > 0 and ev is not None and ev > n:
+            issues.append(
+                Issue(
+                    "outcomes.csv", line, "events", r["events"], f"expected events ≤ n ({r['n']})"
+                )
+            )
+        if r.get("derived") == "true" and not r.get("derived_how", "").strip():
+            issues.append(
+                Issue(
+                    "outcomes.csv",
+                    line,
+                    "derived_how",
+                    "",
+                    "expected how the value was derived when derived is true",
+                )
+            )
+        study = studies.get(r.get("study_id", ""))
+        route = study[1].get("route", "") if study else ""
+        want = ROUTE_DOSE_FIELD.get(route)
+        for fld in ("dose_mg_day", "dose_ug_day"):
+            if r.get(fld) and want and fld != want:
+                issues.append(
+                    Issue(
+                        "outcomes.csv",
+                        line,
+                        fld,
+                        r[fld],
+                        f"expected the dose in {want} for route {route} (study {r['study_id']})",
+                    )
+                )
+
+    for line, r in tables["study_effects"].rows:
+        _est, lo, hi = (_num(r.get(c, "")) for c in ("estimate", "ci_low", "ci_high"))
+        if lo is not None and hi is not None and lo > hi:
+            issues.append(
+                Issue(
+                    "study_effects.csv",
+                    line,
+                    "ci_low",
+                    r["ci_low"],
+                    f"expected ci_low ≤ ci_high ({r['ci_high']})",
+                )
+            )
+    for line, r in tables["published_syntheses"].rows:
+        lo, hi = _num(r.get("ci_low", "")), _num(r.get("ci_high", ""))
+        if lo is not None and hi is not None and lo > hi:
+            issues.append(
+                Issue(
+                    "published_syntheses.csv",
+                    line,
+                    "ci_low",
+                    r["ci_low"],
+                    f"expected ci_low ≤ ci_high ({r['ci_high']})",
+                )
+            )
+    for line, r in tables["dosing_facts"].rows:
+        lo, hi = _num(r.get("value_min", "")), _num(r.get("value_max", ""))
+        if lo is not None and hi is not None and lo > hi:
+            issues.append(
+                Issue(
+                    "dosing_facts.csv",
+                    line,
+                    "value_min",
+                    r["value_min"],
+                    f"expected value_min ≤ value_max ({r['value_max']})",
+                )
+            )
+    return issues
+
+
+def _yaml(path: Path) -> tuple[object, list[Issue]]:
+    if not path.is_file():
+        return None, [Issue(path.name, 0, "(file)", "missing", "expected the file")]
+    try:
+        return yaml.safe_load(path.read_text(encoding="utf-8")), []
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        line = mark.line + 1 if mark else 0
+        return None, [Issue(path.name, line, "(yaml)", str(exc).splitlines()[0], "expected YAML")]
+
+
+def _model_issues(label: str, exc: ValidationError) -> list[Issue]:
+    out = []
+    for err in exc.errors():
+        loc = ".".join(str(p) for p in err["loc"])
+        out.append(
+            Issue(
+                label,
+                loc,
+                err["loc"][-1] if err["loc"] else "(top)",
+                repr(err.get("input"))[:80],
+                _msg(err),
+            )
+        )
+    return out
+
+
+def check_documents(data: Path, protocol: Protocol, study_ids: set[str]) -> list[Issue]:
+    issues: list[Issue] = []
+    numbers: set[int] = set()
+    if protocol.files.citations:
+        path = data / protocol.files.citations
+        raw, errs = _yaml(path)
+        issues += errs
+        label = protocol.files.citations
+        if raw is not None:
+            try:
+                cites = Citations.model_validate(raw)
+            except ValidationError as exc:
+                issues += _model_issues(label, exc)
+            else:
+                counts = Counter(c.number for c in cites.citations)
+                for i, c in enumerate(cites.citations):
+                    numbers.add(c.number)
+                    if counts[c.number] > 1:
+                        issues.append(
+                            Issue(
+                                label,
+                                f"citations[{i}]",
+                                "number",
+                                str(c.number),
+                                "expected each citation number once",
+                            )
+                        )
+                    for j, cand in enumerate(c.candidates):
+                        where = f"citations[{i}].candidates[{j}]"
+                        if cand.study_id not in study_ids:
+                            issues.append(
+                                Issue(
+                                    label,
+                                    where,
+                                    "study_id",
+                                    cand.study_id,
+                                    "expected a study_id of studies.csv",
+                                )
+                            )
+                        if cand.pmid and not PMID_RE.fullmatch(str(cand.pmid)):
+                            issues.append(
+                                Issue(
+                                    label,
+                                    where,
+                                    "pmid",
+                                    str(cand.pmid),
+                                    "expected a PMID: digits only",
+                                )
+                            )
+                        if cand.doi and not DOI_RE.fullmatch(str(cand.doi)):
+                            issues.append(
+                                Issue(
+                                    label,
+                                    where,
+                                    "doi",
+                                    str(cand.doi),
+                                    "expected a DOI such as 10.1000/xyz",
+                                )
+                            )
+    if protocol.files.claims:
+        path = data / protocol.files.claims
+        raw, errs = _yaml(path)
+        issues += errs
+        label = protocol.files.claims
+        if raw is not None:
+            try:
+                claims = Claims.model_validate(raw)
+            except ValidationError as exc:
+                issues += _model_issues(label, exc)
+            else:
+                uses = claims.tables["uses"].rows if "uses" in claims.tables else []
+                rows = {str(r.get("indication")) for r in uses}
+                for ind in protocol.indications:
+                    if ind.article_row and ind.article_row not in rows:
+                        issues.append(
+                            Issue(
+                                f"protocols/{protocol.protocol_id}.yaml",
+                                f"indications[{ind.id}]",
+                                "article_row",
+                                ind.article_row,
+                                f"expected a row of the claims' uses table: "
+                                f"{', '.join(sorted(rows))}",
+                            )
+                        )
+                for tname, table in claims.tables.items():
+                    for i, row in enumerate(table.rows):
+                        for num in row.get("sources", []) or []:  # type: ignore[union-attr]
+                            if numbers and num not in numbers:
+                                issues.append(
+                                    Issue(
+                                        label,
+                                        f"tables.{tname}.rows[{i}]",
+                                        "sources",
+                                        str(num),
+                                        f"expected a citation number of {protocol.files.citations}",
+                                    )
+                                )
+    return issues
+
+
+def validate_inputs(data: Path, protocol: Protocol) -> tuple[dict[str, TableRows], list[Issue]]:
+    """All problems in the data directory under `protocol`, sorted by file and row."""
+    data = Path(data)
+    tables: dict[str, TableRows] = {}
+    issues: list[Issue] = []
+    for name, (model, key) in TABLES.items():
+        path = data / getattr(protocol.files, name)
+        rows, errs = check_rows(name, path, model, key)
+        tables[name] = rows
+        issues += errs
+    issues += check_cross(tables, protocol)
+    study_ids = {r["study_id"] for _, r in tables["studies"].rows if r.get("study_id")}
+    issues += check_documents(data, protocol, study_ids)
+    return tables, sorted(set(issues), key=Issue.sort_key)

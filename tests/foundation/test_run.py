@@ -1,0 +1,62 @@
+"""The thin slice end to end: `evidence run` on a copy of the data."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+from typer.testing import CliRunner
+
+from evidence.cli import app
+from tests.foundation import csvedit
+
+runner = CliRunner()
+
+
+def run(data: Path, tmp: Path) -> tuple[int, str]:
+    result = runner.invoke(
+        app,
+        [
+            "run",
+            "--data",
+            str(data),
+            "--processed",
+            str(tmp / "processed"),
+            "--reports",
+            str(tmp / "reports"),
+        ],
+    )
+    return result.exit_code, result.output
+
+
+def snapshot_of(root: Path) -> dict[str, bytes]:
+    return {
+        str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()
+    }
+
+
+def test_run_writes_tables_and_summary_and_is_repeatable(data_copy: Path, tmp_path: Path) -> None:
+    code, out = run(data_copy, tmp_path)
+    assert code == 0, out
+    table = tmp_path / "processed" / "outcomes_by_tier.csv"
+    summary = tmp_path / "reports" / "baclofen" / "summary.md"
+    assert f"wrote {table}" in out and f"wrote {summary}" in out
+    frame = pd.read_csv(table)
+    assert list(frame.columns[:4]) == ["indication", "outcome", "dose_tier", "arm_role"]
+    assert "spasticity" in set(frame["indication"])
+    first = snapshot_of(tmp_path / "processed") | snapshot_of(tmp_path / "reports")
+    code, _ = run(data_copy, tmp_path)
+    assert code == 0
+    assert snapshot_of(tmp_path / "processed") | snapshot_of(tmp_path / "reports") == first
+
+
+def test_run_refuses_invalid_inputs_and_keeps_previous_outputs(
+    data_copy: Path, tmp_path: Path
+) -> None:
+    assert run(data_copy, tmp_path)[0] == 0
+    before = snapshot_of(tmp_path / "processed")
+    csvedit.set_cell(data_copy / "outcomes.csv", {"row_id": "addolorato_2002-01"}, "events", "99")
+    code, out = run(data_copy, tmp_path)
+    assert code == 1
+    assert "outcomes.csv:2: events: found '99'; expected events ≤ n (20)" in out
+    assert snapshot_of(tmp_path / "processed") == before
