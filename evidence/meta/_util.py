@@ -1,0 +1,66 @@
+"""Input coercion shared by the meta-analysis modules.
+
+Every public function accepts Python lists, numpy arrays and pandas Series, because statsmodels'
+meta-analysis helpers fail on plain lists and callers should not have to care.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any, TypeAlias
+
+import numpy as np
+from numpy.typing import NDArray
+
+FloatArray: TypeAlias = NDArray[np.float64]
+ArrayLike: TypeAlias = Sequence[float] | NDArray[Any] | Any  # pandas Series included
+
+
+def as_vector(values: ArrayLike, name: str) -> FloatArray:
+    """A 1-D float64 copy of `values`; raise a clear error for anything that is not numeric."""
+    if values is None:
+        raise ValueError(f"{name} is required")
+    if hasattr(values, "to_numpy"):
+        values = values.to_numpy()
+    try:
+        arr = np.array(values, dtype=np.float64)
+    except (TypeError, ValueError) as exc:
+        raise TypeError(f"{name} must be numeric: {exc}") from None
+    if arr.ndim == 0:
+        arr = arr.reshape(1)
+    if arr.ndim != 1:
+        raise ValueError(f"{name} must be one-dimensional, got shape {arr.shape}")
+    return arr
+
+
+def same_length(**arrays: FloatArray) -> int:
+    """The common length of the named arrays, or a ValueError naming the mismatch."""
+    lengths = {name: len(a) for name, a in arrays.items()}
+    if len(set(lengths.values())) > 1:
+        detail = ", ".join(f"{n}={n_}" for n, n_ in lengths.items())
+        raise ValueError(f"inputs differ in length: {detail}")
+    return next(iter(lengths.values()), 0)
+
+
+def require_finite(name: str, arr: FloatArray) -> None:
+    """NaN or infinite effect data would silently poison every sum; refuse them up front."""
+    bad = np.flatnonzero(~np.isfinite(arr))
+    if bad.size:
+        raise ValueError(f"{name} has non-finite values at positions {bad.tolist()}")
+
+
+def study_labels(studies: ArrayLike | None, k: int) -> tuple[str, ...]:
+    """Study labels as strings; default to 1..k like metafor's slab."""
+    if studies is None:
+        return tuple(str(i + 1) for i in range(k))
+    if hasattr(studies, "tolist"):
+        studies = studies.tolist()
+    labels = tuple(str(s) for s in studies)
+    if len(labels) != k:
+        raise ValueError(f"studies has {len(labels)} labels for {k} studies")
+    return labels
+
+
+def r_mad(x: FloatArray) -> float:
+    """R's mad(): the scaled median absolute deviation (metafor uses it to size tau^2 brackets)."""
+    return float(1.4826 * np.median(np.abs(x - np.median(x))))

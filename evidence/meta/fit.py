@@ -1,0 +1,428 @@
+"""Pooling: metafor's rma (FE, DL, PM, REML; z or Knapp-Hartung tests) and rma.mh.
+
+`rma_uni` is the general engine (any design matrix) that the subgroup, regression and bias
+modules reuse; `rma` is the intercept-only pool with predict()'s prediction interval.
+Coefficients come from statsmodels' WLS with weights 1/(v + tau^2): its unscaled covariance is
+(X'WX)^-1 (the z test) and its residual scale is exactly Knapp-Hartung's factor.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+from scipy import stats
+from statsmodels.regression.linear_model import WLS
+
+from evidence.meta._util import (
+    ArrayLike,
+    FloatArray,
+    as_vector,
+    require_finite,
+    same_length,
+    study_labels,
+)
+from evidence.meta.effect_sizes import escalc
+from evidence.meta.results import EffectSizes, PooledResult
+from evidence.meta.tau2 import (
+    Tau2Control,
+    _fe_projection,
+    estimate_tau2,
+)
+
+METHODS = ("FE", "DL", "PM", "REML")
+TESTS = ("z", "knha", "adhoc")
+_EPS = float(np.finfo(float).eps)
+
+
+@dataclass(frozen=True)
+class UniFit:
+    """Everything rma.uni computes for one model (internal to the package)."""
+
+    method: str
+    test: str
+    level: float
+    k: int
+    p: int
+    beta: FloatArray
+    vb: FloatArray
+    se: FloatArray
+    stat: FloatArray
+    pval: FloatArray
+    ci_low: FloatArray
+    ci_high: FloatArray
+    crit: float
+    df: float | None
+    tau2: float
+    tau2_algorithm: str
+    tau2_iterations: int | None
+    qe: float
+    qe_df: int
+    qe_pval: float
+    i2: float
+    h2: float
+    qm: float | None
+    qm_df: int
+    qm_pval: float | None
+    weights: FloatArray
+
+
+def _check_method_test(method: str, test: str) -> tuple[str, str]:
+    method, test = method.upper(), test.lower()
+    if test == "hksj":
+        test = "knha"
+    if method not in METHODS:
+        raise ValueError(f"unknown method {method!r}; expected one of {METHODS}")
+    if test not in TESTS:
+        raise ValueError(f"unknown test {test!r}; expected one of {TESTS}")
+    return method, test
+
+
+def _check_level(level: float) -> float:
+    if not 0 < level < 1:
+        raise ValueError(f"level must be in (0, 1), e.g. 0.95; got {level}")
+    return float(level)
+
+
+def rma_uni(
+    y: FloatArray,
+    v: FloatArray,
+    x: FloatArray,
+    *,
+    method: str = "REML",
+    test: str = "z",
+    level: float = 0.95,
+    control: Tau2Control | None = None,
+    btt: tuple[int, ...] | None = None,
+) -> UniFit:
+    """Fit y ~ X with sampling variances v as metafor's rma.uni does (k > p required).
+
+    `btt` are the coefficient indices of the omnibus QM test (default: all but an intercept in
+    column 0 when p > 1).
+    """
+    method, test = _check_method_test(method, test)
+    level = _check_level(level)
+    k, p = x.shape
+    if k <= p:
+        raise ValueError(f"need more studies than coefficients (k = {k}, p = {p})")
+    if (v <= 0).any():
+        raise ValueError("sampling variances must be positive")
+    if np.linalg.matrix_rank(x) < p:
+        raise ValueError("design matrix is not of full rank")
+    est = estimate_tau2(method, y, v, x, control)
+    tau2 = est.value
+    w = 1.0 / (v + tau2)
+    wls = WLS(y, x, weights=w).fit()
+    beta = np.asarray(wls.params, dtype=float)
+    vb = np.asarray(wls.normalized_cov_params, dtype=float)
+    df: float | None = None
+    if test in ("knha", "adhoc"):
+        rss = float(wls.ssr)
+        s2w = 0.0 if rss <= _EPS else rss / (k - p)
+        if test == "adhoc":
+            s2w = max(1.0, s2w)
+        vb = vb * s2w
+        df = float(k - p)
+    se = np.sqrt(np.diag(vb))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        stat = beta / se
+    if df is None:
+        pval = 2 * stats.norm.sf(np.abs(stat))
+        crit = float(stats.norm.ppf(0.5 + level / 2))
+    else:
+        pval = 2 * stats.t.sf(np.abs(stat), df)
+        crit = float(stats.t.ppf(0.5 + level / 2, df))
+
+    if btt is None:
+        btt = tuple(range(1, p)) if p > 1 else (0,)
+    idx = list(btt)
+    qm: float | None
+    try:
+        b = beta[idx]
+        qm = float(b @ np.linalg.solve(vb[np.ix_(idx, idx)], b))
+    except np.linalg.LinAlgError:
+        qm = None
+    m = len(idx)
+    qm_pval: float | None = None
+    if qm is not None:
+        if df is None:
+            qm_pval = float(stats.chi2.sf(qm, m))
+        else:
+            qm = qm / m
+            qm_pval = float(stats.f.sf(qm, m, df))
+
+    proj = _fe_projection(v, x)
+    qe = float(max(0.0, y @ proj @ y))
+    qe_df = k - p
+    vt = (k - p) / float(np.trace(proj))
+    if method == "FE":
+        i2 = max(0.0, 100 * (qe - qe_df) / qe) if qe > 0 else 0.0
+        h2 = qe / qe_df
+    else:
+        i2 = 100 * tau2 / (vt + tau2)
+        h2 = tau2 / vt + 1
+    return UniFit(
+        method=method,
+        test=test,
+        level=level,
+        k=k,
+        p=p,
+        beta=beta,
+        vb=vb,
+        se=se,
+        stat=stat,
+        pval=np.asarray(pval, dtype=float),
+        ci_low=beta - crit * se,
+        ci_high=beta + crit * se,
+        crit=crit,
+        df=df,
+        tau2=tau2,
+        tau2_algorithm=est.algorithm,
+        tau2_iterations=est.iterations,
+        qe=qe,
+        qe_df=qe_df,
+        qe_pval=float(stats.chi2.sf(qe, qe_df)),
+        i2=float(i2),
+        h2=float(h2),
+        qm=qm,
+        qm_df=m,
+        qm_pval=qm_pval,
+        weights=100 * w / w.sum(),
+    )
+
+
+def _single_study(
+    y: float, v: float, measure: str, method: str, test: str, level: float, label: str
+) -> PooledResult:
+    """k = 1: the study is its own estimate; nothing about heterogeneity can be said."""
+    se = math.sqrt(v)
+    crit = float(stats.norm.ppf(0.5 + level / 2))
+    z = y / se
+    notes = ("k = 1: the pooled estimate is the single study; no heterogeneity statistics",)
+    if test != "z":
+        notes += (f"k = 1: test {test!r} has 0 degrees of freedom, a z test was used",)
+    return PooledResult(
+        measure=measure,
+        method=method,
+        test="z",
+        level=level,
+        k=1,
+        estimate=y,
+        se=se,
+        ci_low=y - crit * se,
+        ci_high=y + crit * se,
+        stat=z,
+        pval=float(2 * stats.norm.sf(abs(z))),
+        df=None,
+        q=None,
+        q_df=None,
+        q_pval=None,
+        tau2=None,
+        i2=None,
+        h2=None,
+        pi_low=None,
+        pi_high=None,
+        studies=(label,),
+        yi=(y,),
+        vi=(v,),
+        weights=(100.0,),
+        notes=notes,
+    )
+
+
+def _unpack(
+    yi: ArrayLike | EffectSizes,
+    vi: ArrayLike | None,
+    measure: str | None,
+    studies: ArrayLike | None,
+) -> tuple[FloatArray, FloatArray, str, tuple[str, ...]]:
+    if isinstance(yi, EffectSizes):
+        y = np.asarray(yi.yi, dtype=float)
+        v = np.asarray(yi.vi, dtype=float)
+        return y, v, measure or yi.measure, yi.studies
+    if vi is None:
+        raise ValueError("vi is required unless yi is an EffectSizes")
+    y = as_vector(yi, "yi")
+    v = as_vector(vi, "vi")
+    k = same_length(yi=y, vi=v)
+    require_finite("yi", y)
+    require_finite("vi", v)
+    return y, v, (measure or "GEN").upper(), study_labels(studies, k)
+
+
+def rma(
+    yi: ArrayLike | EffectSizes,
+    vi: ArrayLike | None = None,
+    *,
+    method: str = "REML",
+    test: str = "z",
+    level: float = 0.95,
+    measure: str | None = None,
+    studies: ArrayLike | None = None,
+    control: Tau2Control | None = None,
+) -> PooledResult:
+    """Pool effect sizes like metafor's rma(yi, vi) followed by predict().
+
+    `yi` may be an EffectSizes (then `vi`, `measure` and `studies` come from it). method: FE,
+    DL, PM or REML; with method="MH" and an EffectSizes of 2x2 data this delegates to
+    `rma_mh`. test: "z", "knha" (Knapp-Hartung, t with k-1 df) or "adhoc" (Knapp-Hartung whose
+    SE may not fall below the z test's). level: confidence level, e.g. 0.95.
+    """
+    if method.upper() == "MH":
+        if not isinstance(yi, EffectSizes) or yi.tables is None:
+            raise ValueError("method='MH' needs an EffectSizes built from 2x2 data")
+        a, b, c, d = (np.array(col, dtype=float) for col in zip(*yi.tables, strict=True))
+        return rma_mh(a, a + b, c, c + d, measure=yi.measure, studies=yi.studies, level=level)
+    method, test = _check_method_test(method, test)
+    level = _check_level(level)
+    y, v, measure, labels = _unpack(yi, vi, measure, studies)
+    k = len(y)
+    if k == 0:
+        raise ValueError("no studies to pool (k = 0)")
+    if (v <= 0).any():
+        bad = np.flatnonzero(v <= 0).tolist()
+        raise ValueError(f"sampling variances must be positive (positions {bad})")
+    if k == 1:
+        return _single_study(float(y[0]), float(v[0]), measure, method, test, level, labels[0])
+    fit = rma_uni(y, v, np.ones((k, 1)), method=method, test=test, level=level, control=control)
+    est, se = float(fit.beta[0]), float(fit.se[0])
+    # metafor's predict(): a PI for random-effects models only; equal to the CI when tau^2 = 0.
+    half_pi = fit.crit * math.sqrt(se**2 + fit.tau2)
+    notes: tuple[str, ...] = ()
+    if method == "FE" and test != "z":
+        notes = ("Knapp-Hartung adjustment is not meant for fixed-effect models",)
+    return PooledResult(
+        measure=measure,
+        method=method,
+        test=test,
+        level=level,
+        k=k,
+        estimate=est,
+        se=se,
+        ci_low=float(fit.ci_low[0]),
+        ci_high=float(fit.ci_high[0]),
+        stat=float(fit.stat[0]),
+        pval=float(fit.pval[0]),
+        df=fit.df,
+        q=fit.qe,
+        q_df=fit.qe_df,
+        q_pval=fit.qe_pval,
+        tau2=fit.tau2,
+        i2=fit.i2,
+        h2=fit.h2,
+        pi_low=None if method == "FE" else est - half_pi,
+        pi_high=None if method == "FE" else est + half_pi,
+        studies=labels,
+        yi=tuple(float(t) for t in y),
+        vi=tuple(float(t) for t in v),
+        weights=tuple(float(t) for t in fit.weights),
+        tau2_algorithm=fit.tau2_algorithm,
+        tau2_iterations=fit.tau2_iterations,
+        notes=notes,
+    )
+
+
+def rma_mh(
+    events_treat: ArrayLike,
+    n_treat: ArrayLike,
+    events_ctrl: ArrayLike,
+    n_ctrl: ArrayLike,
+    *,
+    measure: str = "OR",
+    studies: ArrayLike | None = None,
+    level: float = 0.95,
+) -> PooledResult:
+    """Mantel-Haenszel fixed-effect pool of RR or OR, equal to metafor's rma.mh.
+
+    The estimate and its SE (Robins-Breslow-Greenland for OR, Greenland-Robins for RR) use the
+    raw cells, so zero cells need no correction. The Q test uses escalc's corrected yi/vi with
+    double-zero tables left out, as rma.mh does by default.
+    """
+    measure = measure.upper()
+    if measure not in ("RR", "OR"):
+        raise ValueError("Mantel-Haenszel pooling is available for RR and OR")
+    level = _check_level(level)
+    es_all = escalc(
+        measure,
+        events_treat=events_treat,
+        n_treat=n_treat,
+        events_ctrl=events_ctrl,
+        n_ctrl=n_ctrl,
+        studies=studies,
+    )
+    if es_all.k == 0:
+        raise ValueError("no studies to pool (k = 0)")
+    a, b, c, d = (np.array(col, dtype=float) for col in zip(*es_all.tables, strict=True))  # type: ignore[arg-type]
+    n1, n2 = a + b, c + d
+    nn = n1 + n2
+    if measure == "OR":
+        r_i, s_i = a * d / nn, b * c / nn
+        r, s = r_i.sum(), s_i.sum()
+        if r == 0 or s == 0:
+            raise ValueError("Mantel-Haenszel OR is undefined: no discordant information")
+        p_i, q_i = (a + d) / nn, (b + c) / nn
+        var = 0.5 * (
+            np.sum(p_i * r_i) / r**2
+            + np.sum(p_i * s_i + q_i * r_i) / (r * s)
+            + np.sum(q_i * s_i) / s**2
+        )
+        w = s_i
+    else:
+        r, s = np.sum(a * n2 / nn), np.sum(c * n1 / nn)
+        if a.sum() == 0 or c.sum() == 0:
+            raise ValueError("Mantel-Haenszel RR is undefined: no events in one arm")
+        var = np.sum(n1 * n2 * (a + c) / nn**2 - a * c / nn) / (r * s)
+        w = c * n1 / nn
+    est = float(math.log(r / s))
+    se = float(math.sqrt(var))
+    z = est / se
+    crit = float(stats.norm.ppf(0.5 + level / 2))
+
+    es_q = escalc(
+        measure,
+        events_treat=events_treat,
+        n_treat=n_treat,
+        events_ctrl=events_ctrl,
+        n_ctrl=n_ctrl,
+        studies=studies,
+        drop00=True,
+    )
+    k_yi = es_q.k
+    q = q_df = q_pval = i2 = h2 = None
+    if k_yi > 1:
+        yq, vq = np.asarray(es_q.yi), np.asarray(es_q.vi)
+        q = float(max(0.0, np.sum((yq - est) ** 2 / vq)))
+        q_df = k_yi - 1
+        q_pval = float(stats.chi2.sf(q, q_df))
+        i2 = max(0.0, 100 * (q - q_df) / q) if q > 0 else 0.0
+        h2 = q / q_df
+    return PooledResult(
+        measure=measure,
+        method="MH",
+        test="z",
+        level=level,
+        k=es_all.k,
+        estimate=est,
+        se=se,
+        ci_low=est - crit * se,
+        ci_high=est + crit * se,
+        stat=z,
+        pval=float(2 * stats.norm.sf(abs(z))),
+        df=None,
+        q=q,
+        q_df=q_df,
+        q_pval=q_pval,
+        tau2=None,
+        i2=i2,
+        h2=h2,
+        pi_low=None,
+        pi_high=None,
+        studies=es_all.studies,
+        yi=es_all.yi,
+        vi=es_all.vi,
+        weights=tuple(float(t) for t in 100 * w / w.sum()),
+        notes=(f"Q uses {k_yi} of {es_all.k} tables (double-zero tables left out)",)
+        if k_yi < es_all.k
+        else (),
+    )

@@ -1,0 +1,229 @@
+"""`evidence meta`: JSON values against metafor, the table format, and input errors (exit 2)."""
+
+from __future__ import annotations
+
+import ast
+import csv
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+from typer.testing import CliRunner
+
+from evidence.cli import app
+from tests.meta.reference import BINARY, CONTINUOUS, assert_close, case_id, dataset, load
+
+DATASET_OF = {
+    "RR": "bcg",
+    "OR": "bcg",
+    "RD": "bcg",
+    "MD": "normand1999",
+    "SMD": "normand1999",
+    "PLO": "pritz1997",
+    "PR": "pritz1997",
+    "GEN": "hackshaw1998",
+}
+COLUMNS_OF = {
+    "bcg": BINARY,
+    "normand1999": CONTINUOUS,
+    "pritz1997": ("events", "n"),
+    "hackshaw1998": ("yi", "vi"),
+    "zero": BINARY,
+}
+BASE_KEYS = {
+    "k", "estimate", "se", "ci_low", "ci_high", "zval_or_tval", "pval", "q", "q_df", "q_pval",
+    "measure", "method", "test",
+}  # fmt: skip
+RE_KEYS = {"tau2", "tau", "i2", "h2", "pi_low", "pi_high"}
+EXP_KEYS = {"exp_estimate", "exp_ci_low", "exp_ci_high"}
+VALUE_KEYS = {
+    "estimate": "estimate",
+    "se": "se",
+    "ci_low": "ci_lb",
+    "ci_high": "ci_ub",
+    "zval_or_tval": "zval",
+    "pval": "pval",
+    "q": "QE",
+    "q_pval": "QEp",
+    "tau2": "tau2",
+    "i2": "I2",
+    "h2": "H2",
+    "pi_low": "pi_lb",
+    "pi_high": "pi_ub",
+}
+
+runner = CliRunner()
+
+
+def write_csv(path: Path, header: list[str], rows: list[list[Any]]) -> Path:
+    with path.open("w", encoding="utf-8", newline="") as fh:
+        writer = csv.writer(fh)
+        writer.writerow(header)
+        writer.writerows(rows)
+    return path
+
+
+def dataset_csv(tmp_path: Path, name: str) -> Path:
+    d = dataset(name)
+    header = ["study", *COLUMNS_OF[name]]
+    rows = [list(r) for r in zip(*(d[c] for c in header), strict=True)]
+    return write_csv(tmp_path / f"{name}.csv", header, rows)
+
+
+def invoke(*args: str) -> Any:
+    return runner.invoke(app, ["meta", *args])
+
+
+CLI_CASES = [r for r in load()["rma"] if r["test"] in ("z", "knha")]
+
+
+@pytest.mark.parametrize(
+    "rec", CLI_CASES, ids=[case_id(r, "measure", "method", "test") for r in CLI_CASES]
+)
+def test_json_output_matches_metafor(tmp_path: Path, rec: dict[str, Any]) -> None:
+    path = dataset_csv(tmp_path, rec["dataset"])
+    result = invoke(
+        "--input", str(path), "--measure", rec["measure"], "--method", rec["method"],
+        "--test", rec["test"],
+    )  # fmt: skip
+    assert result.exit_code == 0, result.stderr
+    out = json.loads(result.stdout)
+    assert BASE_KEYS <= out.keys()
+    if rec["method"] != "FE":
+        assert RE_KEYS <= out.keys()
+    assert (EXP_KEYS <= out.keys()) == (rec["measure"] in ("RR", "OR"))
+    assert (out["measure"], out["method"], out["test"]) == (
+        rec["measure"],
+        rec["method"],
+        rec["test"],
+    )
+    assert out["k"] == rec["k"] and out["q_df"] == rec["k"] - 1
+    for ours, theirs in VALUE_KEYS.items():
+        assert_close(out[ours], rec[theirs], ours)
+
+
+def test_mantel_haenszel_from_the_cli(tmp_path: Path) -> None:
+    rec = next(r for r in load()["rma_mh"] if r["dataset"] == "bcg" and r["measure"] == "OR")
+    path = dataset_csv(tmp_path, "bcg")
+    result = invoke("--input", str(path), "--measure", "OR", "--method", "MH")
+    assert result.exit_code == 0, result.stderr
+    out = json.loads(result.stdout)
+    assert_close(out["estimate"], rec["estimate"], "estimate")
+    assert_close(out["se"], rec["se"], "se")
+    assert out["method"] == "MH"
+
+
+def test_table_format(tmp_path: Path) -> None:
+    path = dataset_csv(tmp_path, "bcg")
+    result = invoke("--input", str(path), "--measure", "RR", "--method", "DL", "--format", "table")
+    assert result.exit_code == 0, result.stderr
+    text = result.stdout
+    for study in dataset("bcg")["study"]:
+        assert study in text
+    assert "95% CI" in text and "95% PI" in text and "tau^2" in text and "I^2" in text
+
+
+def test_lowercase_choices_are_accepted(tmp_path: Path) -> None:
+    path = dataset_csv(tmp_path, "pritz1997")
+    result = invoke("--input", str(path), "--measure", "plo", "--method", "reml")
+    assert result.exit_code == 0, result.stderr
+    assert json.loads(result.stdout)["measure"] == "PLO"
+
+
+def errors_of(result: Any) -> list[str]:
+    return [line for line in result.stderr.splitlines() if line.strip()]
+
+
+def test_missing_file(tmp_path: Path) -> None:
+    path = tmp_path / "nope.csv"
+    result = invoke("--input", str(path), "--measure", "RR")
+    assert result.exit_code == 2
+    assert errors_of(result) == [f"{path}: file not found"]
+    assert result.stdout == ""
+
+
+def test_missing_columns_are_all_named(tmp_path: Path) -> None:
+    path = write_csv(tmp_path / "t.csv", ["study", "events_treat", "n_treat"], [["a", 1, 10]])
+    result = invoke("--input", str(path), "--measure", "OR")
+    assert result.exit_code == 2
+    lines = errors_of(result)
+    assert lines == [
+        f"{path}:1: column 'events_ctrl': missing from the header",
+        f"{path}:1: column 'n_ctrl': missing from the header",
+    ]
+
+
+@pytest.mark.parametrize(
+    ("measure", "column", "value", "fragment"),
+    [
+        ("RR", "n_treat", "abc", "not a number"),
+        ("RR", "n_ctrl", "", "empty"),
+        ("RR", "n_treat", "-5", "must be > 0"),
+        ("RR", "events_treat", "1000000", "events exceed n_treat"),
+        ("RR", "events_ctrl", "-1", "must be >= 0"),
+        ("MD", "sd_ctrl", "-2", "must be >= 0"),
+        ("SMD", "mean_treat", "x1", "not a number"),
+        ("PLO", "events", "99", "events exceed n"),
+        ("GEN", "vi", "0", "must be > 0"),
+        ("GEN", "yi", "inf", "not finite"),
+    ],
+)
+def test_malformed_cell_names_file_line_and_column(
+    tmp_path: Path, measure: str, column: str, value: str, fragment: str
+) -> None:
+    name = DATASET_OF[measure]
+    path = dataset_csv(tmp_path, name)
+    with path.open(encoding="utf-8", newline="") as fh:
+        rows = list(csv.reader(fh))
+    row_index = 3  # the third data row, on line 4
+    rows[row_index][rows[0].index(column)] = value
+    write_csv(path, rows[0], rows[1:])
+    result = invoke("--input", str(path), "--measure", measure)
+    assert result.exit_code == 2
+    lines = errors_of(result)
+    assert len(lines) == 1, lines
+    assert lines[0].startswith(f"{path}:4: column '{column}': ")
+    assert fragment in lines[0]
+    assert result.stdout == ""
+
+
+def test_all_problems_are_reported_in_one_pass(tmp_path: Path) -> None:
+    header = ["study", *BINARY]
+    rows = [
+        ["ok", 1, 10, 2, 10],
+        ["bad1", "x", 10, 2, -3],
+        ["ok2", 3, 12, 4, 12],
+        ["bad2", 20, 10, 2, 10],
+    ]
+    path = write_csv(tmp_path / "many.csv", header, rows)
+    result = invoke("--input", str(path), "--measure", "RR")
+    assert result.exit_code == 2
+    assert errors_of(result) == [
+        f"{path}:3: column 'events_treat': not a number ('x')",
+        f"{path}:3: column 'n_ctrl': must be > 0, got -3",
+        f"{path}:5: column 'events_treat': 20 events exceed n_treat = 10",
+    ]
+
+
+def test_header_only_file_is_an_input_error(tmp_path: Path) -> None:
+    path = write_csv(tmp_path / "empty.csv", ["yi", "vi"], [])
+    result = invoke("--input", str(path), "--measure", "GEN")
+    assert result.exit_code == 2
+    assert errors_of(result) == [f"{path}:2: no data rows"]
+
+
+def test_cli_module_imports_numeric_libraries_lazily() -> None:
+    """`evidence --help` must not pay for numpy/pandas/scipy/statsmodels."""
+    import evidence.cli.meta_cmd as mod
+
+    tree = ast.parse(Path(mod.__file__).read_text(encoding="utf-8"))
+    heavy = ("numpy", "pandas", "scipy", "statsmodels", "evidence.meta")
+    for node in tree.body:
+        names: list[str] = []
+        if isinstance(node, ast.Import):
+            names = [a.name for a in node.names]
+        elif isinstance(node, ast.ImportFrom) and node.module:
+            names = [node.module]
+        for name in names:
+            assert not name.startswith(heavy), f"top-level import of {name}"
