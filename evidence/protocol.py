@@ -74,6 +74,12 @@ class SideEffectRow(_Model):
     outcomes: list[str]
 
 
+class DosageRow(_Model):
+    row: str
+    formulation: str
+    compare: Literal["recommended", "studied", "populations"]
+
+
 class RatingSpec(_Model):
     rule_set: str
     rule_set_version: str
@@ -103,6 +109,7 @@ class Protocol(_Model):
     indications: list[Indication]
     dose_tiers: dict[str, RouteTiers]
     side_effects: list[SideEffectRow] = Field(default_factory=list)
+    dosage_rows: list[DosageRow] = Field(default_factory=list)
     rating: RatingSpec
 
     @model_validator(mode="after")

@@ -20,7 +20,9 @@ SPECIES = ("human", "animal", "in_vitro")
 ROUTES = ("oral", "intrathecal", "intravenous", "intracerebral", "other")
 DOSE_UNITS = ("mg/day", "ug/day", "mg/kg")
 ARM_ROLES = ("treatment", "control", "single")
-DIRECTIONS = ("favours_baclofen", "favours_control", "no_difference", "unclear")
+# `favours_<drug>` names the protocol's drug (checked across files); the others are fixed.
+DIRECTIONS = ("favours_control", "no_difference", "unclear")
+FAVOURS_DRUG_RE = re.compile(r"^favours_[a-z0-9_]+$")
 CONFIDENCE = ("high", "medium", "low")
 FORMULATIONS = ("oral", "intrathecal")
 # Which dose column / unit each route may carry.
@@ -114,6 +116,12 @@ def _bool(v: Any) -> Any:
     if v is None or v in ("true", "false"):
         return v
     raise ValueError("expected true or false")
+
+
+def _direction(v: Any) -> Any:
+    if v in DIRECTIONS or (isinstance(v, str) and FAVOURS_DRUG_RE.fullmatch(v)):
+        return v
+    raise ValueError(f"expected favours_<drug> or one of: {', '.join(DIRECTIONS)}")
 
 
 def _comparator(v: Any) -> Any:
@@ -215,7 +223,7 @@ class StudyEffectRow(Row):
     ci_low: Number = None
     ci_high: Number = None
     p_value: Text = None
-    direction: vocab(DIRECTIONS, required=True)  # type: ignore[valid-type]
+    direction: Annotated[str, BeforeValidator(_direction), BeforeValidator(_required)]
     text_seen: Text = None
     source_url: Urls
 

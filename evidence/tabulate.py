@@ -1,7 +1,7 @@
 """Outcomes by indication × outcome × dose tier × arm role.
 
 Dose tiers are derived from the protocol's cut points at run time and never stored. A row's tier
-is the tier of the baclofen dose of the comparison it belongs to: the arm's own daily dose where
+is the tier of the drug's dose of the comparison it belongs to: the arm's own daily dose where
 printed, else the study's dose range when the whole range falls in one tier (`mixed` when it
 spans tiers), `unknown` when no daily dose is known, and `not_tiered` for routes the protocol
 gives no cut points for.

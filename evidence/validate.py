@@ -214,7 +214,19 @@ def check_cross(tables: dict[str, TableRows], protocol: Protocol) -> list[Issue]
                     )
                 )
 
+    favours = f"favours_{protocol.drug.name}"
     for line, r in tables["study_effects"].rows:
+        d = r.get("direction", "")
+        if d.startswith("favours_") and d not in (favours, "favours_control"):
+            issues.append(
+                Issue(
+                    "study_effects.csv",
+                    line,
+                    "direction",
+                    d,
+                    f"expected {favours} (the protocol's drug) or favours_control",
+                )
+            )
         _est, lo, hi = (_num(r.get(c, "")) for c in ("estimate", "ci_low", "ci_high"))
         if lo is not None and hi is not None and lo > hi:
             issues.append(

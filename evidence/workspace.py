@@ -22,8 +22,20 @@ class Workspace:
     def pubmed_cache(self) -> Path:
         return self.data / "pubmed"
 
-    def protocol_path(self, protocol: str | Path) -> Path:
-        """A protocol given by name (`baclofen`) or by path."""
+    def protocol_names(self) -> list[str]:
+        return sorted(p.stem for p in (self.data / "protocols").glob("*.yaml"))
+
+    def protocol_path(self, protocol: str | Path | None) -> Path:
+        """A protocol given by name (as under DATA/protocols/) or by path; when none is given,
+        the data directory's only protocol."""
+        if protocol is None:
+            names = self.protocol_names()
+            if len(names) != 1:
+                raise ValueError(
+                    f"{self.data / 'protocols'}: {len(names)} protocols ({', '.join(names)}); "
+                    "choose one with --protocol"
+                )
+            protocol = names[0]
         p = Path(protocol)
         if p.suffix in {".yaml", ".yml"} or p.exists():
             return p

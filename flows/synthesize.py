@@ -11,13 +11,15 @@ from evidence.workspace import Workspace
 
 load = task(pipeline.load, name="load")
 tabulate = task(pipeline.tabulate, name="tabulate")
+pool = task(pipeline.pool, name="pool")
+rate = task(pipeline.rate, name="rate")
 report = task(pipeline.report, name="report")
 write_outputs = task(pipeline.write_outputs, name="write-outputs")
 
 
 @flow(name="synthesize")
 def synthesize(
-    protocol: str = "baclofen",
+    protocol: str | None = None,
     data: str = "data/raw",
     processed: str = "data/processed",
     reports: str = "reports",
@@ -25,4 +27,6 @@ def synthesize(
     ws = Workspace(Path(data), Path(processed), Path(reports))
     snapshot = load(ws, protocol)
     tab = tabulate(snapshot)
-    return [str(p) for p in write_outputs(ws, report(snapshot, tab))]
+    analyses = pool(snapshot, tab)
+    ratings = rate(snapshot, analyses, ws.data / snapshot.protocol.rating.rule_set)
+    return [str(p) for p in write_outputs(ws, report(snapshot, tab, analyses, ratings))]

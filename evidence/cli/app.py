@@ -25,7 +25,11 @@ ProcessedOpt = Annotated[
 ]
 ReportsOpt = Annotated[Path, typer.Option("--reports", help="Directory for the reports.")]
 ProtocolOpt = Annotated[
-    str, typer.Option("--protocol", help="Protocol name under DATA/protocols/, or a path.")
+    str | None,
+    typer.Option(
+        "--protocol",
+        help="Protocol name under DATA/protocols/, or a path (default: the only one there).",
+    ),
 ]
 
 

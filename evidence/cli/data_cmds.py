@@ -13,7 +13,7 @@ from evidence.workspace import DEFAULT_DATA, DEFAULT_PROCESSED, DEFAULT_REPORTS
 
 @app.command("validate")
 def validate_cmd(
-    protocol: ProtocolOpt = "baclofen",
+    protocol: ProtocolOpt = None,
     data: DataOpt = DEFAULT_DATA,
     processed: ProcessedOpt = DEFAULT_PROCESSED,
     reports: ReportsOpt = DEFAULT_REPORTS,
@@ -25,7 +25,7 @@ def validate_cmd(
     ws = workspace(data, processed, reports)
     try:
         proto = load_protocol(ws.protocol_path(protocol))
-    except ProtocolError as exc:
+    except (ProtocolError, ValueError) as exc:
         raise fail(str(exc)) from None
     _, issues = validate_inputs(ws.data, proto)
     for issue in issues:
@@ -37,7 +37,7 @@ def validate_cmd(
 
 @app.command("run")
 def run_cmd(
-    protocol: ProtocolOpt = "baclofen",
+    protocol: ProtocolOpt = None,
     data: DataOpt = DEFAULT_DATA,
     processed: ProcessedOpt = DEFAULT_PROCESSED,
     reports: ReportsOpt = DEFAULT_REPORTS,
@@ -50,7 +50,7 @@ def run_cmd(
     ws = workspace(data, processed, reports)
     try:
         written = synthesize(ws, protocol)
-    except (InvalidInputs, ProtocolError) as exc:
+    except (InvalidInputs, ProtocolError, ValueError) as exc:
         raise fail(str(exc)) from None
     for path in written:
         typer.echo(f"wrote {path}")
@@ -59,7 +59,9 @@ def run_cmd(
 @app.command("import-evidence")
 def import_evidence_cmd(
     source: Annotated[Path, typer.Argument(help="Directory of a curated evidence set.")],
-    protocol: ProtocolOpt = "baclofen",
+    protocol: Annotated[
+        str, typer.Option("--protocol", help="Protocol name the claims and citations belong to.")
+    ],
     force: Annotated[bool, typer.Option("--force", help="Replace files that differ.")] = False,
     data: DataOpt = DEFAULT_DATA,
     processed: ProcessedOpt = DEFAULT_PROCESSED,

@@ -1,0 +1,93 @@
+"""GRADE certainty of one pooled outcome, with the reason for each domain's judgement."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+LEVELS = ("Very low", "Low", "Moderate", "High")
+
+
+@dataclass(frozen=True)
+class Certainty:
+    level: str
+    start: str
+    domains: tuple[tuple[str, int, str], ...]  # (domain, levels lowered, reason)
+
+    def footnotes(self) -> str:
+        return "; ".join(f"{d}: {why}" for d, _, why in self.domains)
+
+
+def grade_outcome(
+    rules: dict[str, Any],
+    *,
+    randomised: bool,
+    k: int,
+    estimate: float,
+    ci_low: float,
+    ci_high: float,
+    pi_low: float | None,
+    pi_high: float | None,
+    i2: float | None,
+    participants: int,
+    binary: bool,
+    egger_p: float | None = None,
+    indirect: bool = False,
+) -> Certainty:
+    """Start from the design, lower once per serious concern (twice where very serious)."""
+    start = rules["start"]["randomised" if randomised else "observational"]
+    domains: list[tuple[str, int, str]] = []
+    domains.append(("risk of bias", 0, "not assessed: no risk-of-bias judgements recorded"))
+
+    inc = rules["inconsistency"]
+    if k < 2 or i2 is None:
+        domains.append(("inconsistency", 0, "single study: not assessable"))
+    elif i2 >= inc["very_serious_i2"]:
+        domains.append(("inconsistency", 2, f"I² {i2:.0f}% ≥ {inc['very_serious_i2']}%"))
+    elif i2 >= inc["serious_i2"]:
+        domains.append(("inconsistency", 1, f"I² {i2:.0f}% ≥ {inc['serious_i2']}%"))
+    elif (
+        pi_low is not None
+        and pi_high is not None
+        and pi_low < 0 < pi_high
+        and not (ci_low < 0 < ci_high)
+    ):
+        domains.append(("inconsistency", 1, "prediction interval includes no effect"))
+    else:
+        domains.append(("inconsistency", 0, f"I² {i2:.0f}%"))
+
+    imp = rules["imprecision"]
+    ois = imp["optimal_information_size"]["binary" if binary else "continuous"]
+    crosses = ci_low < 0 < ci_high
+    small = participants < ois
+    reasons = []
+    if crosses:
+        reasons.append("CI includes no effect")
+    if small:
+        reasons.append(f"{participants} participants < optimal information size {ois}")
+    domains.append(
+        (
+            "imprecision",
+            min(2, int(crosses) + int(small)),
+            "; ".join(reasons) or f"CI excludes no effect; {participants} participants",
+        )
+    )
+
+    pb = rules["publication_bias"]
+    if k < pb["min_k"]:
+        domains.append(("publication bias", 0, f"not assessed: k = {k} < {pb['min_k']}"))
+    elif egger_p is not None and egger_p < pb["egger_p"]:
+        domains.append(("publication bias", 1, f"Egger test p = {egger_p:.3f} < {pb['egger_p']}"))
+    else:
+        domains.append(("publication bias", 0, "Egger test not significant"))
+
+    domains.append(
+        (
+            "indirectness",
+            1 if indirect else 0,
+            "outcome flagged indirect in the protocol" if indirect else "direct",
+        )
+    )
+    lowered = sum(d[1] for d in domains)
+    level = LEVELS[max(0, LEVELS.index(start) - lowered)]
+    return Certainty(level, start, tuple(domains))

@@ -1,0 +1,195 @@
+"""For every row of the review's four tables: its label, ours, whether they agree, and why not."""
+
+from __future__ import annotations
+
+import re
+
+import pandas as pd
+
+from evidence.snapshot import Snapshot
+from evidence.tables.side_effects import SideEffect
+from evidence.tables.uses import UseRating, uses_agreement
+
+NUMBER = re.compile(r"\d+(?:[.,]\d+)*")
+
+
+def _numbers(text: str) -> list[float]:
+    return [float(x.replace(",", "")) for x in NUMBER.findall(text)]
+
+
+def _range(lo: float | None, hi: float | None, unit: str) -> str:
+    if lo is None and hi is None:
+        return ""
+    if lo is None:
+        return f"up to {hi:g} {unit}"
+    return f"{lo:g}–{hi:g} {unit}"
+
+
+def dosage_agreement(snapshot: Snapshot, dosage: pd.DataFrame, facts: pd.DataFrame) -> list[dict]:
+    if snapshot.claims is None or "dosage" not in snapshot.claims.tables:
+        return []
+    specs = {d.row: d for d in snapshot.protocol.dosage_rows}
+    out = []
+    for row in snapshot.claims.tables["dosage"].rows:
+        name = str(row.get("formulation"))
+        printed = str(row.get("typical_dose_range", ""))
+        spec = specs.get(name)
+        rec = {"table": "dosage", "row": name, "article": printed, "article_label": printed}
+        if spec is None:
+            out.append(
+                rec
+                | {
+                    "ours": "",
+                    "equal": "no",
+                    "why_different": "the protocol does not say how to regenerate it",
+                }
+            )
+            continue
+        unit = snapshot.protocol.dose_tiers[spec.formulation].unit
+        own = dosage[dosage["formulation"] == spec.formulation] if not dosage.empty else dosage
+        nums = _numbers(printed)
+        if spec.compare == "studied":
+            lo = float(own["studied_min"].min()) if not own.empty else None
+            hi = float(own["studied_max"].max()) if not own.empty else None
+            ours = _range(lo, hi, unit) + " studied in trials"
+            top = ", ".join(
+                f"{r.indication} {r.studied_min:g}–{r.studied_max:g}"
+                for r in own.itertuples(index=False)
+            )
+            equal = (
+                bool(nums)
+                and hi is not None
+                and max(nums) == hi
+                and (len(nums) < 2 or lo == min(nums))
+            )
+            why = "" if equal else f"trial doses by indication: {top}"
+        elif spec.compare == "recommended":
+            gen = facts[
+                (facts["formulation"] == spec.formulation)
+                & facts["population"].isna()
+                & (facts["unit"] == unit)
+            ]
+            lo_v = pd.to_numeric(gen["value_min"]).dropna()
+            hi_v = pd.to_numeric(gen["value_max"]).dropna()
+            most = float(hi_v.mode().min()) if not hi_v.empty else None
+            ours = (
+                _range(float(lo_v.min()) if not lo_v.empty else None, most, unit)
+                + " (lowest stated daily dose to most often stated maximum)"
+            )
+            equal = (
+                bool(nums)
+                and most is not None
+                and max(nums) == most
+                and (not lo_v.empty and min(nums) == float(lo_v.min()))
+            )
+            listed = "; ".join(
+                f"{_range(a if pd.notna(a) else None, b, unit)} ({rid})"
+                for a, b, rid in zip(gen["value_min"], gen["value_max"], gen["row_id"], strict=True)
+            )
+            why = "" if equal else f"daily-dose statements without a named population: {listed}"
+        else:
+            pops = facts[(facts["formulation"] == spec.formulation) & facts["population"].notna()]
+            ours = f"{len(pops)} statements for named populations"
+            equal = None
+            why = "printed as text, not a range: " + "; ".join(
+                f"{p} ({rid})" for p, rid in zip(pops["population"], pops["row_id"], strict=True)
+            )
+        out.append(
+            rec
+            | {
+                "ours": ours,
+                "equal": "n/a" if equal is None else ("yes" if equal else "no"),
+                "why_different": why,
+            }
+        )
+    return out
+
+
+def _frequency_word(text: str) -> str | None:
+    low = text.lower()
+    for word in ("very common", "common", "uncommon", "very rare", "rare"):
+        if low.startswith(word):
+            return word
+    return None
+
+
+def side_effect_agreement(snapshot: Snapshot, found: list[SideEffect]) -> list[dict]:
+    if snapshot.claims is None or "side_effects" not in snapshot.claims.tables:
+        return []
+    by_row = {s.row: s for s in found}
+    out = []
+    for row in snapshot.claims.tables["side_effects"].rows:
+        name = str(row.get("side_effect"))
+        printed = str(row.get("frequency_severity", ""))
+        theirs = _frequency_word(printed)
+        mine = by_row.get(name)
+        rec = {
+            "table": "side_effects",
+            "row": name,
+            "article": printed,
+            "article_label": theirs or "",
+        }
+        if mine is None:
+            out.append(
+                rec
+                | {
+                    "ours": "",
+                    "equal": "no",
+                    "why_different": "no outcome of the protocol measures it",
+                }
+            )
+            continue
+        ours = mine.band
+        if theirs is None:
+            equal, why = "n/a", "the article prints no frequency band"
+        elif mine.incidence_pct is None:
+            equal, why = "no", f"no arm-level counts ({mine.band})"
+        else:
+            equal = "yes" if ours == theirs else "no"
+            why = (
+                ""
+                if equal == "yes"
+                else (
+                    f"pooled incidence {mine.incidence_pct:.1f}% ({mine.ci_low_pct:.1f}–"
+                    f"{mine.ci_high_pct:.1f}) from {mine.arms} arms of {len(mine.studies)} studies"
+                )
+            )
+        if "dose-dependent" in printed.lower() and not mine.dose_dependence.startswith("dose-dep"):
+            why = "; ".join(x for x in (why, f"dose-dependence: {mine.dose_dependence}") if x)
+            equal = "no" if equal == "yes" else equal
+        out.append(
+            rec | {"ours": f"{ours}; {mine.dose_dependence}", "equal": equal, "why_different": why}
+        )
+    return out
+
+
+def interaction_agreement(interactions: pd.DataFrame) -> list[dict]:
+    return [
+        {
+            "table": "interactions",
+            "row": r.interaction_type,
+            "article": r.description,
+            "article_label": "",
+            "ours": r.evidence_level,
+            "equal": "n/a",
+            "why_different": "the article prints no evidence level for interactions",
+        }
+        for r in interactions.itertuples(index=False)
+    ]
+
+
+def agreement_frame(
+    snapshot: Snapshot,
+    uses: list[UseRating],
+    dosage: pd.DataFrame,
+    side_effects: list[SideEffect],
+    interactions: pd.DataFrame,
+) -> pd.DataFrame:
+    rows = uses_agreement(snapshot, uses).to_dict("records")
+    for r in rows:
+        r["equal"] = "yes" if r["equal"] else "no"
+    rows += dosage_agreement(snapshot, dosage, snapshot.dosing_facts)
+    rows += side_effect_agreement(snapshot, side_effects)
+    rows += interaction_agreement(interactions)
+    cols = ["table", "row", "article", "article_label", "ours", "equal", "why_different"]
+    return pd.DataFrame(rows, columns=cols)
