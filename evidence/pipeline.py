@@ -80,14 +80,14 @@ def report(
     out = RunOutputs()
     out.processed["outcomes_by_tier.csv"] = frame_to_csv_text(tab.by_tier)
     out.processed["pooled.csv"] = frame_to_csv_text(
-        analyses_frame(analyses, ratings.certainty), float_format="%.6g"
+        analyses_frame(analyses, ratings.certainty, snapshot.refs), float_format="%.6g"
     )
     rules = ratings.rules
     uses = uses_frame(snapshot, ratings.uses)
     dosage = dosage_frame(
-        snapshot.studies, snapshot.outcomes, snapshot.dosing_facts, snapshot.protocol
+        snapshot.studies, snapshot.outcomes, snapshot.dosing_facts, snapshot.protocol, snapshot.refs
     )
-    side, found = side_effects_frame(tab.tiered, snapshot.studies, snapshot.protocol, rules)
+    side, found = side_effects_frame(tab.tiered, snapshot.refs, snapshot.protocol, rules)
     inter = interactions_frame(snapshot, rules)
     out.processed["table_uses.csv"] = frame_to_csv_text(uses)
     out.processed["table_dosage.csv"] = frame_to_csv_text(dosage)
@@ -97,7 +97,7 @@ def report(
     out.processed["agreement.csv"] = frame_to_csv_text(
         agreement_frame(snapshot, ratings.uses, dosage, found, inter)
     )
-    out.reports[f"{pid}/summary.md"] = render_summary(snapshot, tab.by_tier, tab.tiered)
+    out.reports[f"{pid}/summary.md"] = render_summary(snapshot, tab.by_tier, tab.tiered, uses)
     return out
 
 

@@ -29,6 +29,7 @@ class OutcomeSpec(_Model):
     measure: Measure
     benefit: Literal["higher", "lower"]
     label: str
+    indirect: bool = False  # GRADE indirectness: the outcome stands in for the one that matters
 
 
 class Indication(_Model):

@@ -11,6 +11,7 @@ import yaml
 
 from evidence.documents import Citations, Claims
 from evidence.protocol import Protocol
+from evidence.tables.common import reference_map
 from evidence.validate import Issue, validate_inputs
 
 INT_COLS = {"year", "n_total", "n", "events", "k", "participants"}
@@ -56,6 +57,7 @@ class Snapshot:
     claims: Claims | None
     citations: Citations | None
     input_hashes: dict[str, str]
+    refs: dict[str, str]  # study id → PMID:n / doi:x / the id, for every table's sources
 
 
 def _typed(path: Path) -> pd.DataFrame:
@@ -110,6 +112,8 @@ def load_snapshot(data: Path, protocol: Protocol, protocol_path: Path | None = N
     hashes = {name: _sha256(data / name) for name in sorted(hashed)}
     if protocol_path is not None:
         hashes[f"protocols/{Path(protocol_path).name}"] = _sha256(Path(protocol_path))
+    refs = reference_map(tables["studies"], tables["pubmed_records"])
     return Snapshot(
-        protocol=protocol, claims=claims, citations=citations, input_hashes=hashes, **tables
+        protocol=protocol, claims=claims, citations=citations, input_hashes=hashes, refs=refs,
+        **tables,
     )

@@ -240,8 +240,11 @@ def _r(x: float | None, nd: int = 6) -> float | None:
 
 
 def analyses_frame(
-    analyses: list[Analysis], certainty: dict[tuple, str] | None = None
+    analyses: list[Analysis],
+    certainty: dict[tuple, str] | None = None,
+    refs: dict[str, str] | None = None,
 ) -> pd.DataFrame:
+    """pooled.csv: one row per analysis; `refs` maps study ids to PMID/DOI references."""
     rows = []
     for a in analyses:
         r = a.result
@@ -277,6 +280,7 @@ def analyses_frame(
                 "egger_p": _r(a.egger_p, 8),
                 "certainty": (certainty or {}).get(key, ""),
                 "studies": " ".join(a.study_ids),
+                "sources": " ".join((refs or {}).get(s, s) for s in a.study_ids),
             }
         )
     cols = ["indication", "outcome", "tier", "analysis"]

@@ -162,7 +162,8 @@ def evidence_features(
     preclinical = int(design.isin(g["preclinical"]).sum())
     human_trials = len(placebo) + len(active)
     sig, null = _published(syntheses, set(own["study_id"]))
-    verdicts = Counter(p.verdict for p in pooled if p.k >= 2)
+    harm = tuple(rules.harm_outcome_prefixes)
+    verdicts = Counter(p.verdict for p in pooled if p.k >= 2 and not p.outcome.startswith(harm))
     return IndicationFeatures(
         indication=name,
         placebo_rcts=len(placebo),
@@ -202,35 +203,50 @@ def _counts(d: dict[str, int], comparable: bool = False) -> str:
     return ", ".join(f"{v} {names[k]}" for k, v in d.items() if v)
 
 
+def _n(count: int, singular: str, plural: str | None = None) -> str:
+    return f"{count} {singular if count == 1 else (plural or singular + 's')}"
+
+
 def describe(f: IndicationFeatures, pooled: list[PooledSignal], drug: str) -> str:
     """The evidence in words, with the numbers, for a guideline author."""
     parts = []
     if f.placebo_rcts:
-        parts.append(
-            f"{f.placebo_rcts} placebo-controlled RCTs ({_counts(f.placebo_directions)})".replace(
-                "the drug", drug
-            )
-        )
+        counts = _counts(f.placebo_directions).replace("the drug", drug)
+        parts.append(f"{_n(f.placebo_rcts, 'placebo-controlled RCT')} ({counts})")
     if f.active_rcts:
         parts.append(
-            f"{f.active_rcts} active-controlled RCTs "
+            f"{_n(f.active_rcts, 'active-controlled RCT')} "
             f"({_counts(f.active_directions, comparable=True)})".replace("the drug", drug)
         )
     if f.reviews:
-        parts.append(f"{f.reviews} systematic reviews/meta-analyses")
+        parts.append(
+            _n(f.reviews, "systematic review/meta-analysis", "systematic reviews/meta-analyses")
+        )
         if f.published_significant or f.published_null:
             parts.append(
                 f"published pooled results: {f.published_significant} significant, "
                 f"{f.published_null} not"
             )
     if f.narrative_reviews:
-        parts.append(f"{f.narrative_reviews} narrative reviews")
+        parts.append(
+            _n(
+                f.narrative_reviews,
+                "narrative review or guidance document",
+                "narrative reviews or guidance documents",
+            )
+        )
     if f.observational:
-        parts.append(f"{f.observational} observational/uncontrolled studies")
+        parts.append(
+            _n(
+                f.observational,
+                "observational/uncontrolled study",
+                "observational/uncontrolled studies",
+            )
+        )
     if f.case_reports:
-        parts.append(f"{f.case_reports} case reports")
+        parts.append(_n(f.case_reports, "case report"))
     if f.preclinical:
-        parts.append(f"{f.preclinical} animal/in-vitro studies")
+        parts.append(_n(f.preclinical, "animal/in-vitro study", "animal/in-vitro studies"))
     for p in pooled:
         if p.k < 2:
             continue

@@ -19,7 +19,12 @@ def _md_table(frame: pd.DataFrame) -> str:
     return "\n".join([head, rule, *body])
 
 
-def render_summary(snapshot: Snapshot, by_tier: pd.DataFrame, tiered: pd.DataFrame) -> str:
+def render_summary(
+    snapshot: Snapshot,
+    by_tier: pd.DataFrame,
+    tiered: pd.DataFrame,
+    uses: pd.DataFrame | None = None,
+) -> str:
     """A short Markdown summary; no wall-clock, so reruns on the same inputs are identical."""
     p = snapshot.protocol
     studies = snapshot.studies
@@ -36,9 +41,12 @@ def render_summary(snapshot: Snapshot, by_tier: pd.DataFrame, tiered: pd.DataFra
         f"{len(snapshot.study_effects)} study-level effects, "
         f"{len(snapshot.published_syntheses)} published synthesis results.",
         "",
-        "## Studies by indication and design",
-        "",
     ]
+    if uses is not None and not uses.empty:
+        lines += ["## Evidence levels", ""]
+        lines.append(_md_table(uses[["indication", "evidence_level", "reasons"]]))
+        lines.append("")
+    lines += ["## Studies by indication and design", ""]
     counts = (
         studies.groupby(["indication", "design"])
         .size()

@@ -16,7 +16,7 @@ TRIAL_DESIGNS = ("rct", "crossover_rct", "nonrandomised_controlled", "single_arm
 
 
 def studied_doses(
-    studies: pd.DataFrame, outcomes: pd.DataFrame, protocol: Protocol
+    studies: pd.DataFrame, outcomes: pd.DataFrame, protocol: Protocol, refs: dict[str, str]
 ) -> pd.DataFrame:
     rows = []
     trials = studies[studies["design"].isin(TRIAL_DESIGNS)]
@@ -48,7 +48,7 @@ def studied_doses(
                         for t in spec.tiers
                         if t.label in {spec.tier_of(float(v)) for v in values}
                     ),
-                    "sources": source_refs(studies, ids),
+                    "sources": source_refs(refs, ids),
                 }
             )
     return pd.DataFrame(rows)
@@ -87,12 +87,16 @@ def _fmt(lo: object, hi: object) -> str:
 
 
 def dosage_frame(
-    studies: pd.DataFrame, outcomes: pd.DataFrame, facts: pd.DataFrame, protocol: Protocol
+    studies: pd.DataFrame,
+    outcomes: pd.DataFrame,
+    facts: pd.DataFrame,
+    protocol: Protocol,
+    refs: dict[str, str],
 ) -> pd.DataFrame:
     """One row per formulation × indication studied, beside the general recommended ranges
     (statements without a named population; where a formulation has none, every population's
     range, named), each range with its dosing-fact row ids."""
-    studied = studied_doses(studies, outcomes, protocol)
+    studied = studied_doses(studies, outcomes, protocol, refs)
     rec = recommended_doses(facts, protocol)
     out = []
     for r in studied.itertuples(index=False):

@@ -52,7 +52,7 @@ def interactions_frame(snapshot: Snapshot, rules: RuleSet) -> pd.DataFrame:
                 "designs": "; ".join(f"{d} {n}" for d, n in designs.items()),
                 "evidence_level": rating.level,
                 "reasons": rating.reasons,
-                "sources": source_refs(snapshot.studies, ids),
+                "sources": source_refs(snapshot.refs, ids),
             }
         )
     return pd.DataFrame(rows)

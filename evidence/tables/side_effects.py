@@ -154,7 +154,7 @@ def side_effect_row(
 
 
 def side_effects_frame(
-    tiered: pd.DataFrame, studies: pd.DataFrame, protocol: Protocol, rules: RuleSet
+    tiered: pd.DataFrame, refs: dict[str, str], protocol: Protocol, rules: RuleSet
 ) -> tuple[pd.DataFrame, list[SideEffect]]:
     found = [side_effect_row(s, tiered, protocol, rules) for s in protocol.side_effects]
     rows = []
@@ -174,7 +174,7 @@ def side_effects_frame(
                 "rr_ci": "" if s.rr_ci is None else f"{s.rr_ci[0]:.2f}–{s.rr_ci[1]:.2f}",
                 "rr_k": s.rr_k,
                 "dose_dependence": s.dose_dependence,
-                "sources": source_refs(studies, s.studies),
+                "sources": source_refs(refs, s.studies),
             }
         )
     return pd.DataFrame(rows), found

@@ -92,7 +92,7 @@ def uses_frame(snapshot: Snapshot, ratings: list[UseRating]) -> pd.DataFrame:
                 "case_reports": f.case_reports,
                 "preclinical": f.preclinical,
                 "studies": len(f.study_ids),
-                "sources": source_refs(snapshot.studies, f.study_ids),
+                "sources": source_refs(snapshot.refs, f.study_ids),
             }
         )
     return pd.DataFrame(rows)
@@ -118,6 +118,7 @@ def certainty_of(analyses: list[Analysis], rules: RuleSet) -> dict[tuple, Certai
             participants=a.participants,
             binary=a.outcome.measure in BINARY,
             egger_p=a.egger_p,
+            indirect=a.outcome.indirect,
         )
     return out
 

@@ -1,0 +1,112 @@
+"""The regenerated tables on the bundled data, and rules that live in data."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import yaml
+from typer.testing import CliRunner
+
+from evidence.cli import app
+from tests.conftest import RAW
+
+runner = CliRunner()
+LEVELS = {"Strong", "Mixed", "Preclinical", "Experimental/limited", "Insufficient"}
+
+
+def run(data: Path, tmp: Path) -> Path:
+    out = tmp / "processed"
+    result = runner.invoke(
+        app,
+        ["run", "--data", str(data), "--processed", str(out), "--reports", str(tmp / "reports")],
+    )
+    assert result.exit_code == 0, result.output
+    return out
+
+
+@pytest.fixture(scope="module")
+def processed(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return run(RAW, tmp_path_factory.mktemp("run"))
+
+
+def test_uses_one_row_per_indication_with_reasons(processed: Path) -> None:
+    proto = yaml.safe_load((RAW / "protocols" / "baclofen.yaml").read_text())
+    uses = pd.read_csv(processed / "table_uses.csv")
+    assert list(uses["indication"]) == [i["id"] for i in proto["indications"]]
+    assert set(uses["evidence_level"]) <= LEVELS
+    for r in uses.itertuples():
+        assert r.reasons.endswith(f"→ {r.evidence_level}")
+        assert isinstance(r.sources, str) and r.sources
+
+
+def test_every_article_row_has_an_agreement_row(processed: Path) -> None:
+    claims = yaml.safe_load((RAW / "claims" / "baclofen.yaml").read_text())
+    agreement = pd.read_csv(processed / "agreement.csv", keep_default_na=False)
+    expected = sum(len(t["rows"]) for t in claims["tables"].values())
+    assert len(agreement) == expected
+    assert set(agreement["equal"]) <= {"yes", "no", "n/a"}
+    differing = agreement[agreement["equal"] == "no"]
+    assert (differing["why_different"] != "").all()
+
+
+def test_tables_carry_sources(processed: Path) -> None:
+    for name in (
+        "table_dosage.csv",
+        "table_side_effects.csv",
+        "table_interactions.csv",
+        "pooled.csv",
+    ):
+        frame = pd.read_csv(processed / name, keep_default_na=False)
+        assert len(frame) > 0, name
+        with_studies = (
+            frame[frame.get("arms_with_counts", 1) != 0] if "arms_with_counts" in frame else frame
+        )
+        assert (with_studies["sources"] != "").all(), name
+
+
+def test_sensitivity_leaves_out_derived_comparisons(processed: Path) -> None:
+    pooled = pd.read_csv(processed / "pooled.csv")
+    ex = pooled[pooled["analysis"] == "excluding_derived"]
+    assert len(ex) > 0 and (ex["derived_comparisons"] == 0).all()
+    for r in ex.itertuples():
+        primary = pooled[
+            (pooled.indication == r.indication)
+            & (pooled.outcome == r.outcome)
+            & (pooled.tier == "all")
+            & (pooled.analysis == "primary")
+        ].iloc[0]
+        assert r.k == primary.k - primary.derived_comparisons
+
+
+def test_a_stricter_rule_set_changes_the_rating(data_copy: Path, tmp_path: Path) -> None:
+    rules_path = data_copy / "rules" / "evidence_levels.yaml"
+    rules = yaml.safe_load(rules_path.read_text())
+    for cond in rules["levels"][0]["all"]:
+        if cond[0] == "placebo_favour_share":
+            cond[2] = 0.95
+    rules_path.write_text(yaml.safe_dump(rules, sort_keys=False))
+    uses = pd.read_csv(run(data_copy, tmp_path) / "table_uses.csv").set_index("indication")
+    assert uses.loc["spasticity", "evidence_level"] != "Strong"
+
+
+def test_rule_set_version_must_match_the_protocol(data_copy: Path, tmp_path: Path) -> None:
+    rules_path = data_copy / "rules" / "evidence_levels.yaml"
+    rules = yaml.safe_load(rules_path.read_text())
+    rules["version"] = "9.9.9"
+    rules_path.write_text(yaml.safe_dump(rules, sort_keys=False))
+    result = runner.invoke(
+        app,
+        [
+            "run",
+            "--data",
+            str(data_copy),
+            "--processed",
+            str(tmp_path / "p"),
+            "--reports",
+            str(tmp_path / "r"),
+        ],
+    )
+    assert result.exit_code == 1
+    assert "rule set version 9.9.9 differs" in result.output
