@@ -1,1 +1,723 @@
-"""PubMed commands: search, fetch, import-pubmed, records."""
+"""PubMed commands: search, fetch, seed-cache, import-pubmed, records, resolve, designs.
+
+Everything works offline from the cache under DATA/pubmed; `--live` is the only way a command
+talks to NCBI (E-utilities at $EVIDENCE_EUTILS_URL, identified by $NCBI_EMAIL, with
+$NCBI_API_KEY when set). Heavy modules are imported inside the commands so `evidence --help`
+stays fast.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from datetime import date
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any
+
+import typer
+
+from evidence.cli.app import DataOpt, ProcessedOpt, ReportsOpt, app, fail, workspace
+from evidence.workspace import DEFAULT_DATA, DEFAULT_PROCESSED, DEFAULT_REPORTS, Workspace
+
+if TYPE_CHECKING:
+    from evidence.pubmed.client import EutilsClient
+    from evidence.pubmed.records import PubmedRecord
+
+LiveOpt = Annotated[
+    bool,
+    typer.Option(
+        "--live/--offline",
+        help="Ask NCBI E-utilities ($EVIDENCE_EUTILS_URL; needs $NCBI_EMAIL). Offline by default.",
+    ),
+]
+FormatOpt = Annotated[str, typer.Option("--format", help="Output format: table or json.")]
+OptionalProtocolOpt = Annotated[
+    str | None, typer.Option("--protocol", help="Protocol name under DATA/protocols/, or a path.")
+]
+SearchProtocolOpt = Annotated[
+    str, typer.Option("--protocol", help="Protocol name under DATA/protocols/, or a path.")
+]
+
+
+def _reflow(text: str) -> str:
+    """Help text for typer: paragraphs kept, line breaks inside a paragraph removed."""
+    return "\n\n".join(" ".join(p.split()) for p in text.strip().split("\n\n"))
+
+
+SEARCH_HELP = _reflow(
+    """
+Find new PubMed records for each indication of a protocol and queue them for screening.
+
+Live: each indication's query is searched by Entrez date from the day before its last
+successful search (or --since); PMIDs not in studies.csv or pubmed_records.csv join
+DATA/pubmed/queue.csv, their metadata is fetched into the cache, and the search date in
+DATA/pubmed/search_state.json advances for the indications that succeeded. Offline: no
+search is made; the queue and the date of the last live search are shown.
+
+"""
+)
+
+FETCH_HELP = _reflow(
+    """
+Fill the PubMed cache for --pmids and/or every PMID of a --protocol's data and queue.
+
+Live: efetch in batches of 200 (never one request per record) for PMIDs not cached or
+cached only from the snapshot (all of them with --refresh); each batch is stored as soon
+as it is complete, so an interrupted fetch resumes. PMIDs NCBI no longer returns are
+listed. Offline with --protocol: seeds the cache from the snapshot tables (without
+replacing live or imported records) and lists the studies it could not fill.
+
+"""
+)
+
+SEED_CACHE_HELP = _reflow(
+    """
+(Re)build snapshot records in the cache from DATA/studies.csv and pubmed_records.csv.
+
+One record per study with a PMID (source "snapshot"); reruns give identical bytes. Studies
+without a PMID are listed. Live and imported records are left alone unless --force.
+
+"""
+)
+
+IMPORT_PUBMED_HELP = _reflow(
+    """
+Import saved PubMed files into the cache with source "file".
+
+A file is imported whole or not at all: a truncated or non-PubMed file is reported by
+name and nothing from it is stored. Live records are kept unless --force.
+
+"""
+)
+
+RECORDS_HELP = _reflow(
+    """
+List the PubMed cache, sorted by PMID, with each record's design.
+
+The design is the curated one from studies.csv where the record belongs to a study, else
+the one PubMed's publication types and MeSH headings suggest (`design_origin` says which).
+
+"""
+)
+
+RESOLVE_HELP = _reflow(
+    """
+Find PMIDs for studies (and the protocol's cited papers) that have none.
+
+Live: by DOI, else by title words + first author + year; each match says how it was made,
+several hits are listed as ambiguous and none as missing, never guessed. The table is
+written to DATA/pubmed/resolutions.csv. Offline: the unresolved studies are listed only.
+
+"""
+)
+
+DESIGNS_HELP = _reflow(
+    """
+Compare curated designs (studies.csv) with those PubMed indexing suggests.
+
+Lists the disagreements (the curated design stays authoritative) and writes them to
+PROCESSED/pubmed_design_disagreements.csv.
+
+"""
+)
+
+
+# ----------------------------------------------------------------------------- helpers
+
+
+def _today() -> date:
+    return date.today()
+
+
+def _check_format(fmt: str) -> None:
+    if fmt not in {"table", "json"}:
+        raise fail(f"--format must be table or json, not {fmt!r}", code=2)
+
+
+def _emit_json(data: Any) -> None:
+    typer.echo(json.dumps(data, indent=2, ensure_ascii=False, sort_keys=True))
+
+
+def _table(title: str, columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title=title, show_lines=False)
+    for col in columns:
+        table.add_column(col, overflow="fold")
+    for row in rows:
+        table.add_row(*("" if v is None else str(v) for v in row))
+    Console(width=max(120, Console().width)).print(table)
+
+
+@contextmanager
+def _progress(total: int, label: str) -> Iterator[Callable[[int], None]]:
+    """A progress bar on a terminal; a silent counter when output is piped or captured."""
+    if total <= 0 or not sys.stderr.isatty():
+        yield lambda n: None
+        return
+    from rich.console import Console
+    from rich.progress import Progress
+
+    with Progress(console=Console(stderr=True), transient=True) as bar:
+        task = bar.add_task(label, total=total)
+        yield lambda n: bar.advance(task, n)
+
+
+def _client() -> EutilsClient:
+    from evidence.pubmed.client import ClientConfig, EutilsClient, EutilsError
+
+    try:
+        return EutilsClient(ClientConfig.from_env())
+    except EutilsError as exc:
+        raise fail(str(exc)) from None
+
+
+def _cache(ws: Workspace) -> Path:
+    return ws.pubmed_cache
+
+
+def _write_live(ws: Workspace, retrieved: str) -> Callable[[list[PubmedRecord]], None]:
+    """A batch callback that stores NCBI's records, replacing whatever was cached."""
+    from evidence.pubmed.cache import write_records
+
+    def store(records: list[PubmedRecord]) -> None:
+        write_records(
+            _cache(ws), [r.with_provenance("live", retrieved) for r in records], force=True
+        )
+
+    return store
+
+
+def _protocol_pmids(ws: Workspace, protocol_id: str | None) -> list[str]:
+    """PMIDs a protocol's data names (studies, PubMed rows) plus its screening queue."""
+    from evidence.pubmed.search import QUEUE_FILE, load_queue
+    from evidence.pubmed.snapshot import known_pmids
+
+    pmids = set(known_pmids(ws.data))
+    for row in load_queue(_cache(ws) / QUEUE_FILE):
+        if protocol_id is None or row.protocol == protocol_id:
+            pmids.add(row.pmid)
+    return sorted(pmids, key=int)
+
+
+def _protocol_id(ws: Workspace, protocol: str) -> str:
+    if not ws.protocol_path(protocol).is_file():
+        return protocol
+    return str(_load_search(ws, protocol).protocol_id)
+
+
+def _load_search(ws: Workspace, protocol: str) -> Any:
+    from evidence.pubmed.search import load_protocol_search
+
+    path = ws.protocol_path(protocol)
+    try:
+        return load_protocol_search(path)
+    except Exception as exc:
+        raise fail(f"{path}: cannot read the protocol: {exc}") from None
+
+
+# ----------------------------------------------------------------------------- search
+
+
+@app.command("search", help=SEARCH_HELP)
+def search_cmd(
+    protocol: SearchProtocolOpt = "baclofen",
+    since: Annotated[
+        str | None,
+        typer.Option("--since", help="Search from this Entrez date (YYYY-MM-DD) instead."),
+    ] = None,
+    live: LiveOpt = False,
+    fmt: FormatOpt = "table",
+    data: DataOpt = DEFAULT_DATA,
+    processed: ProcessedOpt = DEFAULT_PROCESSED,
+    reports: ReportsOpt = DEFAULT_REPORTS,
+) -> None:
+    """Find new PubMed records for each indication of a protocol and queue them for screening."""
+    from evidence.pubmed.cache import read_record
+    from evidence.pubmed.search import (
+        QUEUE_FILE,
+        STATE_FILE,
+        last_search,
+        load_queue,
+        load_state,
+        merge_queue,
+        write_queue,
+    )
+
+    _check_format(fmt)
+    ws = workspace(data, processed, reports)
+    spec = _load_search(ws, protocol)
+    cache = _cache(ws)
+    state_path, queue_path = cache / STATE_FILE, cache / QUEUE_FILE
+    since_date = None
+    if since:
+        try:
+            since_date = date.fromisoformat(since)
+        except ValueError:
+            raise fail(f"--since must be a date YYYY-MM-DD, not {since!r}", code=2) from None
+
+    if not live:
+        state = load_state(state_path)
+        lasts = {q.id: last_search(state, spec.protocol_id, q.id) for q in spec.queries}
+        rows = [r for r in load_queue(queue_path) if r.protocol == spec.protocol_id]
+        for row in rows:
+            if not row.title:
+                cached = read_record(cache, row.pmid)
+                row.title = cached.title if cached else ""
+        if fmt == "json":
+            _emit_json(
+                {
+                    "searched": False,
+                    "protocol": spec.protocol_id,
+                    "last_live_search": lasts,
+                    "queue": [r.as_dict() for r in rows],
+                }
+            )
+            return
+        typer.echo("No PubMed search was made (offline; pass --live to search NCBI).")
+        for ind, last in lasts.items():
+            typer.echo(f"  {ind}: last live search {last or 'never'}")
+        _table(
+            f"Queue for {spec.protocol_id}: {len(rows)} record(s) awaiting screening",
+            ["pmid", "indication", "found", "title"],
+            [(r.pmid, r.indication, r.found, r.title) for r in rows],
+        )
+        return
+
+    from evidence.pubmed.cache import pmids_to_fetch
+    from evidence.pubmed.client import EutilsError
+    from evidence.pubmed.search import run_search
+    from evidence.pubmed.snapshot import known_pmids
+
+    client = _client()
+    today = _today()
+    known = known_pmids(ws.data)
+    outcomes = run_search(
+        client, spec, known=known, state_path=state_path, today=today, since=since_date
+    )
+    new = sorted({p for o in outcomes for p in o.new}, key=int)
+    fetch_error = ""
+    missing: list[str] = []
+    todo = pmids_to_fetch(cache, new)
+    if todo:
+        try:
+            with _progress(len(todo), "fetching new records") as advance:
+                result = client.fetch(
+                    todo, on_batch=_write_live(ws, today.isoformat()), progress=advance
+                )
+            missing = result.missing
+        except EutilsError as exc:
+            fetch_error = str(exc)
+    titles = {}
+    for pmid in new:
+        cached = read_record(cache, pmid)
+        if cached is not None:
+            titles[pmid] = cached.title
+    rows = merge_queue(
+        load_queue(queue_path), spec.protocol_id, outcomes, today=today, known=known, titles=titles
+    )
+    write_queue(queue_path, rows)
+    if fmt == "json":
+        _emit_json(
+            {
+                "searched": True,
+                "protocol": spec.protocol_id,
+                "indications": [
+                    {
+                        "indication": o.indication,
+                        "mindate": o.mindate.isoformat() if o.mindate else None,
+                        "maxdate": o.maxdate.isoformat(),
+                        "found": len(o.found),
+                        "new": list(o.new),
+                        "error": o.error or None,
+                    }
+                    for o in outcomes
+                ],
+                "missing": missing,
+                "fetch_error": fetch_error or None,
+                "queue": [r.as_dict() for r in rows if r.protocol == spec.protocol_id],
+            }
+        )
+    else:
+        _table(
+            f"PubMed search for {spec.protocol_id} on {today.isoformat()}",
+            ["indication", "from", "to", "found", "new", "status"],
+            [
+                (
+                    o.indication,
+                    o.mindate.isoformat() if o.mindate else "(all)",
+                    o.maxdate.isoformat(),
+                    len(o.found),
+                    len(o.new),
+                    "ok" if o.ok else f"FAILED: {o.error}",
+                )
+                for o in outcomes
+            ],
+        )
+        for pmid in new:
+            typer.echo(f"new: {pmid}  {titles.get(pmid, '')}")
+        if missing:
+            typer.echo(f"not returned by NCBI: {', '.join(missing)}")
+        typer.echo(f"queue: {queue_path} ({len(rows)} row(s))")
+    failed = [o for o in outcomes if not o.ok]
+    if failed or fetch_error:
+        for o in failed:
+            typer.echo(f"search failed for {o.indication}: {o.error}", err=True)
+        if fetch_error:
+            typer.echo(f"fetching new records failed: {fetch_error}", err=True)
+        raise typer.Exit(1)
+
+
+# ----------------------------------------------------------------------------- fetch
+
+
+@app.command("fetch", help=FETCH_HELP)
+def fetch_cmd(
+    pmids: Annotated[
+        str | None, typer.Option("--pmids", help="Comma-separated PMIDs to fetch.")
+    ] = None,
+    protocol: OptionalProtocolOpt = None,
+    refresh: Annotated[
+        bool, typer.Option("--refresh", help="Fetch again even records already cached.")
+    ] = False,
+    live: LiveOpt = False,
+    workers: Annotated[
+        int, typer.Option("--workers", min=1, max=8, help="Parallel batches (one shared limit).")
+    ] = 1,
+    data: DataOpt = DEFAULT_DATA,
+    processed: ProcessedOpt = DEFAULT_PROCESSED,
+    reports: ReportsOpt = DEFAULT_REPORTS,
+) -> None:
+    """Fill the PubMed cache for --pmids and/or every PMID of a --protocol's data and queue."""
+    from evidence.pubmed.cache import cached_pmids, pmids_to_fetch
+
+    ws = workspace(data, processed, reports)
+    cache = _cache(ws)
+    wanted: list[str] = []
+    if pmids:
+        wanted += [p.strip() for p in pmids.split(",") if p.strip()]
+        bad = [p for p in wanted if not p.isdigit()]
+        if bad:
+            raise fail(f"not PMIDs: {', '.join(bad)}", code=2)
+    protocol_id = None
+    if protocol:
+        protocol_id = _protocol_id(ws, protocol)
+        try:
+            wanted += _protocol_pmids(ws, protocol_id)
+        except FileNotFoundError as exc:
+            raise fail(str(exc)) from None
+    if not pmids and not protocol:
+        raise fail("give --pmids and/or --protocol", code=2)
+    wanted = list(dict.fromkeys(wanted))
+
+    if not live:
+        if protocol:
+            _seed(ws, retrieved=None, force=False)
+        have = set(cached_pmids(cache))
+        absent = [p for p in wanted if p not in have]
+        typer.echo(
+            f"No PubMed request was made (offline). {len(wanted) - len(absent)} of "
+            f"{len(wanted)} PMID(s) are in the cache ({cache})."
+        )
+        if absent:
+            typer.echo(f"not cached (fetch with --live): {', '.join(absent)}")
+        return
+
+    from evidence.pubmed.client import EutilsError
+
+    todo = pmids_to_fetch(cache, wanted, refresh=refresh)
+    typer.echo(f"{len(todo)} of {len(wanted)} PMID(s) to fetch; the rest are cached.")
+    if not todo:
+        return
+    client = _client()
+    try:
+        with _progress(len(todo), "fetching PubMed records") as advance:
+            result = client.fetch(
+                todo,
+                on_batch=_write_live(ws, _today().isoformat()),
+                workers=workers,
+                progress=advance,
+            )
+    except EutilsError as exc:
+        raise fail(
+            f"fetch stopped: {exc}. Batches already stored are kept; rerun to resume."
+        ) from None
+    typer.echo(
+        f"fetched {len(result.records)} record(s) in {result.requests} request(s) into {cache}"
+    )
+    if result.missing:
+        typer.echo(f"not returned by NCBI (kept as they were): {', '.join(result.missing)}")
+
+
+def _seed(ws: Workspace, retrieved: str | None, force: bool) -> None:
+    from evidence.pubmed.cache import read_record, write_records
+    from evidence.pubmed.snapshot import SNAPSHOT_DATE, snapshot_records
+
+    try:
+        records, unfilled = snapshot_records(ws.data, retrieved or SNAPSHOT_DATE)
+    except FileNotFoundError as exc:
+        raise fail(str(exc)) from None
+    cache = _cache(ws)
+    if not force:
+        # A snapshot record never replaces NCBI's or an imported file's.
+        records = [
+            r
+            for r in records
+            if (old := read_record(cache, r.pmid)) is None or old.source == "snapshot"
+        ]
+    report = write_records(cache, records, force=force)
+    typer.echo(
+        f"snapshot: {len(report.written)} record(s) written, {len(report.unchanged)} unchanged "
+        f"in {cache}/records"
+    )
+    if unfilled:
+        typer.echo(
+            f"{len(unfilled)} stud(ies) without a PMID (not filled; see `evidence resolve`):"
+        )
+        for item in unfilled:
+            typer.echo(f"  {item.study_id}: {item.reason}")
+
+
+@app.command("seed-cache", help=SEED_CACHE_HELP)
+def seed_cache_cmd(
+    retrieved: Annotated[
+        str, typer.Option("--retrieved", help="Retrieval date stamped on snapshot records.")
+    ] = "2026-11-25",
+    force: Annotated[
+        bool, typer.Option("--force", help="Overwrite live and imported records too.")
+    ] = False,
+    data: DataOpt = DEFAULT_DATA,
+    processed: ProcessedOpt = DEFAULT_PROCESSED,
+    reports: ReportsOpt = DEFAULT_REPORTS,
+) -> None:
+    """(Re)build snapshot records in the cache from DATA/studies.csv and pubmed_records.csv."""
+    try:
+        date.fromisoformat(retrieved)
+    except ValueError:
+        raise fail(f"--retrieved must be a date YYYY-MM-DD, not {retrieved!r}", code=2) from None
+    _seed(workspace(data, processed, reports), retrieved, force)
+
+
+# ----------------------------------------------------------------------------- import
+
+
+@app.command("import-pubmed", help=IMPORT_PUBMED_HELP)
+def import_pubmed_cmd(
+    files: Annotated[
+        list[Path],
+        typer.Argument(help="efetch XML, MEDLINE/baseline XML (.gz too) or MEDLINE text."),
+    ],
+    force: Annotated[
+        bool, typer.Option("--force", help="Replace records fetched live as well.")
+    ] = False,
+    data: DataOpt = DEFAULT_DATA,
+    processed: ProcessedOpt = DEFAULT_PROCESSED,
+    reports: ReportsOpt = DEFAULT_REPORTS,
+) -> None:
+    """Import saved PubMed files into the cache with source "file"."""
+    from evidence.pubmed.cache import import_file
+    from evidence.pubmed.parse import PubmedParseError
+
+    ws = workspace(data, processed, reports)
+    failures = 0
+    for path in files:
+        try:
+            report, count = import_file(
+                _cache(ws), path, retrieved=_today().isoformat(), force=force
+            )
+        except PubmedParseError as exc:
+            failures += 1
+            typer.echo(f"error: {exc}", err=True)
+            continue
+        typer.echo(
+            f"{path}: {count} record(s); {len(report.written)} written, "
+            f"{len(report.unchanged)} unchanged, {len(report.kept)} kept (fetched live)"
+        )
+    if failures:
+        raise fail(f"{failures} file(s) could not be imported")
+
+
+# ----------------------------------------------------------------------------- records
+
+
+def _curated(ws: Workspace) -> tuple[dict[str, str], dict[str, str]]:
+    """(study_id -> curated design, PMID -> study_id) from the data, empty without studies.csv."""
+    from evidence.pubmed.snapshot import read_studies, study_pmids
+
+    try:
+        designs = {s.study_id: s.design for s in read_studies(ws.data)}
+        by_pmid = {pmid: sid for sid, pmid in study_pmids(ws.data).items()}
+    except FileNotFoundError:
+        return {}, {}
+    return designs, by_pmid
+
+
+@app.command("records", help=RECORDS_HELP)
+def records_cmd(
+    fmt: FormatOpt = "table",
+    data: DataOpt = DEFAULT_DATA,
+    processed: ProcessedOpt = DEFAULT_PROCESSED,
+    reports: ReportsOpt = DEFAULT_REPORTS,
+) -> None:
+    """List the PubMed cache, sorted by PMID, with each record's design."""
+    from evidence.pubmed.cache import iter_cached
+    from evidence.pubmed.classify import effective_design
+
+    _check_format(fmt)
+    ws = workspace(data, processed, reports)
+    designs, by_pmid = _curated(ws)
+    rows = []
+    for record in iter_cached(_cache(ws)):
+        study_id = record.study_id or by_pmid.get(record.pmid, "")
+        design, origin = effective_design(designs.get(study_id), record)
+        rows.append(
+            {
+                "pmid": record.pmid,
+                "title": record.title,
+                "year": record.year,
+                "journal": record.journal,
+                "doi": record.doi,
+                "publication_types": list(record.publication_type_names),
+                "design": design,
+                "design_origin": origin,
+                "study_id": study_id,
+                "retracted": record.retracted,
+                "source": record.source,
+                "retrieved": record.retrieved,
+            }
+        )
+    if fmt == "json":
+        typer.echo(json.dumps(rows, indent=2, ensure_ascii=False))
+        return
+    _table(
+        f"PubMed cache {_cache(ws)}: {len(rows)} record(s)",
+        ["pmid", "year", "design", "source", "retrieved", "title"],
+        [
+            (
+                r["pmid"],
+                r["year"] or "",
+                r["design"],
+                r["source"],
+                r["retrieved"],
+                ("[RETRACTED] " if r["retracted"] else "") + str(r["title"])[:90],
+            )
+            for r in rows
+        ],
+    )
+
+
+# ----------------------------------------------------------------------------- resolve
+
+
+@app.command("resolve", help=RESOLVE_HELP)
+def resolve_cmd(
+    protocol: OptionalProtocolOpt = "baclofen",
+    live: LiveOpt = False,
+    fmt: FormatOpt = "table",
+    data: DataOpt = DEFAULT_DATA,
+    processed: ProcessedOpt = DEFAULT_PROCESSED,
+    reports: ReportsOpt = DEFAULT_REPORTS,
+) -> None:
+    """Find PMIDs for studies (and the protocol's cited papers) that have none."""
+    from evidence.io import atomic_write_bytes
+    from evidence.pubmed.resolve import (
+        offline_resolutions,
+        resolution_targets,
+        resolutions_csv,
+        resolve,
+    )
+
+    _check_format(fmt)
+    ws = workspace(data, processed, reports)
+    citations: Path | None = None
+    if protocol:
+        path = ws.protocol_path(protocol)
+        if path.is_file():
+            spec = _load_search(ws, protocol)
+            if spec.citations:
+                citations = ws.data / spec.citations
+        if citations is None and (ws.data / "citations" / f"{protocol}.yaml").is_file():
+            citations = ws.data / "citations" / f"{protocol}.yaml"
+    try:
+        targets = resolution_targets(ws.data, citations)
+    except FileNotFoundError as exc:
+        raise fail(str(exc)) from None
+    if live:
+        client = _client()
+        results = resolve(client, targets)
+        out = _cache(ws) / "resolutions.csv"
+        atomic_write_bytes(out, resolutions_csv(results).encode("utf-8"))
+    else:
+        results = offline_resolutions(targets)
+        out = None
+    if fmt == "json":
+        _emit_json([r.row() for r in results])
+    else:
+        if not live:
+            typer.echo("No PubMed search was made (offline; pass --live to resolve).")
+        _table(
+            f"{len(results)} stud(ies) without a PMID",
+            ["study_id", "status", "method", "pmid", "candidates", "citations", "detail"],
+            [
+                (
+                    r.study_id,
+                    r.status,
+                    r.method,
+                    r.pmid,
+                    " ".join(r.candidates),
+                    " ".join(map(str, r.citations)),
+                    r.detail,
+                )
+                for r in results
+            ],
+        )
+    if out is not None:
+        typer.echo(f"wrote {out}", err=fmt == "json")
+
+
+# ----------------------------------------------------------------------------- designs
+
+
+@app.command("designs", help=DESIGNS_HELP)
+def designs_cmd(
+    fmt: FormatOpt = "table",
+    data: DataOpt = DEFAULT_DATA,
+    processed: ProcessedOpt = DEFAULT_PROCESSED,
+    reports: ReportsOpt = DEFAULT_REPORTS,
+) -> None:
+    """Compare curated designs (studies.csv) with those PubMed indexing suggests."""
+    import csv
+    import io
+
+    from evidence.io import atomic_write_bytes
+    from evidence.pubmed.cache import iter_cached
+    from evidence.pubmed.classify import design_disagreements
+
+    _check_format(fmt)
+    ws = workspace(data, processed, reports)
+    designs, by_pmid = _curated(ws)
+    found = design_disagreements(iter_cached(_cache(ws)), designs, by_pmid)
+    columns = ["study_id", "pmid", "curated", "pubmed", "reason"]
+    buf = io.StringIO()
+    writer = csv.writer(buf, lineterminator="\n")
+    writer.writerow(columns)
+    writer.writerows([d.study_id, d.pmid, d.curated, d.pubmed, d.reason] for d in found)
+    out = ws.processed / "pubmed_design_disagreements.csv"
+    atomic_write_bytes(out, buf.getvalue().encode("utf-8"))
+    if fmt == "json":
+        _emit_json(
+            [
+                dict(zip(columns, (d.study_id, d.pmid, d.curated, d.pubmed, d.reason), strict=True))
+                for d in found
+            ]
+        )
+        return
+    _table(
+        f"{len(found)} design disagreement(s) between studies.csv and PubMed",
+        columns,
+        [(d.study_id, d.pmid, d.curated, d.pubmed, d.reason) for d in found],
+    )
+    typer.echo(f"wrote {out}")

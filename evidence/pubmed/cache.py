@@ -1,0 +1,184 @@
+"""The on-disk PubMed cache: one JSON file per PMID under `<cache>/records/`.
+
+One small file per record keeps diffs reviewable and lets a fetch that stops half-way resume:
+every file is written atomically (temporary file in the same directory, then `os.replace`), so
+a reader sees either the old record or the new one, never a fragment. Bytes are deterministic
+(sorted keys, indent 2, UTF-8, trailing newline) so rebuilding an unchanged cache changes nothing.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from evidence.io import atomic_write_bytes
+from evidence.pubmed.records import PubmedRecord
+
+RECORDS_DIR = "records"
+
+# Which source may replace which: a live fetch replaces anything it fetched, a file import
+# replaces snapshot and file records, the snapshot only fills gaps or refreshes itself.
+_RANK = {"snapshot": 0, "file": 1, "live": 2}
+
+
+@dataclass
+class WriteReport:
+    """What a bulk write did, per PMID."""
+
+    written: list[str] = field(default_factory=list)
+    unchanged: list[str] = field(default_factory=list)
+    kept: list[str] = field(default_factory=list)  # a better source was already cached
+
+
+def records_dir(cache_dir: Path) -> Path:
+    return Path(cache_dir) / RECORDS_DIR
+
+
+def record_path(cache_dir: Path, pmid: str) -> Path:
+    """Where a PMID's record lives; refuses anything but digits so no path can escape the dir."""
+    pmid = str(pmid).strip()
+    if not pmid.isdigit():
+        raise ValueError(f"not a PMID: {pmid!r}")
+    return records_dir(cache_dir) / f"{pmid}.json"
+
+
+def record_bytes(record: PubmedRecord) -> bytes:
+    """The exact bytes a record is stored as."""
+    text = json.dumps(record.to_dict(), sort_keys=True, indent=2, ensure_ascii=False)
+    return (text + "\n").encode("utf-8")
+
+
+def write_record(cache_dir: Path, record: PubmedRecord) -> bool:
+    """Store a record (it must carry `source` and `retrieved`); False when the bytes were equal."""
+    if not record.source or not record.retrieved:
+        raise ValueError(f"PMID {record.pmid}: a cached record needs `source` and `retrieved`")
+    path = record_path(cache_dir, record.pmid)
+    data = record_bytes(record)
+    if path.is_file() and path.read_bytes() == data:
+        return False
+    atomic_write_bytes(path, data)
+    return True
+
+
+def read_record(cache_dir: Path, pmid: str) -> PubmedRecord | None:
+    path = record_path(cache_dir, pmid)
+    if not path.is_file():
+        return None
+    return _load(path)
+
+
+def _load(path: Path) -> PubmedRecord:
+    try:
+        return PubmedRecord.from_dict(json.loads(path.read_text(encoding="utf-8")))
+    except (ValueError, KeyError, TypeError) as exc:
+        raise ValueError(f"{path}: not a cached PubMed record ({exc})") from None
+
+
+def cached_pmids(cache_dir: Path) -> list[str]:
+    """PMIDs present in the cache, in numeric order."""
+    folder = records_dir(cache_dir)
+    if not folder.is_dir():
+        return []
+    pmids = [p.stem for p in folder.glob("*.json") if p.stem.isdigit()]
+    return sorted(pmids, key=int)
+
+
+def iter_cached(cache_dir: Path) -> Iterator[PubmedRecord]:
+    """Every cached record, in numeric PMID order."""
+    for pmid in cached_pmids(cache_dir):
+        yield _load(record_path(cache_dir, pmid))
+
+
+def cached_sources(cache_dir: Path) -> dict[str, str]:
+    """PMID -> source of the cached record."""
+    return {r.pmid: r.source for r in iter_cached(cache_dir)}
+
+
+def may_replace(new_source: str, old_source: str | None) -> bool:
+    """Whether a record from `new_source` should overwrite one from `old_source`."""
+    if old_source is None:
+        return True
+    return _RANK.get(new_source, 0) >= _RANK.get(old_source, 0)
+
+
+def write_records(
+    cache_dir: Path, records: Iterable[PubmedRecord], *, force: bool = False
+) -> WriteReport:
+    """Store records, leaving a record from a better source in place unless `force`."""
+    report = WriteReport()
+    for record in records:
+        old = read_record(cache_dir, record.pmid)
+        if not force and old is not None and not may_replace(record.source, old.source):
+            report.kept.append(record.pmid)
+            continue
+        if write_record(cache_dir, record):
+            report.written.append(record.pmid)
+        else:
+            report.unchanged.append(record.pmid)
+    return report
+
+
+def pmids_to_fetch(cache_dir: Path, pmids: Iterable[str], *, refresh: bool = False) -> list[str]:
+    """PMIDs a live fetch still needs: not cached, or cached only from the snapshot.
+
+    Records from a live fetch or an imported file count as cached; `refresh` refetches them all.
+    """
+    out: list[str] = []
+    seen: set[str] = set()
+    for pmid in pmids:
+        pmid = str(pmid).strip()
+        if pmid in seen:
+            continue
+        seen.add(pmid)
+        if refresh:
+            out.append(pmid)
+            continue
+        old = read_record(cache_dir, pmid)
+        if old is None or old.source == "snapshot":
+            out.append(pmid)
+    return out
+
+
+def import_file(
+    cache_dir: Path, path: Path, *, retrieved: str, force: bool = False
+) -> tuple[WriteReport, int]:
+    """Import a saved PubMed file with source `file`; nothing is stored unless it all parses.
+
+    Records are staged in a temporary folder inside the cache while the file streams through
+    the parser (so memory stays flat), and moved into place only after the last one was read.
+    Returns the write report and the number of records the file held.
+    """
+    import shutil
+
+    from evidence.pubmed.parse import iter_records
+
+    folder = records_dir(cache_dir)
+    folder.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=".import-", dir=folder))
+    report = WriteReport()
+    try:
+        order: list[str] = []
+        for record in iter_records(Path(path)):
+            staged = staging / f"{record.pmid}.json"
+            if not staged.exists():
+                order.append(record.pmid)
+            staged.write_bytes(record_bytes(record.with_provenance("file", retrieved)))
+        for pmid in order:
+            old = read_record(cache_dir, pmid)
+            if not force and old is not None and not may_replace("file", old.source):
+                report.kept.append(pmid)
+                continue
+            target = record_path(cache_dir, pmid)
+            staged = staging / f"{pmid}.json"
+            if target.is_file() and target.read_bytes() == staged.read_bytes():
+                report.unchanged.append(pmid)
+                continue
+            os.replace(staged, target)
+            report.written.append(pmid)
+        return report, len(order)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)

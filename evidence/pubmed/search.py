@@ -1,0 +1,245 @@
+"""Incremental searches for new studies, the state that makes them incremental, and the queue.
+
+Each protocol indication is searched by Entrez date from the day before its last successful
+search (Entrez dates are whole days and indexing lags, so one day of overlap loses nothing;
+duplicates are removed by PMID). The date advances only when that indication's search succeeded.
+PMIDs not yet in the curated data join a queue awaiting screening.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from datetime import date, timedelta
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from evidence.io import atomic_write_bytes
+
+if TYPE_CHECKING:
+    from evidence.pubmed.client import EutilsClient
+
+STATE_FILE = "search_state.json"
+QUEUE_FILE = "queue.csv"
+QUEUE_COLUMNS = ("pmid", "protocol", "indication", "found", "title")
+OVERLAP_DAYS = 1
+
+
+@dataclass(frozen=True)
+class IndicationQuery:
+    """One indication's PubMed search."""
+
+    id: str
+    label: str
+    term: str
+
+
+@dataclass(frozen=True)
+class ProtocolSearch:
+    """What the PubMed layer needs from a protocol file."""
+
+    protocol_id: str
+    queries: tuple[IndicationQuery, ...]
+    citations: str | None = None
+
+
+@dataclass
+class IndicationOutcome:
+    """One indication's search: what was asked, found and new, or the error that stopped it."""
+
+    indication: str
+    term: str
+    mindate: date | None
+    maxdate: date
+    found: tuple[str, ...] = ()
+    new: tuple[str, ...] = ()
+    windows: int = 0
+    error: str = ""
+
+    @property
+    def ok(self) -> bool:
+        return not self.error
+
+
+@dataclass
+class QueueRow:
+    pmid: str
+    protocol: str
+    indication: str
+    found: str
+    title: str = ""
+
+    def as_dict(self) -> dict[str, str]:
+        return {
+            "pmid": self.pmid,
+            "protocol": self.protocol,
+            "indication": self.indication,
+            "found": self.found,
+            "title": self.title,
+        }
+
+
+def indication_term(query: str, trial_filter: str = "") -> str:
+    """The esearch term: the indication's query, narrowed by the protocol's trial filter."""
+    query = " ".join(query.split())
+    trial_filter = " ".join(trial_filter.split())
+    return f"({query}) AND {trial_filter}" if trial_filter else query
+
+
+def load_protocol_search(path: Path) -> ProtocolSearch:
+    """Indications and their terms from a protocol file (validated as a whole)."""
+    from evidence.protocol import load_protocol
+
+    proto = load_protocol(path)
+    return ProtocolSearch(
+        protocol_id=proto.protocol_id,
+        queries=tuple(
+            IndicationQuery(i.id, i.label, indication_term(i.pubmed_query, proto.trial_filter))
+            for i in proto.indications
+        ),
+        citations=proto.files.citations,
+    )
+
+
+# ---------------------------------------------------------------------------- state
+
+
+def load_state(path: Path) -> dict[str, dict[str, dict[str, Any]]]:
+    """{protocol: {indication: {"last_search": ISO date, "count": n, "term": text}}}."""
+    path = Path(path)
+    if not path.is_file():
+        return {}
+    data = json.loads(path.read_text(encoding="utf-8"))
+    return data if isinstance(data, dict) else {}
+
+
+def last_search(state: Mapping[str, Any], protocol: str, indication: str) -> str | None:
+    entry = state.get(protocol, {}).get(indication, {})
+    value = entry.get("last_search") if isinstance(entry, dict) else None
+    return str(value) if value else None
+
+
+def record_success(
+    path: Path, protocol: str, indication: str, day: date, *, count: int, term: str
+) -> None:
+    """Advance one indication's watermark (re-reading the file so other entries survive)."""
+    state = load_state(path)
+    state.setdefault(protocol, {})[indication] = {
+        "last_search": day.isoformat(),
+        "count": count,
+        "term": term,
+    }
+    text = json.dumps(state, sort_keys=True, indent=2, ensure_ascii=False) + "\n"
+    atomic_write_bytes(Path(path), text.encode("utf-8"))
+
+
+def search_window(last: str | None, since: date | None, today: date) -> tuple[date | None, date]:
+    """(mindate, maxdate): `since` if given, else the last search minus the overlap, else all."""
+    if since is not None:
+        return since, today
+    if last:
+        return date.fromisoformat(last) - timedelta(days=OVERLAP_DAYS), today
+    return None, today
+
+
+def run_search(
+    client: EutilsClient,
+    search: ProtocolSearch,
+    *,
+    known: set[str],
+    state_path: Path,
+    today: date,
+    since: date | None = None,
+) -> list[IndicationOutcome]:
+    """Search every indication; a failed one keeps its old watermark and is reported."""
+    from evidence.pubmed.client import EutilsError
+
+    state = load_state(state_path)
+    outcomes: list[IndicationOutcome] = []
+    for query in search.queries:
+        mindate, maxdate = search_window(
+            last_search(state, search.protocol_id, query.id), since, today
+        )
+        outcome = IndicationOutcome(query.id, query.term, mindate, maxdate)
+        try:
+            result = client.search(query.term, mindate=mindate, maxdate=maxdate)
+        except EutilsError as exc:
+            outcome.error = str(exc)
+            outcomes.append(outcome)
+            continue
+        outcome.found = result.ids
+        outcome.windows = len(result.windows)
+        outcome.new = tuple(sorted((p for p in result.ids if p not in known), key=int))
+        record_success(
+            state_path, search.protocol_id, query.id, maxdate, count=result.count, term=query.term
+        )
+        outcomes.append(outcome)
+    return outcomes
+
+
+# ---------------------------------------------------------------------------- queue
+
+
+def load_queue(path: Path) -> list[QueueRow]:
+    path = Path(path)
+    if not path.is_file():
+        return []
+    with path.open(encoding="utf-8", newline="") as handle:
+        return [
+            QueueRow(
+                pmid=row.get("pmid", ""),
+                protocol=row.get("protocol", ""),
+                indication=row.get("indication", ""),
+                found=row.get("found", ""),
+                title=row.get("title", ""),
+            )
+            for row in csv.DictReader(handle)
+            if (row.get("pmid") or "").isdigit()
+        ]
+
+
+def _sort_key(row: QueueRow) -> tuple[str, str, int]:
+    return (row.protocol, row.indication, int(row.pmid))
+
+
+def merge_queue(
+    rows: Iterable[QueueRow],
+    protocol: str,
+    outcomes: Iterable[IndicationOutcome],
+    *,
+    today: date,
+    known: set[str],
+    titles: Mapping[str, str],
+) -> list[QueueRow]:
+    """The queue after a search: old rows keep their found date, new PMIDs join, curated leave."""
+    merged: dict[tuple[str, str, str], QueueRow] = {
+        (r.protocol, r.indication, r.pmid): r for r in rows
+    }
+    for outcome in outcomes:
+        for pmid in outcome.new:
+            key = (protocol, outcome.indication, pmid)
+            if key not in merged:
+                merged[key] = QueueRow(pmid, protocol, outcome.indication, today.isoformat())
+    out = []
+    for row in merged.values():
+        if row.pmid in known:
+            continue
+        row.title = titles.get(row.pmid, row.title)
+        out.append(row)
+    return sorted(out, key=_sort_key)
+
+
+def queue_csv(rows: Iterable[QueueRow]) -> str:
+    buf = io.StringIO()
+    writer = csv.DictWriter(buf, fieldnames=QUEUE_COLUMNS, lineterminator="\n")
+    writer.writeheader()
+    for row in sorted(rows, key=_sort_key):
+        writer.writerow(row.as_dict())
+    return buf.getvalue()
+
+
+def write_queue(path: Path, rows: Iterable[QueueRow]) -> None:
+    atomic_write_bytes(Path(path), queue_csv(rows).encode("utf-8"))
