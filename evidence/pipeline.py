@@ -1,19 +1,27 @@
 """The synthesis as plain functions: load → tabulate → pool → rate → report.
 
-Each step takes data and returns data; `write_outputs` is the only I/O, at the edge. The Prefect
-flows wrap these same functions.
+Each step takes data and returns data; reading happens in `load`/`load_context` and writing in
+`write_outputs`, at the edges. The Prefect flows wrap these same functions.
 """
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import pandas as pd
 
-from evidence.io import atomic_write_text, frame_to_csv_text
+from evidence import history as hist
+from evidence.io import frame_to_csv_text
+from evidence.outputs import commit
 from evidence.protocol import load_protocol
+from evidence.rating.grade import Certainty
 from evidence.rating.rules import RuleSet, load_rules
+from evidence.report.build import certainty_keyed, figures, flow, references
+from evidence.report.provenance import package_versions
+from evidence.report.render import ReportData, render_html, render_markdown
+from evidence.report.sof import findings
 from evidence.report.summary import render_summary
 from evidence.snapshot import Snapshot, load_snapshot
 from evidence.synthesis import Analysis, analyses_frame, pool_protocol
@@ -26,6 +34,9 @@ from evidence.tables.votes import vote_counts
 from evidence.tabulate import assign_tiers, outcomes_by_tier
 from evidence.workspace import Workspace
 
+RUNS_DIR = "runs"
+SWAP_DIR = ".swap"
+
 
 @dataclass(frozen=True)
 class Tabulation:
@@ -37,7 +48,23 @@ class Tabulation:
 class Ratings:
     rules: RuleSet
     uses: list[UseRating]
-    certainty: dict[tuple, str]
+    certainty: dict[tuple, Certainty]
+
+    @property
+    def certainty_levels(self) -> dict[tuple, str]:
+        return {k: c.level for k, c in self.certainty.items()}
+
+
+@dataclass(frozen=True)
+class RunContext:
+    """What a run knows beyond its inputs: its date, earlier runs, the literature search."""
+
+    run_date: str
+    history: list[hist.Manifest]
+    cached_pmids: set[str]
+    queue: list[tuple[str, str]]  # (pmid, date found) for this protocol
+    last_search: dict[str, str]  # indication → date of the last successful live search
+    stale: dict[str, str] = field(default_factory=dict)  # indication → failed search, why
 
 
 @dataclass
@@ -46,11 +73,43 @@ class RunOutputs:
 
     processed: dict[str, str] = field(default_factory=dict)
     reports: dict[str, str] = field(default_factory=dict)
+    archive: dict[str, str] = field(default_factory=dict)  # under processed/runs/
+    run_id: str = ""
+    changes_md: str = ""  # what changed since the previous run, in Markdown
+    ratings: list[dict[str, str]] = field(default_factory=list)  # indication, level, reasons
 
 
-def load(ws: Workspace, protocol: str) -> Snapshot:
+def load(ws: Workspace, protocol: str | None) -> Snapshot:
     path = ws.protocol_path(protocol)
     return load_snapshot(ws.data, load_protocol(path), protocol_path=path)
+
+
+def load_context(ws: Workspace, snapshot: Snapshot) -> RunContext:
+    from evidence.pubmed.cache import cached_pmids
+    from evidence.pubmed.search import QUEUE_FILE, STATE_FILE, load_queue, load_state
+
+    pid = snapshot.protocol.protocol_id
+    state = load_state(ws.pubmed_cache / STATE_FILE).get(pid, {})
+    queue = [
+        (r.pmid, r.found) for r in load_queue(ws.pubmed_cache / QUEUE_FILE) if r.protocol == pid
+    ]
+    return RunContext(
+        run_date=hist.run_date(),
+        history=hist.load_history(ws.processed / RUNS_DIR, pid),
+        cached_pmids=set(cached_pmids(ws.pubmed_cache)),
+        queue=queue,
+        last_search={
+            k: str(v.get("last_search"))
+            for k, v in sorted(state.items())
+            if isinstance(v, dict) and v.get("last_search")
+        },
+        stale={
+            k: f"the search of {v['last_failure'].get('date')} failed: "
+            f"{v['last_failure'].get('error', '')}"
+            for k, v in sorted(state.items())
+            if isinstance(v, dict) and isinstance(v.get("last_failure"), dict)
+        },
+    )
 
 
 def tabulate(snapshot: Snapshot) -> Tabulation:
@@ -69,52 +128,164 @@ def rate(snapshot: Snapshot, analyses: list[Analysis], rules_path: Path) -> Rati
             f"{rules_path}: rule set version {rules.version} differs from the protocol's "
             f"rule_set_version {snapshot.protocol.rating.rule_set_version}"
         )
-    certainty = {k: c.level for k, c in certainty_of(analyses, rules).items()}
-    return Ratings(rules, rate_uses(snapshot, analyses, rules), certainty)
+    return Ratings(rules, rate_uses(snapshot, analyses, rules), certainty_of(analyses, rules))
+
+
+def _manifest(
+    snapshot: Snapshot, analyses: list[Analysis], ratings: Ratings, ctx: RunContext
+) -> hist.Manifest:
+    p = snapshot.protocol
+    packages = package_versions()
+    determinants = {
+        "inputs": snapshot.input_hashes,
+        "protocol": p.version,
+        "rules": ratings.rules.version,
+        "evidence": packages["evidence"],
+        "queue": sorted(ctx.queue),
+        "search": ctx.last_search,
+        "stale": ctx.stale,
+    }
+    digest = hist.digest(determinants)
+    pooled = {
+        "|".join((a.indication, a.outcome.id, a.tier, a.analysis)): {
+            "measure": a.result.measure,
+            "k": a.result.k,
+            "estimate": round(a.result.estimate, 8),
+            "ci_low": round(a.result.ci_low, 8),
+            "ci_high": round(a.result.ci_high, 8),
+        }
+        for a in analyses
+    }
+    studies = {s: snapshot.refs[s] for s in sorted(snapshot.refs)}
+    return hist.Manifest(
+        run_id=f"{ctx.run_date}-{digest[:10]}",
+        run_date=ctx.run_date,
+        protocol=p.protocol_id,
+        protocol_version=p.version,
+        rule_set_version=ratings.rules.version,
+        inputs_digest=digest,
+        input_hashes=dict(snapshot.input_hashes),
+        packages=packages,
+        studies=studies,
+        ratings={
+            u.indication: {"level": u.rating.level, "reasons": u.rating.reasons}
+            for u in ratings.uses
+        },
+        certainty=certainty_keyed(ratings.certainty),
+        pooled=pooled,
+        last_search=dict(ctx.last_search),
+    )
 
 
 def report(
-    snapshot: Snapshot, tab: Tabulation, analyses: list[Analysis], ratings: Ratings
+    snapshot: Snapshot,
+    tab: Tabulation,
+    analyses: list[Analysis],
+    ratings: Ratings,
+    ctx: RunContext,
 ) -> RunOutputs:
-    pid = snapshot.protocol.protocol_id
-    out = RunOutputs()
-    out.processed["outcomes_by_tier.csv"] = frame_to_csv_text(tab.by_tier)
-    out.processed["pooled.csv"] = frame_to_csv_text(
-        analyses_frame(analyses, ratings.certainty, snapshot.refs), float_format="%.6g"
-    )
+    p = snapshot.protocol
+    pid = p.protocol_id
     rules = ratings.rules
+    out = RunOutputs()
     uses = uses_frame(snapshot, ratings.uses)
     dosage = dosage_frame(
-        snapshot.studies, snapshot.outcomes, snapshot.dosing_facts, snapshot.protocol, snapshot.refs
+        snapshot.studies, snapshot.outcomes, snapshot.dosing_facts, p, snapshot.refs
     )
-    side, found = side_effects_frame(tab.tiered, snapshot.refs, snapshot.protocol, rules)
+    side, found = side_effects_frame(tab.tiered, snapshot.refs, p, rules)
     inter = interactions_frame(snapshot, rules)
-    out.processed["table_uses.csv"] = frame_to_csv_text(uses)
-    out.processed["table_dosage.csv"] = frame_to_csv_text(dosage)
-    out.processed["table_side_effects.csv"] = frame_to_csv_text(side)
-    out.processed["table_interactions.csv"] = frame_to_csv_text(inter)
-    out.processed["vote_counts.csv"] = frame_to_csv_text(vote_counts(snapshot, analyses, rules))
-    out.processed["agreement.csv"] = frame_to_csv_text(
-        agreement_frame(snapshot, ratings.uses, dosage, found, inter)
+    votes = vote_counts(snapshot, analyses, rules)
+    agreement = agreement_frame(snapshot, ratings.uses, dosage, found, inter)
+    out.processed = {
+        "outcomes_by_tier.csv": frame_to_csv_text(tab.by_tier),
+        "pooled.csv": frame_to_csv_text(
+            analyses_frame(analyses, ratings.certainty_levels, snapshot.refs)
+        ),
+        "table_uses.csv": frame_to_csv_text(uses),
+        "table_dosage.csv": frame_to_csv_text(dosage),
+        "table_side_effects.csv": frame_to_csv_text(side),
+        "table_interactions.csv": frame_to_csv_text(inter),
+        "vote_counts.csv": frame_to_csv_text(votes),
+        "agreement.csv": frame_to_csv_text(agreement),
+    }
+    manifest = _manifest(snapshot, analyses, ratings, ctx)
+    manifest, previous, repeated = hist.place(manifest, ctx.history)
+    changes = hist.compare(previous, manifest, p.change_tolerance)
+    latest = ctx.history[-1] if ctx.history else None
+    log_changes = changes if repeated else hist.compare(latest, manifest, p.change_tolerance)
+    figs = figures(snapshot, analyses)
+    prisma = flow(
+        snapshot,
+        analyses,
+        votes,
+        ctx.cached_pmids,
+        ctx.queue,
+        max(ctx.last_search.values(), default=None),
     )
-    out.reports[f"{pid}/summary.md"] = render_summary(snapshot, tab.by_tier, tab.tiered, uses)
+    data = ReportData(
+        title=p.title,
+        protocol=pid,
+        protocol_version=p.version,
+        rule_set_version=rules.version,
+        run=manifest,
+        changes=changes,
+        uses=uses,
+        findings=findings(analyses, ratings.certainty),
+        figures=figs,
+        dosage=dosage,
+        side_effects=side,
+        interactions=inter,
+        votes=votes,
+        agreement=agreement,
+        prisma=prisma,
+        references=references(snapshot),
+        indications=[(i.id, i.label) for i in p.indications],
+        last_search=ctx.last_search,
+        stale=ctx.stale,
+    )
+    out.reports = {
+        f"{pid}/index.html": render_html(data),
+        f"{pid}/report.md": render_markdown(data),
+        f"{pid}/summary.md": render_summary(snapshot, tab.by_tier, tab.tiered, uses),
+        f"{pid}/changelog.md": hist.changelog(manifest, latest, repeated, log_changes, ctx.history),
+        **{f"{pid}/figures/{f.key}.svg": f.svg for f in figs},
+    }
+    out.archive = {f"{manifest.run_id}/{name}": text for name, text in out.processed.items()}
+    out.archive[f"{manifest.run_id}/{hist.MANIFEST}"] = manifest.to_json()
+    out.run_id = manifest.run_id
+    out.changes_md = changes.to_markdown()
+    out.ratings = [
+        {"indication": u.indication, "evidence_level": u.rating.level, "reasons": u.rating.reasons}
+        for u in ratings.uses
+    ]
     return out
 
 
 def write_outputs(ws: Workspace, outputs: RunOutputs) -> list[Path]:
-    written = []
-    for base, files in ((ws.processed, outputs.processed), (ws.reports, outputs.reports)):
-        for rel, text in sorted(files.items()):
-            path = Path(base) / rel
-            atomic_write_text(path, text)
-            written.append(path)
-    return written
+    """Swap the run's tables, reports and archive in as one set (see `evidence.outputs`)."""
+    files: dict[Path, str] = {}
+    for rel, text in outputs.archive.items():
+        files[ws.processed / RUNS_DIR / rel] = text
+    for base, group in ((ws.processed, outputs.processed), (ws.reports, outputs.reports)):
+        for rel, text in group.items():
+            files[Path(base) / rel] = text
+    stale = [p for p in Path(ws.processed).glob("*.csv") if p not in files]
+    for rel in {Path(r).parts[0] for r in outputs.reports}:
+        stale += [p for p in (Path(ws.reports) / rel).rglob("*") if p.is_file()]
+    root = Path(os.path.commonpath([Path(ws.processed).resolve(), Path(ws.reports).resolve()]))
+    absolute = {p.resolve(): t for p, t in files.items()}
+    commit(Path(ws.processed).resolve() / SWAP_DIR, root, absolute, [p.resolve() for p in stale])
+    return sorted(
+        [Path(ws.processed) / r for r in outputs.processed]
+        + [Path(ws.reports) / r for r in outputs.reports]
+    )
 
 
-def synthesize(ws: Workspace, protocol: str) -> list[Path]:
+def synthesize(ws: Workspace, protocol: str | None) -> list[Path]:
     """The whole synthesis without an orchestrator."""
     snapshot = load(ws, protocol)
+    ctx = load_context(ws, snapshot)
     tab = tabulate(snapshot)
     analyses = pool(snapshot, tab)
     ratings = rate(snapshot, analyses, ws.data / snapshot.protocol.rating.rule_set)
-    return write_outputs(ws, report(snapshot, tab, analyses, ratings))
+    return write_outputs(ws, report(snapshot, tab, analyses, ratings, ctx))

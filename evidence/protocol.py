@@ -112,6 +112,8 @@ class Protocol(_Model):
     side_effects: list[SideEffectRow] = Field(default_factory=list)
     dosage_rows: list[DosageRow] = Field(default_factory=list)
     rating: RatingSpec
+    # A pooled estimate "moved" between runs when it changes by more than this (analysis scale).
+    change_tolerance: float = 0.05
 
     @model_validator(mode="after")
     def _unique_ids(self) -> Protocol:

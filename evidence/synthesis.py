@@ -43,6 +43,8 @@ class Analysis:
     study_ids: tuple[str, ...]
     tier_test: tuple[float, int, float] | None = None  # Q between tiers, df, p
     egger_p: float | None = None
+    control_risk: float | None = None  # pooled control-arm risk, for absolute effects
+    years: tuple[int | None, ...] = ()
 
 
 def _latest(frame: pd.DataFrame) -> pd.DataFrame:
@@ -210,6 +212,10 @@ def pool_outcome(
         if len(sub) >= EGGER_MIN_K:
             egger = egger_test(es, model="rma", method=method).pval
         first = tier == ALL_TIERS and analysis == "primary"
+        risk = None
+        if spec.measure in BINARY and sub["n_ctrl"].sum() > 0:
+            risk = float(sub["events_ctrl"].sum() / sub["n_ctrl"].sum())
+        years = tuple(None if pd.isna(y) else int(y) for y in sub["year"])
         out.append(
             Analysis(
                 indication,
@@ -222,6 +228,8 @@ def pool_outcome(
                 tuple(sub["study_id"]),
                 tier_test if first else None,
                 egger,
+                risk,
+                years,
             )
         )
     return out

@@ -22,6 +22,26 @@ class Workspace:
     def pubmed_cache(self) -> Path:
         return self.data / "pubmed"
 
+    def for_protocol(self, protocol_id: str) -> Workspace:
+        """Where one of several protocols run together writes: its own processed directory."""
+        return Workspace(self.data, self.processed / protocol_id, self.reports)
+
+    def protocol_paths(self, given: list[str] | None) -> list[Path]:
+        """Protocols named, given as files, or as directories of protocol files."""
+        if not given:
+            return [self.protocol_path(None)]
+        out: list[Path] = []
+        for item in given:
+            p = Path(item)
+            if p.is_dir():
+                found = sorted(p.glob("*.yaml"))
+                if not found:
+                    raise ValueError(f"{p}: no protocol files (*.yaml) in this directory")
+                out += found
+            else:
+                out.append(self.protocol_path(item))
+        return out
+
     def protocol_names(self) -> list[str]:
         return sorted(p.stem for p in (self.data / "protocols").glob("*.yaml"))
 

@@ -1,1 +1,8 @@
-"""Prefect flows: thin wiring of the library's steps."""
+"""Prefect flows: thin wiring of the library's steps.
+
+The pipeline runs offline by default, so Prefect's server is told not to phone home.
+"""
+
+import os
+
+os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")

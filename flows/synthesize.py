@@ -1,20 +1,45 @@
-"""The synthesis as a Prefect flow: each task wraps one library step."""
+"""The synthesis as Prefect flows: each task wraps one library step, nothing more."""
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 from prefect import flow, task
+from prefect.artifacts import create_markdown_artifact, create_table_artifact
+from prefect.cache_policies import NO_CACHE
 
-from evidence import pipeline
+from evidence import batch, pipeline
+from evidence.runlock import run_lock
 from evidence.workspace import Workspace
 
-load = task(pipeline.load, name="load")
-tabulate = task(pipeline.tabulate, name="tabulate")
-pool = task(pipeline.pool, name="pool")
-rate = task(pipeline.rate, name="rate")
-report = task(pipeline.report, name="report")
-write_outputs = task(pipeline.write_outputs, name="write-outputs")
+# Steps pass DataFrames and results between them within a run; nothing to reuse across runs.
+load = task(pipeline.load, name="load", cache_policy=NO_CACHE)
+load_context = task(pipeline.load_context, name="load-context", cache_policy=NO_CACHE)
+tabulate = task(pipeline.tabulate, name="tabulate", cache_policy=NO_CACHE)
+pool = task(pipeline.pool, name="pool", cache_policy=NO_CACHE)
+rate = task(pipeline.rate, name="rate", cache_policy=NO_CACHE)
+report = task(pipeline.report, name="report", cache_policy=NO_CACHE)
+write_outputs = task(pipeline.write_outputs, name="write-outputs", cache_policy=NO_CACHE)
+run_job = task(batch.run_job, name="synthesize-protocol", cache_policy=NO_CACHE)
+
+
+def artifact_key(*parts: str) -> str:
+    """Prefect artifact keys allow lower-case letters, digits and dashes only."""
+    return re.sub(r"[^a-z0-9-]+", "-", "-".join(parts).lower()).strip("-")
+
+
+def publish(protocol_id: str, outputs: pipeline.RunOutputs) -> None:
+    create_markdown_artifact(
+        markdown=f"# {protocol_id}: run {outputs.run_id}\n\n{outputs.changes_md}",
+        key=artifact_key(protocol_id, "changes"),
+        description="What changed since the previous run",
+    )
+    create_table_artifact(
+        table=outputs.ratings,
+        key=artifact_key(protocol_id, "ratings"),
+        description="Evidence level per indication, with reasons",
+    )
 
 
 @flow(name="synthesize")
@@ -23,10 +48,32 @@ def synthesize(
     data: str = "data/raw",
     processed: str = "data/processed",
     reports: str = "reports",
+    wait: bool = False,
 ) -> list[str]:
+    """load → tabulate → pool → rate → report, under the output directory's run lock."""
     ws = Workspace(Path(data), Path(processed), Path(reports))
-    snapshot = load(ws, protocol)
-    tab = tabulate(snapshot)
-    analyses = pool(snapshot, tab)
-    ratings = rate(snapshot, analyses, ws.data / snapshot.protocol.rating.rule_set)
-    return [str(p) for p in write_outputs(ws, report(snapshot, tab, analyses, ratings))]
+    with run_lock(ws.processed, wait=wait):
+        snapshot = load(ws, protocol)
+        ctx = load_context(ws, snapshot)
+        tab = tabulate(snapshot)
+        analyses = pool(snapshot, tab)
+        ratings = rate(snapshot, analyses, ws.data / snapshot.protocol.rating.rule_set)
+        outputs = report(snapshot, tab, analyses, ratings, ctx)
+        written = write_outputs(ws, outputs)
+    publish(snapshot.protocol.protocol_id, outputs)
+    return [str(p) for p in written]
+
+
+@flow(name="synthesize-many")
+def synthesize_many(
+    protocols: list[str],
+    data: str = "data/raw",
+    processed: str = "data/processed",
+    reports: str = "reports",
+    wait: bool = False,
+) -> list[list[str]]:
+    """Several protocols at once, on whichever task runner the caller gives this flow."""
+    ws = Workspace(Path(data), Path(processed), Path(reports))
+    jobs = batch.plan(ws, protocols)
+    futures = run_job.map(jobs, wait=wait)
+    return [[str(p) for p in f.result()] for f in futures]

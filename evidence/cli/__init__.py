@@ -2,7 +2,13 @@
 
 from __future__ import annotations
 
-from evidence.cli import data_cmds, meta_cmd, pubmed_cmds  # noqa: F401  (register commands)
+from evidence.cli import (  # noqa: F401  (register commands)
+    data_cmds,
+    extract_cmds,
+    flow_cmds,
+    meta_cmd,
+    pubmed_cmds,
+)
 from evidence.cli.app import app
 
 __all__ = ["app", "main"]

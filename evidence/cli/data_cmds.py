@@ -37,23 +37,61 @@ def validate_cmd(
 
 @app.command("run")
 def run_cmd(
-    protocol: ProtocolOpt = None,
+    protocol: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--protocol",
+            help="Protocol name, file or directory of protocol files; repeat for several "
+            "(default: the only protocol under DATA/protocols/).",
+        ),
+    ] = None,
+    no_orchestrator: Annotated[
+        bool,
+        typer.Option("--no-orchestrator", help="Call the steps directly, without Prefect."),
+    ] = False,
+    task_runner: Annotated[
+        str,
+        typer.Option("--task-runner", help="How several protocols run: serial, threads or dask."),
+    ] = "threads",
+    workers: Annotated[int, typer.Option("--workers", help="Threads or Dask workers.")] = 2,
+    dask_address: Annotated[
+        str | None,
+        typer.Option("--dask-address", help="Scheduler of an existing Dask cluster."),
+    ] = None,
+    wait: Annotated[
+        bool, typer.Option("--wait/--no-wait", help="Wait for a run already writing here.")
+    ] = False,
     data: DataOpt = DEFAULT_DATA,
     processed: ProcessedOpt = DEFAULT_PROCESSED,
     reports: ReportsOpt = DEFAULT_REPORTS,
 ) -> None:
-    """Synthesise a protocol offline: load and validate, tabulate, pool, rate, report."""
-    from evidence.pipeline import synthesize
+    """Synthesise protocols offline: load and validate, tabulate, pool, rate, report."""
+    from evidence import batch
     from evidence.protocol import ProtocolError
+    from evidence.runlock import RunLocked
     from evidence.snapshot import InvalidInputs
 
+    if task_runner not in ("serial", "threads", "dask"):
+        raise fail(f"--task-runner: expected serial, threads or dask, got {task_runner!r}", 2)
+    if task_runner == "dask" and no_orchestrator:
+        raise fail("--task-runner dask needs the orchestrator (drop --no-orchestrator)", 2)
     ws = workspace(data, processed, reports)
     try:
-        written = synthesize(ws, protocol)
-    except (InvalidInputs, ProtocolError, ValueError) as exc:
+        jobs = batch.plan(ws, protocol)
+        if no_orchestrator:
+            n = 1 if task_runner == "serial" else workers
+            results = batch.run_jobs(
+                jobs, workers=n, wait=wait, on_wait=lambda m: typer.echo(m, err=True)
+            )
+        else:
+            from flows.run import run_orchestrated
+
+            results = run_orchestrated(jobs, task_runner, workers, dask_address, wait)
+    except (InvalidInputs, ProtocolError, ValueError, RunLocked) as exc:
         raise fail(str(exc)) from None
-    for path in written:
-        typer.echo(f"wrote {path}")
+    for written in results:
+        for path in written:
+            typer.echo(f"wrote {path}")
 
 
 @app.command("import-evidence")
@@ -80,3 +118,26 @@ def import_evidence_cmd(
     for src, dest, n_in, n_out, _ in rep.files:
         typer.echo(f"{src} -> {data / dest}: {n_in} rows in, {n_out} out")
     typer.echo(f"wrote {path}")
+
+
+@app.command("diff")
+def diff_cmd(
+    run_a: Annotated[str, typer.Argument(help="The earlier run id (under PROCESSED/runs/).")],
+    run_b: Annotated[str, typer.Argument(help="The later run id.")],
+    tolerance: Annotated[
+        float, typer.Option("--tolerance", help="Smallest change that counts as a move.")
+    ] = 0.05,
+    data: DataOpt = DEFAULT_DATA,
+    processed: ProcessedOpt = DEFAULT_PROCESSED,
+    reports: ReportsOpt = DEFAULT_REPORTS,
+) -> None:
+    """What changed between two archived runs: studies, pooled estimates, ratings, certainty."""
+    from evidence.history import MANIFEST, Manifest, compare
+
+    manifests = []
+    for run in (run_a, run_b):
+        path = processed / "runs" / run / MANIFEST
+        if not path.is_file():
+            raise fail(f"{path}: no such run", code=2)
+        manifests.append(Manifest.from_json(path.read_text(encoding="utf-8")))
+    typer.echo(compare(manifests[0], manifests[1], tolerance).to_markdown(), nl=False)

@@ -36,9 +36,7 @@ FormatOpt = Annotated[str, typer.Option("--format", help="Output format: table o
 OptionalProtocolOpt = Annotated[
     str | None, typer.Option("--protocol", help="Protocol name under DATA/protocols/, or a path.")
 ]
-SearchProtocolOpt = Annotated[
-    str, typer.Option("--protocol", help="Protocol name under DATA/protocols/, or a path.")
-]
+SearchProtocolOpt = OptionalProtocolOpt
 
 
 def _reflow(text: str) -> str:
@@ -209,10 +207,13 @@ def _protocol_id(ws: Workspace, protocol: str) -> str:
     return str(_load_search(ws, protocol).protocol_id)
 
 
-def _load_search(ws: Workspace, protocol: str) -> Any:
+def _load_search(ws: Workspace, protocol: str | None) -> Any:
     from evidence.pubmed.search import load_protocol_search
 
-    path = ws.protocol_path(protocol)
+    try:
+        path = ws.protocol_path(protocol)
+    except ValueError as exc:
+        raise fail(str(exc)) from None
     try:
         return load_protocol_search(path)
     except Exception as exc:
@@ -224,7 +225,7 @@ def _load_search(ws: Workspace, protocol: str) -> Any:
 
 @app.command("search", help=SEARCH_HELP)
 def search_cmd(
-    protocol: SearchProtocolOpt = "baclofen",
+    protocol: SearchProtocolOpt = None,
     since: Annotated[
         str | None,
         typer.Option("--since", help="Search from this Entrez date (YYYY-MM-DD) instead."),
@@ -243,8 +244,6 @@ def search_cmd(
         last_search,
         load_queue,
         load_state,
-        merge_queue,
-        write_queue,
     )
 
     _check_format(fmt)
@@ -287,39 +286,18 @@ def search_cmd(
         )
         return
 
-    from evidence.pubmed.cache import pmids_to_fetch
-    from evidence.pubmed.client import EutilsError
-    from evidence.pubmed.search import run_search
-    from evidence.pubmed.snapshot import known_pmids
+    from evidence.pubmed import refresh
 
     client = _client()
     today = _today()
-    known = known_pmids(ws.data)
-    outcomes = run_search(
-        client, spec, known=known, state_path=state_path, today=today, since=since_date
-    )
-    new = sorted({p for o in outcomes for p in o.new}, key=int)
-    fetch_error = ""
-    missing: list[str] = []
-    todo = pmids_to_fetch(cache, new)
-    if todo:
-        try:
-            with _progress(len(todo), "fetching new records") as advance:
-                result = client.fetch(
-                    todo, on_batch=_write_live(ws, today.isoformat()), progress=advance
-                )
-            missing = result.missing
-        except EutilsError as exc:
-            fetch_error = str(exc)
-    titles = {}
-    for pmid in new:
-        cached = read_record(cache, pmid)
-        if cached is not None:
-            titles[pmid] = cached.title
-    rows = merge_queue(
-        load_queue(queue_path), spec.protocol_id, outcomes, today=today, known=known, titles=titles
-    )
-    write_queue(queue_path, rows)
+    outcomes = refresh.search(client, cache, ws.data, spec, today, since_date)
+    new = refresh.new_pmids(outcomes)
+    with _progress(len(new), "fetching new records") as advance:
+        fetched = refresh.fetch(client, cache, new, today, progress=advance)
+    missing, fetch_error = fetched.missing, fetched.error
+    designs = refresh.classify(cache, new)
+    rows = refresh.update_queue(cache, ws.data, spec, outcomes, today, designs)
+    titles = {r.pmid: r.title for r in rows}
     if fmt == "json":
         _emit_json(
             {
@@ -614,7 +592,7 @@ def records_cmd(
 
 @app.command("resolve", help=RESOLVE_HELP)
 def resolve_cmd(
-    protocol: OptionalProtocolOpt = "baclofen",
+    protocol: OptionalProtocolOpt = None,
     live: LiveOpt = False,
     fmt: FormatOpt = "table",
     data: DataOpt = DEFAULT_DATA,
@@ -633,14 +611,14 @@ def resolve_cmd(
     _check_format(fmt)
     ws = workspace(data, processed, reports)
     citations: Path | None = None
-    if protocol:
+    try:
         path = ws.protocol_path(protocol)
-        if path.is_file():
-            spec = _load_search(ws, protocol)
-            if spec.citations:
-                citations = ws.data / spec.citations
-        if citations is None and (ws.data / "citations" / f"{protocol}.yaml").is_file():
-            citations = ws.data / "citations" / f"{protocol}.yaml"
+    except ValueError as exc:
+        raise fail(str(exc)) from None
+    if path.is_file():
+        spec = _load_search(ws, str(path))
+        if spec.citations:
+            citations = ws.data / spec.citations
     try:
         targets = resolution_targets(ws.data, citations)
     except FileNotFoundError as exc:

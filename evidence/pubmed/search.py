@@ -24,7 +24,7 @@ if TYPE_CHECKING:
 
 STATE_FILE = "search_state.json"
 QUEUE_FILE = "queue.csv"
-QUEUE_COLUMNS = ("pmid", "protocol", "indication", "found", "title")
+QUEUE_COLUMNS = ("pmid", "protocol", "indication", "found", "title", "design", "design_reason")
 OVERLAP_DAYS = 1
 
 
@@ -71,6 +71,8 @@ class QueueRow:
     indication: str
     found: str
     title: str = ""
+    design: str = ""  # from PubMed's publication types and MeSH, for screening
+    design_reason: str = ""
 
     def as_dict(self) -> dict[str, str]:
         return {
@@ -79,6 +81,8 @@ class QueueRow:
             "indication": self.indication,
             "found": self.found,
             "title": self.title,
+            "design": self.design,
+            "design_reason": self.design_reason,
         }
 
 
@@ -136,6 +140,15 @@ def record_success(
     atomic_write_bytes(Path(path), text.encode("utf-8"))
 
 
+def record_failure(path: Path, protocol: str, indication: str, day: date, error: str) -> None:
+    """Note a failed search without moving the watermark, so reports can say it is stale."""
+    state = load_state(path)
+    entry = state.setdefault(protocol, {}).setdefault(indication, {})
+    entry["last_failure"] = {"date": day.isoformat(), "error": error[:300]}
+    text = json.dumps(state, sort_keys=True, indent=2, ensure_ascii=False) + "\n"
+    atomic_write_bytes(Path(path), text.encode("utf-8"))
+
+
 def search_window(last: str | None, since: date | None, today: date) -> tuple[date | None, date]:
     """(mindate, maxdate): `since` if given, else the last search minus the overlap, else all."""
     if since is not None:
@@ -168,6 +181,7 @@ def run_search(
             result = client.search(query.term, mindate=mindate, maxdate=maxdate)
         except EutilsError as exc:
             outcome.error = str(exc)
+            record_failure(state_path, search.protocol_id, query.id, today, outcome.error)
             outcomes.append(outcome)
             continue
         outcome.found = result.ids
@@ -195,6 +209,8 @@ def load_queue(path: Path) -> list[QueueRow]:
                 indication=row.get("indication", ""),
                 found=row.get("found", ""),
                 title=row.get("title", ""),
+                design=row.get("design", ""),
+                design_reason=row.get("design_reason", ""),
             )
             for row in csv.DictReader(handle)
             if (row.get("pmid") or "").isdigit()
@@ -213,6 +229,7 @@ def merge_queue(
     today: date,
     known: set[str],
     titles: Mapping[str, str],
+    designs: Mapping[str, tuple[str, str]] | None = None,
 ) -> list[QueueRow]:
     """The queue after a search: old rows keep their found date, new PMIDs join, curated leave."""
     merged: dict[tuple[str, str, str], QueueRow] = {
@@ -228,6 +245,9 @@ def merge_queue(
         if row.pmid in known:
             continue
         row.title = titles.get(row.pmid, row.title)
+        row.design, row.design_reason = (designs or {}).get(
+            row.pmid, (row.design, row.design_reason)
+        )
         out.append(row)
     return sorted(out, key=_sort_key)
 

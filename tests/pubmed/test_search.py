@@ -88,16 +88,18 @@ def test_state_advances_only_for_indications_that_succeeded(
     assert last_search(state, "proto", "bad") == later.isoformat()
 
 
-def test_a_failed_search_does_not_touch_the_state_file(
+def test_a_failed_search_keeps_the_watermark_and_records_the_failure(
     standin: StandIn, make_client: Build, tmp_path: Path
 ) -> None:
     state_path = tmp_path / "search_state.json"
     state_path.write_text(json.dumps({"proto": {"bad": {"last_search": "2026-01-01"}}}))
-    before = state_path.read_bytes()
     spec = ProtocolSearch("proto", (IndicationQuery("bad", "Bad", "q-unknown"),))
     (outcome,) = run_search(make_client(), spec, known=set(), state_path=state_path, today=TODAY)
     assert not outcome.ok
-    assert state_path.read_bytes() == before
+    entry = json.loads(state_path.read_text())["proto"]["bad"]
+    assert entry["last_search"] == "2026-01-01"
+    assert entry["last_failure"]["date"] == TODAY.isoformat()
+    assert entry["last_failure"]["error"] == outcome.error[:300]
 
 
 def test_queue_keeps_found_dates_adds_new_and_drops_curated(tmp_path: Path) -> None:
@@ -127,5 +129,6 @@ def test_queue_keeps_found_dates_adds_new_and_drops_curated(tmp_path: Path) -> N
     assert loaded[pmids[0]].found == "2026-01-01"
     assert loaded[pmids[2]].found == TODAY.isoformat() and loaded[pmids[2]].title == "A title"
     assert (
-        path.read_text(encoding="utf-8").splitlines()[0] == "pmid,protocol,indication,found,title"
+        path.read_text(encoding="utf-8").splitlines()[0]
+        == "pmid,protocol,indication,found,title,design,design_reason"
     )

@@ -20,7 +20,16 @@ def run(data: Path, tmp: Path) -> Path:
     out = tmp / "processed"
     result = runner.invoke(
         app,
-        ["run", "--data", str(data), "--processed", str(out), "--reports", str(tmp / "reports")],
+        [
+            "run",
+            "--no-orchestrator",
+            "--data",
+            str(data),
+            "--processed",
+            str(out),
+            "--reports",
+            str(tmp / "reports"),
+        ],
     )
     assert result.exit_code == 0, result.output
     return out
@@ -100,6 +109,7 @@ def test_rule_set_version_must_match_the_protocol(data_copy: Path, tmp_path: Pat
         app,
         [
             "run",
+            "--no-orchestrator",
             "--data",
             str(data_copy),
             "--processed",

@@ -1,0 +1,56 @@
+"""Several protocols in one run, without an orchestrator: serially or on threads.
+
+Each protocol gets its own processed directory (`PROCESSED/<protocol>/`) when more than one runs,
+and its own lock, so runs of different protocols never write the same file.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+from evidence.pipeline import synthesize
+from evidence.protocol import load_protocol
+from evidence.runlock import run_lock
+from evidence.workspace import Workspace
+
+
+@dataclass(frozen=True)
+class Job:
+    """One protocol's synthesis: which file, and where it writes."""
+
+    protocol: str
+    workspace: Workspace
+
+
+def plan(ws: Workspace, protocols: list[str] | None) -> list[Job]:
+    paths = ws.protocol_paths(protocols)
+    ids = [load_protocol(p).protocol_id for p in paths]
+    dupes = sorted({i for i in ids if ids.count(i) > 1})
+    if dupes:
+        raise ValueError(f"protocol ids given more than once: {', '.join(dupes)}")
+    if len(paths) == 1:
+        return [Job(str(paths[0]), ws)]
+    return [Job(str(p), ws.for_protocol(i)) for p, i in zip(paths, ids, strict=True)]
+
+
+def run_job(
+    job: Job, wait: bool = False, on_wait: Callable[[str], None] | None = None
+) -> list[Path]:
+    with run_lock(job.workspace.processed, wait=wait, on_wait=on_wait):
+        return synthesize(job.workspace, job.protocol)
+
+
+def run_jobs(
+    jobs: list[Job],
+    workers: int = 1,
+    wait: bool = False,
+    on_wait: Callable[[str], None] | None = None,
+) -> list[list[Path]]:
+    """Run each job; with workers > 1 on a thread pool. Results come back in job order."""
+    if workers <= 1 or len(jobs) == 1:
+        return [run_job(job, wait, on_wait) for job in jobs]
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        return list(pool.map(lambda j: run_job(j, wait, on_wait), jobs))

@@ -1,0 +1,155 @@
+"""From a PubMed record to rows a reviewer completes, and from completed rows into the tables.
+
+The template carries everything PubMed knows (ids, title, journal, year, design, the protocol's
+outcomes for the indication); numbers stay empty for the reviewer. Adding checks the merged
+tables with the same validation as every run and appends only when they are clean.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import re
+import shutil
+import tempfile
+import unicodedata
+from dataclasses import dataclass
+from pathlib import Path
+
+from evidence.io import atomic_write_text, read_csv_rows
+from evidence.protocol import Protocol
+from evidence.pubmed.classify import classify_design
+from evidence.pubmed.records import PubmedRecord
+from evidence.validate import Issue, validate_inputs
+
+EXTRACTION_DIR = "extraction"
+ARM_ROLES = ("treatment", "control")
+
+
+def pubmed_url(pmid: str) -> str:
+    return f"https://pubmed.ncbi.nlm.nih.gov/{pmid}/"
+
+
+def study_id_for(record: PubmedRecord, taken: set[str]) -> str:
+    """`surname_year`, ASCII, lower case; a letter suffix when the id is taken."""
+    name = record.first_author.split(" ")[0] if record.first_author else f"pmid{record.pmid}"
+    ascii_name = unicodedata.normalize("NFKD", name).encode("ascii", "ignore").decode()
+    base = re.sub(r"[^a-z0-9]+", "_", ascii_name.lower()).strip("_") or f"pmid{record.pmid}"
+    base = f"{base}_{record.year}" if record.year else base
+    sid, n = base, 0
+    while sid in taken:
+        n += 1
+        sid = f"{base}_{chr(ord('a') + n)}"
+    return sid
+
+
+@dataclass(frozen=True)
+class Template:
+    study: dict[str, str]
+    outcomes: list[dict[str, str]]
+
+
+def make_template(
+    record: PubmedRecord,
+    protocol: Protocol,
+    indication: str,
+    study_columns: list[str],
+    outcome_columns: list[str],
+    taken: set[str],
+) -> Template:
+    design, why = classify_design(record)
+    sid = study_id_for(record, taken)
+    species = "human" if record.humans else ("animal" if record.animals else "")
+    url = pubmed_url(record.pmid)
+    study = dict.fromkeys(study_columns, "")
+    study |= {
+        "study_id": sid,
+        "first_author": record.first_author,
+        "year": str(record.year or ""),
+        "title": record.title,
+        "journal": record.journal_abbrev or record.journal,
+        "pmid": record.pmid,
+        "doi": record.doi,
+        "design": design,
+        "species": species,
+        "indication": indication,
+        "source_urls": url,
+        "notes": f"Prefilled from PubMed record {record.pmid} ({record.source or 'cache'}, "
+        f"retrieved {record.retrieved or 'unknown'}); design from PubMed: {why}. "
+        "Check every field against the paper.",
+    }
+    rows = []
+    spec = protocol.indication(indication)
+    for n, (outcome, role) in enumerate(
+        ((o, r) for o in spec.outcomes for r in ARM_ROLES), start=1
+    ):
+        row = dict.fromkeys(outcome_columns, "")
+        row |= {
+            "row_id": f"{sid}-{n:02d}",
+            "study_id": sid,
+            "outcome": outcome.id,
+            "outcome_definition": outcome.label,
+            "arm": role,
+            "arm_role": role,
+            "derived": "false",
+            "source_url": url,
+        }
+        rows.append(row)
+    return Template(study, rows)
+
+
+def _csv(columns: list[str], rows: list[dict[str, str]]) -> str:
+    buf = io.StringIO()
+    w = csv.DictWriter(buf, fieldnames=columns, lineterminator="\r\n")
+    w.writeheader()
+    w.writerows(rows)
+    return buf.getvalue()
+
+
+def write_template(
+    folder: Path, t: Template, study_cols: list[str], outcome_cols: list[str]
+) -> tuple[Path, Path]:
+    folder.mkdir(parents=True, exist_ok=True)
+    s, o = folder / "studies.csv", folder / "outcomes.csv"
+    for path in (s, o):
+        if path.exists():
+            raise FileExistsError(f"{path}: a template is already here; complete or remove it")
+    atomic_write_text(s, _csv(study_cols, [t.study]))
+    atomic_write_text(o, _csv(outcome_cols, t.outcomes))
+    return s, o
+
+
+NUMBERS = ("n", "events", "mean", "sd", "se", "pct")
+
+
+def completed_rows(path: Path) -> list[dict[str, str]]:
+    """Outcome rows the reviewer filled in: at least one number."""
+    return [r for _, r in read_csv_rows(path)[1] if any(r.get(c, "").strip() for c in NUMBERS)]
+
+
+def add_extraction(data: Path, protocol: Protocol, folder: Path) -> tuple[int, list[Issue]]:
+    """Append a completed template's study and filled outcome rows, if the result validates."""
+    data = Path(data)
+    files = protocol.files
+    _, studies = read_csv_rows(folder / "studies.csv")
+    outcomes = completed_rows(folder / "outcomes.csv")
+    with tempfile.TemporaryDirectory() as tmp:
+        trial = Path(tmp) / "data"
+        shutil.copytree(data, trial, ignore=shutil.ignore_patterns("pubmed", EXTRACTION_DIR))
+        merged = {}
+        for name, new in ((files.studies, [r for _, r in studies]), (files.outcomes, outcomes)):
+            header, _ = read_csv_rows(data / name)
+            text = (data / name).read_bytes().decode("utf-8")  # keep the CRLF line ends
+            sep = "" if text.endswith("\n") else "\r\n"
+            merged[name] = (
+                text
+                + sep
+                + _csv(header, [{c: r.get(c, "") for c in header} for r in new]).split("\r\n", 1)[1]
+            )
+            (trial / name).write_text(merged[name], encoding="utf-8", newline="")
+        _, issues = validate_inputs(trial, protocol)
+        if issues:
+            return 0, issues
+    for name, text in merged.items():
+        atomic_write_text(data / name, text)
+    return len(outcomes), []

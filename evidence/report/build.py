@@ -1,0 +1,134 @@
+"""Assemble the report's pieces from the run's results: figures, findings, flow, references."""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from evidence.meta.sensitivity import cumulative
+from evidence.rating.grade import Certainty
+from evidence.report.plots import ForestGroup, cumulative_svg, forest_svg, funnel_svg, scope_ids
+from evidence.report.prisma import PrismaCounts, prisma_counts
+from evidence.report.render import Figure
+from evidence.snapshot import Snapshot
+from evidence.synthesis import ALL_TIERS, EGGER_MIN_K, SINGLE, UNTIERED, Analysis
+
+FUNNEL_MIN_K = EGGER_MIN_K
+CUMULATIVE_MIN_K = 3
+
+
+def figures(snapshot: Snapshot, analyses: list[Analysis]) -> list[Figure]:
+    """Per indication × outcome: a forest plot by dose tier, a cumulative plot by year (k ≥ 3:
+    with two studies it only repeats the forest plot), and a funnel plot when k ≥ 10."""
+    order = {i.id: n for n, i in enumerate(snapshot.protocol.indications)}
+    tier_rank: dict[str, int] = {}
+    for spec in snapshot.protocol.dose_tiers.values():
+        for n, t in enumerate(spec.tiers):
+            tier_rank.setdefault(t.label, n)
+    out: list[Figure] = []
+    overall = [a for a in analyses if a.tier == ALL_TIERS and a.analysis == "primary"]
+    for a in sorted(overall, key=lambda a: (order.get(a.indication, 99), a.outcome.id)):
+        key = f"{a.indication}-{a.outcome.id}"
+        label = f"{snapshot.protocol.indication(a.indication).label}: {a.outcome.label}"
+        tiers = [
+            b
+            for b in analyses
+            if (b.indication, b.outcome.id, b.analysis) == (a.indication, a.outcome.id, "primary")
+            and b.tier != ALL_TIERS
+        ]
+        tiers.sort(key=lambda b: (b.tier in UNTIERED, tier_rank.get(b.tier, 99), b.tier))
+        groups = [ForestGroup(f"{b.tier} dose", b.result) for b in tiers] or [
+            ForestGroup("all", a.result)
+        ]
+        measure = a.result.measure
+        title = f"{label} ({measure})"
+        out.append(
+            Figure(
+                f"{key}-forest",
+                f"Forest plot by dose tier — {title}",
+                "forest",
+                a.indication,
+                scope_ids(forest_svg(title, groups, a.result), f"{key}-forest"),
+            )
+        )
+        if a.result.k >= CUMULATIVE_MIN_K:
+            seq = cumulative(
+                a.result.yi,
+                a.result.vi,
+                studies=a.result.studies,
+                measure=measure,
+                method=a.result.method,
+            )
+            out.append(
+                Figure(
+                    f"{key}-cumulative",
+                    f"Cumulative meta-analysis by year — {title}",
+                    "cumulative",
+                    a.indication,
+                    scope_ids(cumulative_svg(title, seq, a.years), f"{key}-cumulative"),
+                )
+            )
+        if a.result.k >= FUNNEL_MIN_K and measure not in SINGLE:
+            out.append(
+                Figure(
+                    f"{key}-funnel",
+                    f"Funnel plot — {title}",
+                    "funnel",
+                    a.indication,
+                    scope_ids(funnel_svg(title, a.result), f"{key}-funnel"),
+                )
+            )
+    return out
+
+
+def references(snapshot: Snapshot) -> pd.DataFrame:
+    cols = [
+        "study_id",
+        "first_author",
+        "year",
+        "title",
+        "journal",
+        "pmid",
+        "doi",
+        "design",
+        "indication",
+    ]
+    refs = snapshot.studies[cols].copy()
+    extra = snapshot.pubmed_records.dropna(subset=["pmid"]).drop_duplicates("study_id")
+    fill = dict(zip(extra["study_id"], extra["pmid"], strict=True))
+    refs["pmid"] = [
+        p if isinstance(p, str) else fill.get(s)
+        for s, p in zip(refs["study_id"], refs["pmid"], strict=True)
+    ]
+    refs["year"] = refs["year"].astype("Int64")
+    refs["first_author"] = refs["first_author"].fillna(refs["study_id"])
+    return refs.sort_values(["first_author", "year", "study_id"], na_position="last").reset_index(
+        drop=True
+    )
+
+
+def flow(
+    snapshot: Snapshot,
+    analyses: list[Analysis],
+    votes: pd.DataFrame,
+    cached: set[str],
+    queue: list[tuple[str, str]],
+    last_search: str | None,
+) -> PrismaCounts:
+    pmids = {
+        s: (p if isinstance(p, str) else None)
+        for s, p in zip(snapshot.studies["study_id"], snapshot.studies["pmid"], strict=True)
+    }
+    pooled = {s for a in analyses for s in a.study_ids}
+    voting = {s for ids in votes["study_ids"] for s in str(ids).split() if s}
+    return prisma_counts(
+        cached_pmids=cached,
+        queue=queue,
+        study_pmids=pmids,
+        pooled_studies=pooled,
+        voting_trials=voting,
+        last_search=last_search,
+    )
+
+
+def certainty_keyed(certainty: dict[tuple, Certainty]) -> dict[str, str]:
+    return {"|".join(k): c.level for k, c in sorted(certainty.items())}

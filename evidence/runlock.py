@@ -1,0 +1,63 @@
+"""One run at a time per output directory: an advisory lock the OS drops when the holder dies."""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+
+LOCK_FILE = ".evidence.lock"
+
+
+class RunLocked(RuntimeError):
+    """Another run holds the lock."""
+
+
+def _holder(path: Path) -> str:
+    try:
+        info = json.loads(path.read_text(encoding="utf-8") or "{}")
+    except (OSError, ValueError):
+        return "another run"
+    return f"run by pid {info.get('pid', '?')} started {info.get('started', '?')}"
+
+
+@contextmanager
+def run_lock(
+    directory: Path,
+    wait: bool = False,
+    timeout: float | None = None,
+    on_wait: Callable[[str], None] | None = None,
+) -> Iterator[Path]:
+    """Hold DIR/.evidence.lock for the duration; wait for it, or fail at once naming the holder."""
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    path = directory / LOCK_FILE
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        deadline = None if timeout is None else time.monotonic() + timeout
+        announced = False
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if not wait or (deadline is not None and time.monotonic() > deadline):
+                    raise RunLocked(
+                        f"{directory}: {_holder(path)} is still writing here; "
+                        "wait for it to finish or rerun with --wait"
+                    ) from None
+                if not announced and on_wait is not None:
+                    on_wait(f"waiting for the {_holder(path)} to finish")
+                    announced = True
+                time.sleep(0.2)
+        info = {"pid": os.getpid(), "started": datetime.now(UTC).isoformat(timespec="seconds")}
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, json.dumps(info).encode(), 0)
+        yield path
+    finally:
+        os.close(fd)  # closing drops the lock

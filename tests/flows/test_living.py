@@ -1,0 +1,111 @@
+"""The living loop against the stand-in E-utilities server, and a search that fails."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from datetime import date
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from typer.testing import CliRunner
+
+from evidence.cli import app
+from evidence.protocol import load_protocol
+from evidence.pubmed.search import indication_term
+from tests.foundation import csvedit
+from tests.pubmed.eutils_server import Fault, StandIn
+
+pytestmark = pytest.mark.usefixtures("prefect_server")
+NEW_RCT = "29768149"  # a real efetch fixture, served here as a newly indexed trial
+
+
+@pytest.fixture
+def loop(data_copy: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    shutil.rmtree(data_copy / "pubmed" / "records", ignore_errors=True)
+    with StandIn() as server:
+        proto = load_protocol(data_copy / "protocols" / "baclofen.yaml")
+        terms = {i.id: indication_term(i.pubmed_query, proto.trial_filter)
+                 for i in proto.indications}
+        server.state.queries = {t: [] for t in terms.values()}
+        for key, value in {"EVIDENCE_EUTILS_URL": server.url, "NCBI_EMAIL": "t@example.org",
+                           "EVIDENCE_EUTILS_TIMEOUT": "1", "EVIDENCE_EUTILS_MAX_TRIES": "2",
+                           "EVIDENCE_EUTILS_BACKOFF": "0.01"}.items():
+            monkeypatch.setenv(key, value)
+        yield server, terms, data_copy, tmp_path
+
+
+def nightly(data: Path, tmp: Path, day: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    from flows.nightly import nightly_refresh
+
+    monkeypatch.setenv("EVIDENCE_RUN_DATE", day)
+    nightly_refresh(None, str(data), str(tmp / "p"), str(tmp / "r"), live=True, today=day)
+
+
+def abstinence_pool(tmp: Path) -> pd.Series:
+    pooled = pd.read_csv(tmp / "p" / "pooled.csv")
+    return pooled[(pooled.outcome == "abstinence") & (pooled.tier == "all")
+                  & (pooled.analysis == "primary")].iloc[0]
+
+
+def test_a_new_trial_flows_from_pubmed_to_the_pooled_estimate(
+    loop, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    server, terms, data, tmp = loop
+    nightly(data, tmp, "2026-11-24", monkeypatch)
+    state = json.loads((data / "pubmed" / "search_state.json").read_text())["baclofen"]
+    assert {v["last_search"] for v in state.values()} == {"2026-11-24"}
+    before = abstinence_pool(tmp)
+
+    # a new RCT is indexed for the alcohol query
+    server.state.queries[terms["alcohol_use_disorder"]] = [NEW_RCT]
+    server.state.edat[NEW_RCT] = date(2026, 11, 25)
+    nightly(data, tmp, "2026-11-25", monkeypatch)
+    queue = pd.read_csv(data / "pubmed" / "queue.csv", dtype=str)
+    assert list(queue["pmid"]) == [NEW_RCT]
+    assert queue.iloc[0]["indication"] == "alcohol_use_disorder"
+    assert queue.iloc[0]["design"] and (data / "pubmed" / "records" / f"{NEW_RCT}.json").is_file()
+    html = (tmp / "r" / "baclofen" / "index.html").read_text()
+    assert "Awaiting screening and extraction <span>1</span>" in html
+
+    # a reviewer extracts it
+    runner = CliRunner()
+    result = runner.invoke(app, ["extract-template", "--pmid", NEW_RCT, "--data", str(data)])
+    assert result.exit_code == 0, result.output
+    folder = data / "extraction" / NEW_RCT
+    study = csvedit.read(folder / "studies.csv")[1][0]
+    sid = study[0]
+    for field, value in {"design": "rct", "comparator": "placebo", "route": "oral",
+                         "species": "human"}.items():
+        csvedit.set_cell(folder / "studies.csv", {"study_id": sid}, field, value)
+    for role, events in (("treatment", "60"), ("control", "30")):
+        where = {"outcome": "abstinence", "arm_role": role}
+        csvedit.set_cell(folder / "outcomes.csv", where, "n", "100")
+        csvedit.set_cell(folder / "outcomes.csv", where, "events", events)
+    result = runner.invoke(app, ["add-extraction", "--pmid", NEW_RCT, "--data", str(data)])
+    assert result.exit_code == 0, result.output
+
+    nightly(data, tmp, "2026-11-26", monkeypatch)
+    after = abstinence_pool(tmp)
+    assert after.k == before.k + 1 and sid in after.studies
+    assert after.estimate != before.estimate
+    log = (tmp / "r" / "baclofen" / "changelog.md").read_text()
+    assert sid in log and "alcohol_use_disorder|abstinence|all|primary" in log
+    queue = pd.read_csv(data / "pubmed" / "queue.csv", dtype=str)
+    assert queue.empty  # the record is in the data now, so it left the queue
+
+
+def test_a_failed_search_keeps_the_last_good_state_and_the_report_says_stale(
+    loop, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    server, _, data, tmp = loop
+    nightly(data, tmp, "2026-11-24", monkeypatch)
+    server.state.add_fault(Fault("status", endpoint="esearch.fcgi", status=503, times=1000))
+    nightly(data, tmp, "2026-11-25", monkeypatch)
+    state = json.loads((data / "pubmed" / "search_state.json").read_text())["baclofen"]
+    assert {v["last_search"] for v in state.values()} == {"2026-11-24"}
+    assert all(v["last_failure"]["date"] == "2026-11-25" for v in state.values())
+    html = (tmp / "r" / "baclofen" / "index.html").read_text()
+    assert "The PubMed search is stale." in html
+    assert "last successful search 2026-11-24" in html

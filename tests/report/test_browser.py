@@ -1,0 +1,93 @@
+"""The report in a real browser: headless Chromium opens the page from disk."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from evidence.cli import app
+
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+
+sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed")
+needs_chromium = pytest.mark.skipif(
+    not Path(CHROMIUM).exists(),
+    reason="Chromium is not installed (make test installs it with apt-get where it can)",
+)
+
+
+@needs_chromium
+def test_report_renders_with_tables_figures_links_and_no_console_errors(
+    data_copy: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("EVIDENCE_RUN_DATE", "2026-11-25")
+    result = CliRunner().invoke(
+        app,
+        [
+            "run",
+            "--no-orchestrator",
+            "--data",
+            str(data_copy),
+            "--processed",
+            str(tmp_path / "p"),
+            "--reports",
+            str(tmp_path / "r"),
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    page_path = tmp_path / "r" / "baclofen" / "index.html"
+    errors: list[str] = []
+    requests: list[str] = []
+    with sync_api.sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        page = browser.new_page(viewport={"width": 1280, "height": 900})
+        page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+        page.on("pageerror", lambda e: errors.append(str(e)))
+        page.on("request", lambda r: requests.append(r.url))
+        page.goto(page_path.as_uri())
+        assert page.title().startswith("Baclofen")
+        uses = page.locator("#table-uses tr")
+        assert uses.count() == 1 + 8  # header + one row per indication
+        levels = page.locator("#table-uses td.level").all_inner_texts()
+        assert set(levels) <= {
+            "Strong",
+            "Mixed",
+            "Preclinical",
+            "Experimental/limited",
+            "Insufficient",
+        }
+        for table in (
+            "#table-dosage",
+            "#table-side-effects",
+            "#table-interactions",
+            "#table-agreement",
+            "#table-provenance",
+        ):
+            assert page.locator(f"{table} tr").count() > 1, table
+        figures = page.locator("figure svg")
+        assert figures.count() > 0
+        box = figures.first.bounding_box()
+        assert box is not None and box["width"] > 100 and box["height"] > 50
+        assert page.locator("#prisma-flow div").count() == 7
+        pubmed = page.locator('#references-list a[href^="https://pubmed.ncbi.nlm.nih.gov/"]')
+        doi = page.locator('#references-list a[href^="https://doi.org/"]')
+        assert pubmed.count() > 50 and doi.count() > 50
+        page.locator('a[href="#agreement"]').click()
+        assert page.locator("#agreement").is_visible()
+        page.screenshot(path=str(tmp_path / "report.png"), full_page=False)
+        browser.close()
+    assert errors == []
+    assert all(u.startswith("file://") for u in requests), requests
+    assert (tmp_path / "report.png").stat().st_size > 10_000
