@@ -6,6 +6,10 @@ import shutil
 from pathlib import Path
 
 import pytest
+from click.testing import Result
+from typer.testing import CliRunner
+
+from evidence.cli import app
 
 ROOT = Path(__file__).resolve().parents[1]
 RAW = ROOT / "data" / "raw"
@@ -18,3 +22,21 @@ def data_copy(tmp_path: Path) -> Path:
     dest = tmp_path / "raw"
     shutil.copytree(RAW, dest, ignore=shutil.ignore_patterns("pubmed"))
     return dest
+
+
+def synthesize(data: Path, processed: Path, reports: Path, *extra: str) -> Result:
+    """`evidence run --no-orchestrator` on the given directories, in this process."""
+    return CliRunner().invoke(
+        app,
+        [
+            "run",
+            "--no-orchestrator",
+            "--data",
+            str(data),
+            "--processed",
+            str(processed),
+            "--reports",
+            str(reports),
+            *extra,
+        ],
+    )

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from evidence.workspace import DEFAULT_DATA, DEFAULT_PROCESSED, DEFAULT_REPORTS, Workspace
+
+if TYPE_CHECKING:
+    from evidence.protocol import Protocol
 
 app = typer.Typer(
     name="evidence",
@@ -39,6 +42,16 @@ def workspace(
     reports: Path = DEFAULT_REPORTS,
 ) -> Workspace:
     return Workspace(data=data, processed=processed, reports=reports)
+
+
+def protocol_or_fail(ws: Workspace, protocol: str | None) -> Protocol:
+    """The protocol to work on, or a clean exit naming the file and what is wrong with it."""
+    from evidence.protocol import ProtocolError, load_protocol
+
+    try:
+        return load_protocol(ws.protocol_path(protocol))
+    except (ProtocolError, ValueError) as exc:
+        raise fail(str(exc)) from None
 
 
 def fail(message: str, code: int = 1) -> typer.Exit:

@@ -7,7 +7,16 @@ from typing import Annotated
 
 import typer
 
-from evidence.cli.app import DataOpt, ProcessedOpt, ProtocolOpt, ReportsOpt, app, fail, workspace
+from evidence.cli.app import (
+    DataOpt,
+    ProcessedOpt,
+    ProtocolOpt,
+    ReportsOpt,
+    app,
+    fail,
+    protocol_or_fail,
+    workspace,
+)
 from evidence.workspace import DEFAULT_DATA, DEFAULT_PROCESSED, DEFAULT_REPORTS
 
 
@@ -19,14 +28,10 @@ def validate_cmd(
     reports: ReportsOpt = DEFAULT_REPORTS,
 ) -> None:
     """Check every input file against its schema and across files; exit 1 on any problem."""
-    from evidence.protocol import ProtocolError, load_protocol
     from evidence.validate import validate_inputs
 
     ws = workspace(data, processed, reports)
-    try:
-        proto = load_protocol(ws.protocol_path(protocol))
-    except (ProtocolError, ValueError) as exc:
-        raise fail(str(exc)) from None
+    proto = protocol_or_fail(ws, protocol)
     _, issues = validate_inputs(ws.data, proto)
     for issue in issues:
         typer.echo(str(issue), err=True)

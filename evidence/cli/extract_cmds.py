@@ -7,7 +7,16 @@ from typing import Annotated
 
 import typer
 
-from evidence.cli.app import DataOpt, ProcessedOpt, ProtocolOpt, ReportsOpt, app, fail, workspace
+from evidence.cli.app import (
+    DataOpt,
+    ProcessedOpt,
+    ProtocolOpt,
+    ReportsOpt,
+    app,
+    fail,
+    protocol_or_fail,
+    workspace,
+)
 from evidence.workspace import DEFAULT_DATA, DEFAULT_PROCESSED, DEFAULT_REPORTS
 
 
@@ -26,15 +35,11 @@ def extract_template_cmd(
     """Write DATA/extraction/PMID/{studies,outcomes}.csv prefilled from the PubMed record."""
     from evidence.extraction import EXTRACTION_DIR, make_template, write_template
     from evidence.io import read_csv_rows
-    from evidence.protocol import ProtocolError, load_protocol
     from evidence.pubmed.cache import read_record
     from evidence.pubmed.search import QUEUE_FILE, load_queue
 
     ws = workspace(data, processed, reports)
-    try:
-        proto = load_protocol(ws.protocol_path(protocol))
-    except (ProtocolError, ValueError) as exc:
-        raise fail(str(exc)) from None
+    proto = protocol_or_fail(ws, protocol)
     record = read_record(ws.pubmed_cache, pmid)
     if record is None:
         raise fail(
@@ -80,13 +85,9 @@ def add_extraction_cmd(
 ) -> None:
     """Validate a completed template with the data and append it to the tables."""
     from evidence.extraction import EXTRACTION_DIR, add_extraction
-    from evidence.protocol import ProtocolError, load_protocol
 
     ws = workspace(data, processed, reports)
-    try:
-        proto = load_protocol(ws.protocol_path(protocol))
-    except (ProtocolError, ValueError) as exc:
-        raise fail(str(exc)) from None
+    proto = protocol_or_fail(ws, protocol)
     folder = Path(ws.data) / EXTRACTION_DIR / pmid
     if not (folder / "studies.csv").is_file():
         raise fail(f"{folder}: no template; run `evidence extract-template --pmid {pmid}`")

@@ -5,28 +5,13 @@ from __future__ import annotations
 from pathlib import Path
 
 import pandas as pd
-from typer.testing import CliRunner
 
-from evidence.cli import app
+from tests.conftest import synthesize
 from tests.foundation import csvedit
-
-runner = CliRunner()
 
 
 def run(data: Path, tmp: Path) -> tuple[int, str]:
-    result = runner.invoke(
-        app,
-        [
-            "run",
-            "--no-orchestrator",
-            "--data",
-            str(data),
-            "--processed",
-            str(tmp / "processed"),
-            "--reports",
-            str(tmp / "reports"),
-        ],
-    )
+    result = synthesize(data, tmp / "processed", tmp / "reports")
     return result.exit_code, result.output
 
 

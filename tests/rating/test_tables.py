@@ -7,30 +7,15 @@ from pathlib import Path
 import pandas as pd
 import pytest
 import yaml
-from typer.testing import CliRunner
 
-from evidence.cli import app
-from tests.conftest import RAW
+from tests.conftest import RAW, synthesize
 
-runner = CliRunner()
 LEVELS = {"Strong", "Mixed", "Preclinical", "Experimental/limited", "Insufficient"}
 
 
 def run(data: Path, tmp: Path) -> Path:
     out = tmp / "processed"
-    result = runner.invoke(
-        app,
-        [
-            "run",
-            "--no-orchestrator",
-            "--data",
-            str(data),
-            "--processed",
-            str(out),
-            "--reports",
-            str(tmp / "reports"),
-        ],
-    )
+    result = synthesize(data, out, tmp / "reports")
     assert result.exit_code == 0, result.output
     return out
 
@@ -105,18 +90,6 @@ def test_rule_set_version_must_match_the_protocol(data_copy: Path, tmp_path: Pat
     rules = yaml.safe_load(rules_path.read_text())
     rules["version"] = "9.9.9"
     rules_path.write_text(yaml.safe_dump(rules, sort_keys=False))
-    result = runner.invoke(
-        app,
-        [
-            "run",
-            "--no-orchestrator",
-            "--data",
-            str(data_copy),
-            "--processed",
-            str(tmp_path / "p"),
-            "--reports",
-            str(tmp_path / "r"),
-        ],
-    )
+    result = synthesize(data_copy, tmp_path / "p", tmp_path / "r")
     assert result.exit_code == 1
     assert "rule set version 9.9.9 differs" in result.output

@@ -10,25 +10,14 @@ import pytest
 from typer.testing import CliRunner
 
 from evidence.cli import app
+from tests.conftest import synthesize
 from tests.foundation import csvedit
 
 runner = CliRunner()
 
 
 def run(data: Path, tmp: Path) -> str:
-    result = runner.invoke(
-        app,
-        [
-            "run",
-            "--no-orchestrator",
-            "--data",
-            str(data),
-            "--processed",
-            str(tmp / "processed"),
-            "--reports",
-            str(tmp / "reports"),
-        ],
-    )
+    result = synthesize(data, tmp / "processed", tmp / "reports")
     assert result.exit_code == 0, result.output
     return result.output
 
