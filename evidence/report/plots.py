@@ -15,7 +15,7 @@ from matplotlib import rc_context
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from matplotlib.patches import Polygon
-from matplotlib.ticker import FuncFormatter, NullLocator
+from matplotlib.ticker import FuncFormatter, LogLocator, NullLocator
 
 from evidence.meta.results import PooledResult, SequentialResult
 
@@ -56,10 +56,18 @@ def _value(ax: Axes, y: float, est: float, lo: float, hi: float, ratio: bool) ->
 
 
 def _plain_log_axis(ax: Axes) -> None:
-    """Log scale with plain tick labels (0.1, 1, 10) instead of slow mathtext powers."""
+    """Log scale with plain tick labels (0.5, 1, 2) instead of slow mathtext powers."""
     ax.set_xscale("log")
+    ax.xaxis.set_major_locator(LogLocator(subs=(1.0, 2.0, 5.0), numticks=12))
     ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
     ax.xaxis.set_minor_locator(NullLocator())
+
+
+def _xlim(ax: Axes, lows: Sequence[float], highs: Sequence[float], ratio: bool) -> None:
+    """Room for every interval drawn, and for the line of no effect."""
+    lo, hi = min(*lows, 0.0), max(*highs, 0.0)
+    pad = 0.05 * (hi - lo or 1.0)
+    ax.set_xlim(_tx(lo - pad, ratio), _tx(hi + pad, ratio))
 
 
 def _svg(fig: Figure) -> str:
@@ -132,6 +140,21 @@ def forest_svg(title: str, groups: Sequence[ForestGroup], overall: PooledResult)
         ax.axvline(1.0 if ratio else 0.0, color="#888888", lw=0.8, ls="--")
         if ratio:
             _plain_log_axis(ax)
+        pools = [g.pooled for g in groups] + [overall]
+        lows = [
+            y - crit * math.sqrt(v)
+            for g in groups
+            for y, v in zip(g.pooled.yi, g.pooled.vi, strict=True)
+        ] + [p.ci_low for p in pools]
+        highs = [
+            y + crit * math.sqrt(v)
+            for g in groups
+            for y, v in zip(g.pooled.yi, g.pooled.vi, strict=True)
+        ] + [p.ci_high for p in pools]
+        if overall.pi_low is not None and overall.pi_high is not None:
+            lows.append(overall.pi_low)
+            highs.append(overall.pi_high)
+        _xlim(ax, lows, highs, ratio)
         ax.set_yticks([p for p, _ in labels], [t for _, t in labels])
         ax.set_ylim(y - 1.2, rows + 0.8)
         ax.set_xlabel(xlabel)
@@ -181,14 +204,16 @@ def cumulative_svg(title: str, seq: SequentialResult, years: Sequence[int | None
                 [_tx(fit.ci_low, ratio), _tx(fit.ci_high, ratio)], [y, y], color="#333333", lw=0.8
             )
             ax.plot([_tx(fit.estimate, ratio)], [y], marker="o", color="#4a7ab5", markersize=4)
+            _value(ax, y, fit.estimate, fit.ci_low, fit.ci_high, ratio)
             year = years[i] if i < len(years) and years[i] is not None else "n.d."
             labels.append((y, f"+ {label} ({year})"))
         ax.axvline(1.0 if ratio else 0.0, color="#888888", lw=0.8, ls="--")
         if ratio:
             _plain_log_axis(ax)
+        _xlim(ax, [f.ci_low for f in seq.fits], [f.ci_high for f in seq.fits], ratio)
         ax.set_yticks([p for p, _ in labels], [t for _, t in labels])
         ax.set_ylim(0.3, len(seq.fits) + 0.7)
         ax.set_xlabel(xlabel)
         ax.set_title(title, loc="left")
-        _layout(fig, [t for _, t in labels])
+        _layout(fig, [t for _, t in labels], right=0.78)
         return _svg(fig)
