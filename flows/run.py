@@ -12,10 +12,10 @@ if TYPE_CHECKING:
 
 
 def task_runner_for(kind: str, workers: int, dask_address: str | None) -> TaskRunner:
-    from prefect.task_runners import PrefectTaskRunner, ThreadPoolTaskRunner
+    from prefect.task_runners import ThreadPoolTaskRunner
 
-    if kind == "serial":
-        return PrefectTaskRunner()
+    if kind == "serial":  # one worker thread: the protocols run one after another
+        return ThreadPoolTaskRunner(max_workers=1)
     if kind == "threads":
         return ThreadPoolTaskRunner(max_workers=workers)
     from prefect_dask import DaskTaskRunner
