@@ -21,7 +21,7 @@ pool = task(pipeline.pool, name="pool", cache_policy=NO_CACHE)
 rate = task(pipeline.rate, name="rate", cache_policy=NO_CACHE)
 report = task(pipeline.report, name="report", cache_policy=NO_CACHE)
 write_outputs = task(pipeline.write_outputs, name="write-outputs", cache_policy=NO_CACHE)
-run_job = task(batch.run_job, name="synthesize-protocol", cache_policy=NO_CACHE)
+run_jobs = task(batch.run_jobs, name="synthesize-protocols", cache_policy=NO_CACHE)
 
 
 def artifact_key(*parts: str) -> str:
@@ -71,9 +71,21 @@ def synthesize_many(
     processed: str = "data/processed",
     reports: str = "reports",
     wait: bool = False,
+    tasks: int = 4,
 ) -> list[list[str]]:
-    """Several protocols at once, on whichever task runner the caller gives this flow."""
+    """Several protocols at once, on whichever task runner the caller gives this flow.
+
+    Protocols go to at most `tasks` tasks (a few per worker): each task costs Prefect a second
+    or so in a worker process, more than a protocol's synthesis itself.
+    """
     ws = Workspace(Path(data), Path(processed), Path(reports))
     jobs = batch.plan(ws, protocols)
-    futures = run_job.map(jobs, wait=wait)
-    return [[str(p) for p in f.result()] for f in futures]
+    n = max(1, min(tasks, len(jobs)))
+    chunks = [jobs[i::n] for i in range(n)]
+    futures = [run_jobs.submit(chunk, wait=wait) for chunk in chunks]
+    results = {
+        id(j): r
+        for chunk, f in zip(chunks, futures, strict=True)
+        for j, r in zip(chunk, f.result(), strict=True)
+    }
+    return [[str(p) for p in results[id(j)]] for j in jobs]
