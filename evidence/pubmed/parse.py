@@ -13,6 +13,7 @@ import collections
 import gzip
 import io
 import re
+import secrets
 import xml.etree.ElementTree as ET
 from collections.abc import Iterable, Iterator
 from pathlib import Path
@@ -247,11 +248,20 @@ class _Chain(io.RawIOBase):
 #   has hundreds of elements, most of them in reference lists). So the byte stream is first cut
 #   into records: each PubmedArticle (or MEDLINE citation) is built as its own small tree by
 #   ElementTree's C parser, and iterparse only sees an empty placeholder in its place.
-# - Subtrees the extractor never reads (reference lists, grants, chemicals...) are dropped at
-#   byte level, and History / CommentsCorrectionsList keep only the entries that matter.
-# PubMed XML has no comments, CDATA sections or internal entity declarations, which is what
-# makes cutting at tag boundaries safe; a record left open at the end of the input leaves the
-# document unclosed, so truncation is still reported by iterparse.
+# - Building that tree is the largest cost left, and ElementTree pays per byte, per element and
+#   per attribute: subtrees the extractor never reads (reference lists, grants, chemicals,
+#   affiliations, dates of completion...) are dropped at byte level, and History /
+#   CommentsCorrectionsList keep only the entries that matter.
+# - Finding tags with a regular expression costs far more per byte than `bytes.find`, so the
+#   large containers that need no pruning inside (abstracts, author and MeSH lists) are passed
+#   over with `find` for their closing tag instead of being scanned tag by tag.
+# - MeSH and author lists and the entrez date, when they have the plain shape NCBI writes, are
+#   read straight from the bytes instead (see "fast paths" below).
+# Dropping or keeping a subtree the extractor does not read never changes a record, so every
+# shortcut here only has to keep the XML well formed. PubMed XML has no comments, CDATA
+# sections or internal entity declarations, which is what makes cutting at tag boundaries safe;
+# a record left open at the end of the input leaves the document unclosed, so truncation is
+# still reported by iterparse.
 
 PRUNED_ELEMENTS: tuple[str, ...] = (
     "ReferenceList",
@@ -267,14 +277,35 @@ PRUNED_ELEMENTS: tuple[str, ...] = (
     "ObjectList",
 )
 # Containers cut down to the children the extractor reads (they never nest): the children
-# whose start tag carries one of the given attribute values are kept.
-_FILTERED: dict[bytes, tuple[bytes, tuple[bytes, ...]]] = {
-    b"History": (b"PubMedPubDate", (b'PubStatus="entrez"',)),
-    b"CommentsCorrectionsList": (
-        b"CommentsCorrections",
-        tuple(f'RefType="{t}"'.encode() for t in sorted(NOTICE_REF_TYPES)),
-    ),
+# whose start tag gives the attribute one of the listed values are kept.
+_FILTERED: dict[bytes, tuple[bytes, bytes, frozenset[str]]] = {
+    b"History": (b"PubMedPubDate", b"PubStatus", frozenset({"entrez"})),
+    b"CommentsCorrectionsList": (b"CommentsCorrections", b"RefType", NOTICE_REF_TYPES),
 }
+# Containers copied whole after one `find` for their closing tag; AuthorList loses its authors'
+# AffiliationInfo on the way (a third of a modern record's bytes).
+_PASSED: tuple[bytes, ...] = (b"Abstract", b"MeshHeadingList", b"AuthorList", b"Journal")
+# Only complete, plain AffiliationInfo elements are matched, so removing them keeps the XML
+# well formed; any other shape is simply left in.
+_AFFILIATION = re.compile(
+    rb"<AffiliationInfo>[ \t\r\n]*+<Affiliation>[^<]*+</Affiliation>[ \t\r\n]*+"
+    rb"(?:<Identifier(?: [^>]*+)?(?<!/)>[^<]*+</Identifier>[ \t\r\n]*+)*"
+    rb"</AffiliationInfo>[ \t\r\n]*+"
+)
+# Elements the extractor never reads, made of elements holding only text: dropped where the
+# tag search meets them (ElementTree's cost is mostly per element; lone leaves are not worth
+# a match of their own).
+_UNREAD: tuple[str, ...] = ("DateCompleted", "DateRevised", "DateCreated", "Pagination")
+_UNREAD_ELEMENT = (
+    rb"("
+    + "|".join(_UNREAD).encode()
+    + rb")(?:[ \t\r\n][^>]*+)?(?<!/)>[^<]*+"
+    + rb"(?:<([A-Za-z_][\w.-]*+)(?:[ \t\r\n][^>]*+)?(?<!/)>[^<]*+</\4[ \t\r\n]*+>[^<]*+)*"
+    + rb"</\3[ \t\r\n]*+>[ \t\r\n]*+"
+)
+# A container whose closing tag is this far away is scanned like any other content instead, so
+# a missing closing tag cannot make the buffer grow with the file.
+_HOLD = 1 << 23
 _SPLIT_UNDER = {
     b"PubmedArticleSet": (b"PubmedArticle", b"PubmedBookArticle"),
     b"PubmedBookArticleSet": (b"PubmedBookArticle",),
@@ -283,7 +314,13 @@ _SPLIT_UNDER = {
 _PROLOG = re.compile(rb"\s*(?:<\?.*?\?>|<!--.*?-->|<!DOCTYPE[^\[>]*(?:\[.*?\])?\s*>)", re.S)
 _START = re.compile(rb"\s*<([A-Za-z_][\w.:-]*)([^>]*)>")
 _ENCODING = re.compile(rb"""<\?xml[^>]*encoding\s*=\s*["']([A-Za-z0-9._-]+)["']""")
-_CHUNK = 1 << 20
+# Read size. Much larger buffers come and go as fresh memory from the system, and the page
+# faults that costs were a tenth of the parsing time.
+_CHUNK = 1 << 17
+_RECORD, _PRUNE, _FILTER, _PASS = range(4)
+# The attribute that marks placeholders: random, so never found in real input.
+_MARK = "_evidence_" + secrets.token_hex(6)
+_MARK_BYTES = _MARK.encode()
 
 
 def _root_tag(head: bytes) -> tuple[bytes, bytes]:
@@ -297,18 +334,47 @@ def _root_tag(head: bytes) -> tuple[bytes, bytes]:
     return match.group(1), match.group(0).strip()
 
 
+def _kept_pattern(attribute: bytes, values: Iterable[str]) -> re.Pattern[bytes]:
+    """`attribute` given one of `values`, quoted either way: searched for before the tag that
+    holds it, since the wanted values are rare and the literal name is quick to find."""
+    names = b"|".join(re.escape(v.encode()) for v in sorted(values))
+    return re.compile(attribute + rb"""[ \t\r\n]*=[ \t\r\n]*(["'])(?:""" + names + rb")\1")
+
+
+_KEPT = {
+    name: (child, _kept_pattern(attribute, values))
+    for name, (child, attribute, values) in _FILTERED.items()
+}
+
+
 class _RecordStream(io.RawIOBase):
     """The document with records replaced by placeholders (see above); records go to `records`.
 
-    Pruning works on raw bytes across chunk boundaries and counts nested same-name elements.
+    Placeholders carry the mark attribute, so that an empty record element in the input cannot
+    take a cut-out record's place. Pruning works on raw bytes across chunk boundaries and counts
+    nested same-name elements.
     """
 
     def __init__(self, raw: IO[bytes], record_tags: tuple[bytes, ...]) -> None:
         self._raw = raw
-        self.records: collections.deque[bytes] = collections.deque()
-        self.record_tags = frozenset(record_tags)
-        names = [n.encode() for n in PRUNED_ELEMENTS] + list(_FILTERED) + list(record_tags)
-        self._pattern = re.compile(rb"<(/?)(" + b"|".join(names) + rb")(?=[\s/>])")
+        # each record's bytes, and the lists read by a fast path that its placeholders refer to
+        self.records: collections.deque[tuple[bytes, list[Any]]] = collections.deque()
+        actions = {n.encode(): _PRUNE for n in PRUNED_ELEMENTS}
+        actions.update(dict.fromkeys(_FILTERED, _FILTER))
+        actions.update(dict.fromkeys(_PASSED, _PASS))
+        actions.update(dict.fromkeys(record_tags, _RECORD))
+        self._actions = actions
+        self._closers = {name: b"</" + name for name in actions}
+        # group 1: a start tag to act on; 2: a record's closing tag; neither: unread elements
+        # (the lookahead turns most other tags away after one character)
+        closes = b"|".join(record_tags) if record_tags else b"(?!)"
+        firsts = sorted({n[:1] for n in [*actions, *(u.encode() for u in _UNREAD)]})
+        ends = sorted({n[:1] for n in record_tags}) or [b"<"]
+        self._pattern = re.compile(
+            rb"<(?=[" + b"".join(firsts) + rb"]|/[" + b"".join(ends) + rb"])"
+            rb"(?:(" + b"|".join(actions) + rb")(?:[ \t\r\n/][^>]*+)?>"
+            rb"|/(" + closes + rb")[ \t\r\n]*+>|" + _UNREAD_ELEMENT + rb")"
+        )
         self._buf = b""
         self._pending = b""
         self._offset = 0
@@ -316,6 +382,7 @@ class _RecordStream(io.RawIOBase):
         self._skip: bytes | None = None
         self._depth = 0
         self._record: list[bytes] | None = None
+        self._extras: list[Any] = []
 
     def readable(self) -> bool:
         return True
@@ -343,99 +410,178 @@ class _RecordStream(io.RawIOBase):
         buffer[: len(data)] = data
         return len(data)
 
-    def _wait(self, buf: bytes, sink: list[bytes], at: int) -> int:
-        """Where to stop when a tag may continue in the next chunk (at the end: pass it on)."""
-        if self._eof:
-            sink.append(buf[at:])
-            return len(buf)
-        return at
+    def _placeholder(self, record: list[bytes], name: bytes, value: Any) -> None:
+        """Stand in for an element a fast path has read; `value` travels with the record."""
+        record.append(b'<%s %s="%d"/>' % (name, _MARK_BYTES, len(self._extras)))
+        self._extras.append(value)
+
+    def _skip_pruned(self, buf: bytes, pos: int) -> int:
+        """Move past the pruned element being skipped; where to resume (len(buf): need more)."""
+        name = self._skip
+        assert name is not None
+        while True:
+            close, close_end = _close_tag(buf, name, pos)
+            opened = _open_tag(buf, name, pos, close)
+            if close < 0 and opened < 0:
+                last = buf.rfind(b"<", pos)
+                return len(buf) if last < 0 or self._eof else last
+            if opened >= 0:
+                end = buf.find(b">", opened)
+                if end < 0:
+                    return len(buf) if self._eof else opened
+                if buf[end - 1] != 0x2F:  # not self-closing: one level deeper
+                    self._depth += 1
+                pos = end + 1
+                continue
+            self._depth -= 1
+            pos = close_end
+            if self._depth == 0:
+                self._skip = None
+                return pos
 
     def _scan(self, out: list[bytes]) -> None:
         buf, pos = self._buf, 0
+        size = len(buf)
+        search = self._pattern.search
+        actions = self._actions
+        closers = self._closers
+        record = self._record
         while True:
             if self._skip is not None:
-                name = self._skip
-                close = buf.find(b"</" + name + b">", pos)
-                opened = _open_tag(buf, name, pos, close)
-                if close < 0 and opened < 0:
-                    last = buf.rfind(b"<", pos)
-                    pos = len(buf) if last < 0 or self._eof else last
+                pos = self._skip_pruned(buf, pos)
+                if self._skip is not None:
                     break
-                if opened >= 0:
-                    end = buf.find(b">", opened)
-                    if end < 0:
-                        pos = len(buf) if self._eof else opened
-                        break
-                    if buf[end - 1 : end] != b"/":
-                        self._depth += 1
-                    pos = end + 1
-                    continue
-                self._depth -= 1
-                pos = close + len(name) + 3
-                if self._depth == 0:
-                    self._skip = None
-                continue
-            sink = self._record if self._record is not None else out
-            match = self._pattern.search(buf, pos)
+            sink = out if record is None else record
+            match = search(buf, pos)
             if match is None:
                 last = buf.rfind(b"<", pos)
-                cut = len(buf) if last < 0 or self._eof else last
+                cut = size if last < 0 or self._eof else last
                 sink.append(buf[pos:cut])
                 pos = cut
                 break
-            sink.append(buf[pos : match.start()])
-            end = buf.find(b">", match.end())
-            if end < 0:
-                pos = self._wait(buf, sink, match.start())
-                break
-            closing, name = match.group(1), match.group(2)
-            tag = buf[match.start() : end + 1]
-            pos = end + 1
-            if name in self.record_tags:
-                if closing and self._record is not None:
-                    self._record.append(tag)
-                    self.records.append(b"".join(self._record))
-                    self._record = None
-                    out.append(b"<" + name + b"/>")
-                elif not closing and self._record is None and not tag.endswith(b"/>"):
-                    self._record = [tag]
+            start, end = match.span()
+            if start > pos:
+                sink.append(buf[pos:start])
+            pos = end
+            name, closing = match.group(1, 2)
+            if name is None:
+                if closing is None:
+                    continue  # unread elements: dropped
+                if record is None:
+                    sink.append(match.group())  # unbalanced: the XML parser will say so
+                    continue
+                record.append(match.group())
+                self.records.append((b"".join(record), self._extras))
+                record = None
+                out.append(b'<%s %s=""/>' % (closing, _MARK_BYTES))
+                continue
+            action = actions[name]
+            if action == _RECORD:
+                if record is None and buf[end - 2] != 0x2F:
+                    record = [match.group()]
+                    self._extras = []
                 else:
-                    sink.append(tag)  # unbalanced: the XML parser will say so
+                    sink.append(match.group())  # unbalanced: the XML parser will say so
                 continue
-            if closing:
-                sink.append(tag)
+            if buf[end - 2] == 0x2F:
+                sink.append(match.group())
                 continue
-            rule = _FILTERED.get(name)
-            if rule is not None and not tag.endswith(b"/>"):
-                close = buf.find(b"</" + name + b">", pos)
-                if close < 0:
-                    pos = self._wait(buf, sink, match.start())
-                    break
-                sink.append(tag)
-                sink.extend(_kept_children(buf, pos, close, rule[0], rule[1]))
-                sink.append(b"</" + name + b">")
-                pos = close + len(name) + 3
-                continue
-            if rule is None and not tag.endswith(b"/>"):
+            if action == _PRUNE:
+                # the usual case, settled by one search: the name's next appearance closes it
+                at = buf.find(name, end)
+                if at >= 0 and buf[at - 2 : at] == b"</" and buf.startswith(b">", at + len(name)):
+                    pos = at + len(name) + 1
+                    continue
                 self._skip, self._depth = name, 1
+                continue
+            close = buf.find(closers[name], end)
+            if close >= 0 and buf.startswith(b">", close + len(name) + 2):  # the usual `</name>`
+                stop = close + len(name) + 3
+            else:
+                close, stop = _close_tag(buf, name, end)
+            if close < 0:
+                if self._eof or size - start > _HOLD:
+                    sink.append(match.group())  # no closing tag in reach: scan it as content
+                    continue
+                pos = start  # the closing tag may come with the next chunk
+                break
+            if action == _PASS:
+                fast = _FAST.get(name) if record is not None else None
+                value = fast(match.group(), buf[end:close]) if fast is not None else None
+                if value is not None and record is not None:
+                    self._placeholder(record, name, value)
+                elif name == b"AuthorList":
+                    sink.append(_AFFILIATION.sub(b"", buf[start:stop]))
+                else:
+                    sink.append(buf[start:stop])
+            else:
+                kept: list[bytes] = []
+                _keep_children(buf, end, close, _KEPT[name], kept)
+                value = _fast_entrez(kept) if name == b"History" and record is not None else None
+                if value is not None and record is not None:
+                    self._placeholder(record, name, value)
+                else:
+                    sink.append(match.group())
+                    sink.extend(kept)
+                    sink.append(b"</" + name + b">")
+            pos = stop
+        self._record = record
         self._buf = buf[pos:]
 
 
-def _kept_children(
-    buf: bytes, start: int, stop: int, child: bytes, markers: tuple[bytes, ...]
-) -> list[bytes]:
-    """Children `<child ...>...</child>` in buf[start:stop] whose start tag holds a marker."""
-    kept: list[tuple[int, bytes]] = []
-    close_tag = b"</" + child + b">"
-    for marker in markers:
-        at = buf.find(marker, start, stop)
-        while at >= 0:
-            begin = buf.rfind(b"<" + child, start, at)
-            end = buf.find(close_tag, at, stop)
-            if begin >= 0 and end >= 0 and buf.find(b">", begin, at) < 0:
-                kept.append((begin, buf[begin : end + len(close_tag)]))
-            at = buf.find(marker, at + 1, stop)
-    return [item for _, item in sorted(kept)]
+def _keep_children(
+    buf: bytes,
+    start: int,
+    stop: int,
+    rule: tuple[bytes, re.Pattern[bytes]],
+    sink: list[bytes],
+) -> None:
+    """Append the children in buf[start:stop] whose start tag has the rule's attribute value."""
+    child, pattern = rule
+    opener = b"<" + child
+    closer = b"</" + child
+    kept = -1
+    for match in pattern.finditer(buf, start, stop):
+        at = match.start()
+        begin = buf.rfind(b"<", start, at)
+        if (
+            begin <= kept
+            or buf[at - 1] not in b" \t\r\n"
+            or not buf.startswith(opener, begin)
+            or buf[begin + len(opener)] not in b" \t\r\n"
+            or buf.find(b">", begin, at) >= 0
+        ):
+            continue  # not an attribute of a `child` start tag, or that child is kept already
+        end = buf.find(b">", match.end(), stop)
+        if end < 0:
+            continue
+        kept = begin
+        if buf[end - 1] == 0x2F:
+            sink.append(buf[begin : end + 1])
+            continue
+        close = buf.find(closer, end, stop)
+        if close >= 0 and buf.startswith(b">", close + len(closer)):
+            sink.append(buf[begin : close + len(closer) + 1])
+            continue
+        close_end = _close_tag(buf, child, end, stop)[1]
+        if close_end >= 0:
+            sink.append(buf[begin:close_end])
+
+
+def _close_tag(buf: bytes, name: bytes, start: int, stop: int = -1) -> tuple[int, int]:
+    """Start and end of the first `</name>` in buf[start:stop] (XML allows spaces before the
+    `>`), or (-1, -1), also when the input ends inside that tag."""
+    needle = b"</" + name
+    end = len(buf) if stop < 0 else stop
+    pos = start
+    while (found := buf.find(needle, pos, end)) >= 0:
+        at = found + len(needle)
+        while at < end and buf[at] in b" \t\r\n":
+            at += 1
+        if at < end and buf[at] == 0x3E:
+            return found, at + 1
+        pos = found + 1
+    return -1, -1
 
 
 def _open_tag(buf: bytes, name: bytes, start: int, stop: int) -> int:
@@ -453,6 +599,201 @@ def _open_tag(buf: bytes, name: bytes, start: int, stop: int) -> int:
         if not following:
             return -1
         pos = found + 1
+
+
+# --------------------------------------------------------------------------- fast paths
+#
+# MeSH and author lists are a third of what is left of a record and most of its elements, and
+# the entrez date alone takes seven. When one of them has exactly the plain shape NCBI writes,
+# it is read here with one regular expression per heading, author or date and handed to the
+# extractor beside the tree, through an empty placeholder element that keeps its place. The
+# patterns accept only well-formed XML whose text ElementTree would return unchanged (no
+# character references, CDATA, comments, carriage returns or characters XML forbids; only the
+# five predefined entities); anything else goes through ElementTree as before. Affiliations
+# are matched as loosely as _AFFILIATION drops them, since they are never read.
+
+_S = r"[ \t\r\n]*+"
+_CHARS = r"[^<&>\r\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]*+"
+_T = _CHARS + r"(?:&(?:amp|lt|gt|quot|apos);" + _CHARS + r")*+"
+_V = r'[^"<&\x00-\x1f\ufffe\uffff]*+'
+_MESH_HEADING = re.compile(
+    _S
+    + r"<MeshHeading>"
+    + _S
+    + rf'<DescriptorName (?:UI="({_V})" MajorTopicYN="({_V})"|MajorTopicYN="({_V})" UI="({_V})")'
+    + rf'(?: Type="{_V}")?>({_T})</DescriptorName>'
+    + r"((?:"
+    + _S
+    + rf'<QualifierName (?:UI="{_V}" MajorTopicYN="{_V}"|MajorTopicYN="{_V}" UI="{_V}")>'
+    + rf"{_T}</QualifierName>)*)"
+    + _S
+    + r"</MeshHeading>"
+)
+_QUALIFIER = re.compile(rf">({_T})</QualifierName>")
+_AUTHOR_LIST = re.compile(rf'<AuthorList(?: CompleteYN="{_V}")?(?: Type="({_V})")?>')
+_AUTHOR = re.compile(
+    _S
+    + rf'<Author(?: ValidYN="({_V})")?(?: EqualContrib="{_V}")?>'
+    + _S
+    + rf"(?:<LastName>({_T})</LastName>{_S}"
+    + rf"(?:<ForeName>{_T}</ForeName>{_S})?"
+    + rf"(?:<Initials>({_T})</Initials>{_S})?"
+    + rf"(?:<Suffix>{_T}</Suffix>{_S})?"
+    + rf"|<CollectiveName>({_T})</CollectiveName>{_S})"
+    + rf'(?:<Identifier Source="{_V}">{_T}</Identifier>{_S})*'
+    + rf"(?:<AffiliationInfo>{_S}<Affiliation>[^<]*+</Affiliation>{_S}"
+    + rf"(?:<Identifier(?: [^>]*+)?(?<!/)>[^<]*+</Identifier>{_S})*</AffiliationInfo>{_S})*"
+    + r"</Author>"
+)
+_SPACE = " \t\r\n"
+
+
+def _unescape(text: str) -> str:
+    """The five predefined entities, the only references the fast patterns let through."""
+    text = text.replace("&lt;", "<").replace("&gt;", ">").replace("&quot;", '"')
+    return text.replace("&apos;", "'").replace("&amp;", "&")
+
+
+def _plain_leaf(text: str) -> str:
+    """`_leaf` of an element without children whose raw content is `text`."""
+    if "&" in text:
+        text = _unescape(text)
+    if "\n" not in text and "  " not in text:
+        return text.strip()
+    return " ".join(text.split())
+
+
+def _decode(data: bytes) -> str | None:
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError:
+        return None  # ElementTree will report it
+
+
+def _fast_mesh(start_tag: bytes, content: bytes) -> tuple[MeshHeading, ...] | None:
+    """`_mesh` of a MeshHeadingList of the plain shape, or None to let ElementTree read it."""
+    if start_tag != b"<MeshHeadingList>":
+        return None
+    text = _decode(content)
+    if text is None:
+        return None
+    out = []
+    match = _MESH_HEADING.match
+    pos = 0
+    while (found := match(text, pos)) is not None:
+        pos = found.end()
+        ui, major, major_b, ui_b, name, quals = found.groups()
+        if "&" in name or "\n" in name or "  " in name:
+            name = _plain_leaf(name)
+        else:
+            name = name.strip()
+        out.append(
+            MeshHeading(
+                name,
+                ui or ui_b or mesh_ui(name),
+                (major or major_b) == "Y",
+                tuple([_plain_leaf(q) for q in _QUALIFIER.findall(quals)]) if quals else (),
+            )
+        )
+    if text[pos:].strip(_SPACE):
+        return None
+    return tuple(out)
+
+
+def _fast_authors(start_tag: bytes, content: bytes) -> tuple[str, ...] | None:
+    """`_authors` of one AuthorList of the plain shape, or None to let ElementTree read it."""
+    tag = _decode(start_tag)
+    head = _AUTHOR_LIST.fullmatch(tag) if tag is not None else None
+    text = _decode(content) if head is not None else None
+    if head is None or text is None:
+        return None
+    names: list[str] = []
+    match = _AUTHOR.match
+    pos = 0
+    while (found := match(text, pos)) is not None:
+        pos = found.end()
+        valid, last, initials, collective = found.groups()
+        if valid == "N":
+            continue
+        if last:
+            last = (_unescape(last) if "&" in last else last).strip()
+        if last:
+            if initials:
+                initials = (_unescape(initials) if "&" in initials else initials).strip()
+            names.append(f"{last} {initials}" if initials else last)
+        elif collective:
+            collective = " ".join(
+                _unescape(collective).split() if "&" in collective else collective.split()
+            )
+            if collective:
+                names.append(collective)
+    if text[pos:].strip(_SPACE):
+        return None
+    return () if head.group(1) == "editors" else tuple(names)
+
+
+_DATE_PART = r"[0-9A-Za-z \t\n]*+"  # what `_int` and `_month` read without fail
+_ENTREZ = re.compile(
+    rf'<PubMedPubDate PubStatus="entrez">{_S}'
+    + rf"(?:<Year>({_DATE_PART})</Year>{_S})?"
+    + rf"(?:<Month>({_DATE_PART})</Month>{_S})?"
+    + rf"(?:<Day>({_DATE_PART})</Day>{_S})?"
+    + "".join(rf"(?:<{part}>{_DATE_PART}</{part}>{_S})?" for part in ("Hour", "Minute", "Second"))
+    + r"</PubMedPubDate>"
+)
+
+
+def _fast_entrez(kept: list[bytes]) -> str | None:
+    """`_history_date(..., "entrez")` from the PubMedPubDate elements History keeps, or None."""
+    dates = []
+    for item in kept:
+        found = _ENTREZ.fullmatch(item.decode("latin-1"))  # anything not ASCII fails to match
+        if found is None:
+            return None
+        dates.append(found.groups())
+    for year_text, month, day in dates:
+        year = _int(year_text)
+        if year is not None:
+            return _iso(year, _month(month), _int(day))
+    return ""
+
+
+_JOURNAL = re.compile(
+    _S
+    + rf'(?:<ISSN(?: IssnType="{_V}")?>{_T}</ISSN>{_S})?'
+    + rf'<JournalIssue(?: CitedMedium="{_V}")?>{_S}'
+    + rf"(?:<Volume>{_T}</Volume>{_S})?"
+    + rf"(?:<Issue>{_T}</Issue>{_S})?"
+    + rf"<PubDate>{_S}"
+    + rf"(?:<Year>({_DATE_PART})</Year>{_S}"
+    + rf"(?:<Month>({_DATE_PART})</Month>{_S})?"
+    + rf"(?:<Day>({_DATE_PART})</Day>{_S})?"
+    + rf"(?:<Season>{_T}</Season>{_S})?"
+    + rf"|<MedlineDate>({_T})</MedlineDate>{_S})"
+    + rf"</PubDate>{_S}</JournalIssue>{_S}"
+    + rf"(?:<Title>({_T})</Title>{_S})?"
+    + rf"(?:<ISOAbbreviation>({_T})</ISOAbbreviation>{_S})?"
+)
+
+
+def _fast_journal(start_tag: bytes, content: bytes) -> tuple[str, int | None, str, str] | None:
+    """(pub date, year, title, ISO abbreviation) of a Journal of the plain shape, or None."""
+    text = _decode(content) if start_tag == b"<Journal>" else None
+    found = _JOURNAL.fullmatch(text) if text is not None else None
+    if found is None:
+        return None
+    year, month, day, medline, title, abbrev = (
+        _unescape(part) if part and "&" in part else part for part in found.groups()
+    )
+    pub_date, year_number = _date_parts(year, month, day, medline)
+    return pub_date, year_number, _collapse(title) if title else "", _strip(abbrev)
+
+
+_FAST = {
+    b"MeshHeadingList": _fast_mesh,
+    b"AuthorList": _fast_authors,
+    b"Journal": _fast_journal,
+}
 
 
 def _iter_xml(
@@ -484,10 +825,11 @@ def _iter_xml(
             if depth > 1:
                 continue
             tag = elem.tag
-            if depth == 1 and tag.encode() in source.record_tags:
+            if depth == 1 and elem.get(_MARK) is not None:  # a record cut out of the stream
                 count += 1
-                tree = _build(source.records.popleft(), root_open, wrap, label, count)
-                yield _record(tree, label, count)
+                data, extras = source.records.popleft()
+                tree = _build(data, root_open, wrap, label, count)
+                yield _record(tree, label, count, extras)
             elif tag in _RECORD_TAGS or (tag == "MedlineCitation" and root_tag != "PubmedArticle"):
                 count += 1
                 yield _record(elem, label, count)
@@ -516,9 +858,11 @@ def _build(data: bytes, root_open: bytes, wrap: bool, label: str, number: int) -
         raise PubmedParseError(f"{label}: record {number}: malformed XML ({exc})") from None
 
 
-def _record(elem: ET.Element, label: str, number: int) -> PubmedRecord:
+def _record(
+    elem: ET.Element, label: str, number: int, extras: list[Any] | None = None
+) -> PubmedRecord:
     try:
-        return record_from_element(elem)
+        return _from_element(elem, extras or [])
     except PubmedParseError as exc:
         raise PubmedParseError(f"{label}: record {number}: {exc}") from None
     except (ValueError, AttributeError) as exc:
@@ -529,16 +873,32 @@ def _record(elem: ET.Element, label: str, number: int) -> PubmedRecord:
 
 def record_from_element(elem: ET.Element) -> PubmedRecord:
     """A record from one PubmedArticle, PubmedBookArticle or bare MedlineCitation element."""
+    return _from_element(elem, [])
+
+
+def _from_element(elem: ET.Element, extras: list[Any]) -> PubmedRecord:
+    """`extras`: what the fast paths read for the placeholders in `elem`."""
     if elem.tag == "PubmedArticle":
         citation = elem.find("MedlineCitation")
         if citation is None:
             raise PubmedParseError("PubmedArticle without MedlineCitation")
-        return _from_citation(citation, elem.find("PubmedData"))
+        return _from_citation(citation, elem.find("PubmedData"), extras)
     if elem.tag == "PubmedBookArticle":
-        return _from_book(elem)
+        return _from_book(elem, extras)
     if elem.tag == "MedlineCitation":
-        return _from_citation(elem, None)
+        return _from_citation(elem, None, extras)
     raise PubmedParseError(f"not a PubMed record element: <{elem.tag}>")
+
+
+_NOT_READ: Any = object()
+
+
+def _read(elem: ET.Element | None, extras: list[Any]) -> Any:
+    """What a fast path read for `elem` if it is a placeholder, else `_NOT_READ`."""
+    if elem is None or not extras:
+        return _NOT_READ
+    index = elem.get(_MARK)
+    return _NOT_READ if index is None else extras[int(index)]
 
 
 def _strip(value: str | None) -> str:
@@ -549,27 +909,37 @@ def _text(elem: ET.Element | None) -> str:
     """Text content with inline markup (<i>, <sup>, MathML) flattened and whitespace collapsed."""
     if elem is None:
         return ""
-    if not len(elem):
-        text = elem.text
-        return " ".join(text.split()) if text else ""
-    return " ".join("".join(elem.itertext()).split())
+    text = "".join(elem.itertext()) if len(elem) else elem.text
+    return _collapse(text) if text else ""
+
+
+_ASCII_SPACE = "\t\n\x0b\x0c\r\x1c\x1d\x1e\x1f"  # str.split() splits at these and " "
+
+
+def _collapse(text: str) -> str:
+    """`" ".join(text.split())`, without splitting text that is single-spaced already.
+
+    Abstracts are long and mostly are; looking for other whitespace is cheaper than splitting.
+    Beyond ASCII, every whitespace character but the space is unprintable.
+    """
+    if "  " in text or text[0] == " " or text[-1] == " ":
+        return " ".join(text.split())
+    if text.isascii():
+        for space in _ASCII_SPACE:
+            if space in text:
+                return " ".join(text.split())
+        return text
+    return text if text.isprintable() else " ".join(text.split())
 
 
 def _leaf(elem: ET.Element) -> str:
     """Text of an element that holds a plain name (MeSH terms, types): no markup inside."""
     text = elem.text
-    if len(elem) or (text and ("\n" in text or "  " in text)):
+    if text and "\n" not in text and "  " not in text and not len(elem):
+        return text.strip()
+    if len(elem) or text:
         return _text(elem)
-    return text.strip() if text else ""
-
-
-def _path(elem: ET.Element | None, *tags: str) -> ET.Element | None:
-    """Child by child lookup: plain-tag `find` runs in C, path expressions do not."""
-    for tag in tags:
-        if elem is None:
-            return None
-        elem = elem.find(tag)
-    return elem
+    return ""
 
 
 def _children(elem: ET.Element | None, list_tag: str, tag: str) -> list[ET.Element]:
@@ -584,33 +954,38 @@ def _pmid(elem: ET.Element) -> str:
     return pmid
 
 
-def _from_citation(citation: ET.Element, pubmed_data: ET.Element | None) -> PubmedRecord:
+def _from_citation(
+    citation: ET.Element, pubmed_data: ET.Element | None, extras: list[Any]
+) -> PubmedRecord:
     pmid = _pmid(citation)
     article = citation.find("Article")
     if article is None:
         article = ET.Element("Article")
     journal = article.find("Journal")
-    pub_date, year = _pub_date(_path(journal, "JournalIssue", "PubDate"))
+    read = _read(journal, extras)
+    if read is not _NOT_READ:
+        pub_date, year, journal_title, abbrev = read
+    else:
+        issue = journal.find("JournalIssue") if journal is not None else None
+        pub_date, year = _pub_date(issue.find("PubDate") if issue is not None else None)
+        journal_title = _text(journal.find("Title")) if journal is not None else ""
+        abbrev = _strip(journal.findtext("ISOAbbreviation")) if journal is not None else ""
     if year is None:
         article_date = article.find("ArticleDate")
         year = _int(article_date.findtext("Year")) if article_date is not None else None
     ptypes = _publication_types(_children(article, "PublicationTypeList", "PublicationType"))
     mesh_list = citation.find("MeshHeadingList")
-    mesh = _mesh(mesh_list)
+    mesh = _mesh(mesh_list, extras)
     humans, animals = _check_tags(mesh, mesh_list is not None)
     notices = _notices(citation)
     doi = ""
     pmc = ""
     entrez = ""
     if pubmed_data is not None:
-        doi = _article_id(pubmed_data, "doi")
-        pmc = _article_id(pubmed_data, "pmc")
-        entrez = _history_date(pubmed_data, "entrez")
+        doi, pmc = _article_ids(pubmed_data)
+        entrez = _history_date(pubmed_data, "entrez", extras)
     if not doi:
         doi = _elocation_doi(article)
-    abbrev = ""
-    if journal is not None:
-        abbrev = _strip(journal.findtext("ISOAbbreviation"))
     if not abbrev:
         info = citation.find("MedlineJournalInfo")
         abbrev = _strip(info.findtext("MedlineTA")) if info is not None else ""
@@ -618,19 +993,19 @@ def _from_citation(citation: ET.Element, pubmed_data: ET.Element | None) -> Pubm
         pmid=pmid,
         title=_text(article.find("ArticleTitle")) or _text(article.find("VernacularTitle")),
         abstract=_abstract(article.find("Abstract")),
-        journal=_text(journal.find("Title")) if journal is not None else "",
+        journal=journal_title,
         journal_abbrev=abbrev,
         year=year,
         pub_date=pub_date,
         entrez_date=entrez,
-        authors=_authors(article.findall("AuthorList")),
+        authors=_authors(article.findall("AuthorList"), extras),
         publication_types=ptypes,
         mesh_headings=mesh,
         humans=humans,
         animals=animals,
         doi=doi,
         pmc=pmc,
-        languages=tuple(_strip(x.text) for x in article.findall("Language") if x.text),
+        languages=_languages(article),
         notices=notices,
         retracted=_retracted(ptypes, notices),
         status=citation.get("Status", ""),
@@ -638,7 +1013,7 @@ def _from_citation(citation: ET.Element, pubmed_data: ET.Element | None) -> Pubm
     )
 
 
-def _from_book(elem: ET.Element) -> PubmedRecord:
+def _from_book(elem: ET.Element, extras: list[Any]) -> PubmedRecord:
     doc = elem.find("BookDocument")
     if doc is None:
         raise PubmedParseError("PubmedBookArticle without BookDocument")
@@ -648,17 +1023,17 @@ def _from_book(elem: ET.Element) -> PubmedRecord:
     book_title = _text(book.find("BookTitle")) if book is not None else ""
     article_title = _text(doc.find("ArticleTitle")) or _text(doc.find("VernacularTitle"))
     pub_date, year = _pub_date(book.find("PubDate") if book is not None else None)
-    authors = _authors(doc.findall("AuthorList"))
+    authors = _authors(doc.findall("AuthorList"), extras)
     if not authors and book is not None:
-        authors = _authors(book.findall("AuthorList"))
+        authors = _authors(book.findall("AuthorList"), extras)
     ptypes = _publication_types(doc.findall("PublicationType"))
-    doi = _article_id(doc, "doi")
-    pmc = _article_id(doc, "pmc")
+    doi, pmc = _article_ids(doc)
     entrez = ""
     if book_data is not None:
-        doi = doi or _article_id(book_data, "doi")
-        pmc = pmc or _article_id(book_data, "pmc")
-        entrez = _history_date(book_data, "entrez")
+        data_doi, data_pmc = _article_ids(book_data)
+        doi = doi or data_doi
+        pmc = pmc or data_pmc
+        entrez = _history_date(book_data, "entrez", extras)
     if not doi and book is not None:
         doi = _elocation_doi(book)
     return PubmedRecord(
@@ -673,7 +1048,7 @@ def _from_book(elem: ET.Element) -> PubmedRecord:
         publication_types=ptypes,
         doi=doi,
         pmc=pmc,
-        languages=tuple(_strip(x.text) for x in doc.findall("Language") if x.text),
+        languages=_languages(doc),
         retracted=_retracted(ptypes, ()),
         kind="book",
     )
@@ -704,16 +1079,32 @@ def _pub_date(elem: ET.Element | None) -> tuple[str, int | None]:
     """(date text, year) from a PubDate: structured Year/Month/Day, or a free-text MedlineDate."""
     if elem is None:
         return "", None
-    year = _int(elem.findtext("Year"))
+    return _date_parts(
+        elem.findtext("Year"),
+        elem.findtext("Month"),
+        elem.findtext("Day"),
+        elem.findtext("MedlineDate"),
+    )
+
+
+def _date_parts(
+    year_text: str | None, month: str | None, day: str | None, medline_date: str | None
+) -> tuple[str, int | None]:
+    """`_pub_date` from the texts of a PubDate's Year, Month, Day and MedlineDate."""
+    year = _int(year_text)
     if year is not None:
-        return _iso(year, _month(elem.findtext("Month")), _int(elem.findtext("Day"))), year
-    medline = _WS.sub(" ", _strip(elem.findtext("MedlineDate")))
+        return _iso(year, _month(month), _int(day)), year
+    medline = _WS.sub(" ", _strip(medline_date))
     match = _YEAR.search(medline)
     return medline, (int(match.group(1)) if match else None)
 
 
-def _history_date(pubmed_data: ET.Element, status: str) -> str:
-    for item in _children(pubmed_data, "History", "PubMedPubDate"):
+def _history_date(pubmed_data: ET.Element, status: str, extras: list[Any]) -> str:
+    history = pubmed_data.find("History")
+    read = _read(history, extras)
+    if read is not _NOT_READ:
+        return read  # type: ignore[no-any-return]
+    for item in history.findall("PubMedPubDate") if history is not None else ():
         if item.get("PubStatus") == status:
             year = _int(item.findtext("Year"))
             if year is not None:
@@ -721,11 +1112,21 @@ def _history_date(pubmed_data: ET.Element, status: str) -> str:
     return ""
 
 
-def _article_id(parent: ET.Element, id_type: str) -> str:
+def _article_ids(parent: ET.Element) -> tuple[str, str]:
+    """(doi, pmc): the first non-empty ArticleId of each type, in one pass over the list."""
+    doi = pmc = ""
     for item in _children(parent, "ArticleIdList", "ArticleId"):
-        if item.get("IdType") == id_type and _strip(item.text):
-            return _strip(item.text)
-    return ""
+        id_type = item.get("IdType")
+        if id_type == "doi":
+            if not doi:
+                doi = _strip(item.text)
+        elif id_type == "pmc" and not pmc:
+            pmc = _strip(item.text)
+    return doi, pmc
+
+
+def _languages(parent: ET.Element) -> tuple[str, ...]:
+    return tuple([_strip(x.text) for x in parent.findall("Language") if x.text])
 
 
 def _elocation_doi(parent: ET.Element) -> str:
@@ -749,18 +1150,25 @@ def _abstract(elem: ET.Element | None) -> str:
     return "\n".join(parts)
 
 
-def _authors(lists: Iterable[ET.Element]) -> tuple[str, ...]:
+def _authors(lists: Iterable[ET.Element], extras: list[Any]) -> tuple[str, ...]:
     names: list[str] = []
     for author_list in lists:
+        read = _read(author_list, extras)
+        if read is not _NOT_READ:
+            names.extend(read)
+            continue
         if author_list.get("Type") == "editors":
             continue
         for author in author_list.findall("Author"):
-            if author.get("ValidYN", "Y") == "N":
+            if author.get("ValidYN") == "N":
                 continue
-            last = _strip(author.findtext("LastName"))
-            if last:
-                initials = _strip(author.findtext("Initials"))
-                names.append(f"{last} {initials}".strip())
+            last = author.findtext("LastName")
+            if last and (last := last.strip()):
+                initials = author.findtext("Initials")
+                if initials and (initials := initials.strip()):
+                    names.append(f"{last} {initials}")
+                else:
+                    names.append(last)
                 continue
             collective = _text(author.find("CollectiveName"))
             if collective:
@@ -771,25 +1179,35 @@ def _authors(lists: Iterable[ET.Element]) -> tuple[str, ...]:
 def _publication_types(items: Iterable[ET.Element]) -> tuple[PublicationType, ...]:
     out = []
     for item in items:
-        name = _leaf(item)
+        name = item.text
+        if name and "\n" not in name and "  " not in name and not len(item):
+            name = name.strip()  # `_leaf`, inlined for the usual case
+        else:
+            name = _leaf(item)
         if name:
             out.append(PublicationType(name, item.get("UI") or publication_type_ui(name)))
     return tuple(out)
 
 
-def _mesh(mesh_list: ET.Element | None) -> tuple[MeshHeading, ...]:
+def _mesh(mesh_list: ET.Element | None, extras: list[Any]) -> tuple[MeshHeading, ...]:
     if mesh_list is None:
         return ()
+    read = _read(mesh_list, extras)
+    if read is not _NOT_READ:
+        return read  # type: ignore[no-any-return]
     out = []
     for heading in mesh_list:
+        if heading.tag != "MeshHeading":
+            continue
         descriptor = None
         quals: list[str] = []
         for part in heading:
-            if part.tag == "DescriptorName":
+            tag = part.tag
+            if tag == "DescriptorName":
                 descriptor = part
-            elif part.tag == "QualifierName":
+            elif tag == "QualifierName":
                 quals.append(_leaf(part))
-        if heading.tag != "MeshHeading" or descriptor is None:
+        if descriptor is None:
             continue
         name = _leaf(descriptor)
         out.append(
@@ -827,9 +1245,13 @@ def _notices(citation: ET.Element) -> tuple[Notice, ...]:
 
 
 def _retracted(ptypes: tuple[PublicationType, ...], notices: tuple[Notice, ...]) -> bool:
-    return any(
-        pt.ui == PT_RETRACTED_PUBLICATION or pt.name == "Retracted Publication" for pt in ptypes
-    ) or any(n.ref_type in RETRACTION_REF_TYPES for n in notices)
+    for pt in ptypes:
+        if pt.ui == PT_RETRACTED_PUBLICATION or pt.name == "Retracted Publication":
+            return True
+    for notice in notices:
+        if notice.ref_type in RETRACTION_REF_TYPES:
+            return True
+    return False
 
 
 # --------------------------------------------------------------------------- MEDLINE text
