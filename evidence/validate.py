@@ -24,6 +24,14 @@ from evidence.schemas import (
     TABLES,
 )
 
+# (table, lower bound, upper bound) columns that must be in order when both are given.
+ORDERED_PAIRS = (
+    ("studies", "dose_min", "dose_max"),
+    ("study_effects", "ci_low", "ci_high"),
+    ("published_syntheses", "ci_low", "ci_high"),
+    ("dosing_facts", "value_min", "value_max"),
+)
+
 
 @dataclass(frozen=True, order=True)
 class Issue:
@@ -136,16 +144,6 @@ def check_cross(tables: dict[str, TableRows], protocol: Protocol) -> list[Issue]
                 )
             )
         lo, hi = _num(r.get("dose_min", "")), _num(r.get("dose_max", ""))
-        if lo is not None and hi is not None and lo > hi:
-            issues.append(
-                Issue(
-                    "studies.csv",
-                    line,
-                    "dose_min",
-                    r["dose_min"],
-                    f"expected dose_min ≤ dose_max ({r['dose_max']})",
-                )
-            )
         unit, route = r.get("dose_unit", ""), r.get("route", "")
         if (lo is not None or hi is not None) and not unit:
             issues.append(
@@ -227,41 +225,19 @@ def check_cross(tables: dict[str, TableRows], protocol: Protocol) -> list[Issue]
                     f"expected {favours} (the protocol's drug) or favours_control",
                 )
             )
-        _est, lo, hi = (_num(r.get(c, "")) for c in ("estimate", "ci_low", "ci_high"))
-        if lo is not None and hi is not None and lo > hi:
-            issues.append(
-                Issue(
-                    "study_effects.csv",
-                    line,
-                    "ci_low",
-                    r["ci_low"],
-                    f"expected ci_low ≤ ci_high ({r['ci_high']})",
+    for table, low, high in ORDERED_PAIRS:
+        for line, r in tables[table].rows:
+            lo, hi = _num(r.get(low, "")), _num(r.get(high, ""))
+            if lo is not None and hi is not None and lo > hi:
+                issues.append(
+                    Issue(
+                        tables[table].path.name,
+                        line,
+                        low,
+                        r[low],
+                        f"expected {low} ≤ {high} ({r[high]})",
+                    )
                 )
-            )
-    for line, r in tables["published_syntheses"].rows:
-        lo, hi = _num(r.get("ci_low", "")), _num(r.get("ci_high", ""))
-        if lo is not None and hi is not None and lo > hi:
-            issues.append(
-                Issue(
-                    "published_syntheses.csv",
-                    line,
-                    "ci_low",
-                    r["ci_low"],
-                    f"expected ci_low ≤ ci_high ({r['ci_high']})",
-                )
-            )
-    for line, r in tables["dosing_facts"].rows:
-        lo, hi = _num(r.get("value_min", "")), _num(r.get("value_max", ""))
-        if lo is not None and hi is not None and lo > hi:
-            issues.append(
-                Issue(
-                    "dosing_facts.csv",
-                    line,
-                    "value_min",
-                    r["value_min"],
-                    f"expected value_min ≤ value_max ({r['value_max']})",
-                )
-            )
     return issues
 
 
