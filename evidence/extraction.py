@@ -7,8 +7,6 @@ tables with the same validation as every run and appends only when they are clea
 
 from __future__ import annotations
 
-import csv
-import io
 import re
 import shutil
 import tempfile
@@ -16,7 +14,7 @@ import unicodedata
 from dataclasses import dataclass
 from pathlib import Path
 
-from evidence.io import atomic_write_text, read_csv_rows
+from evidence.io import atomic_write_text, csv_text, read_csv_rows
 from evidence.protocol import Protocol
 from evidence.pubmed.classify import classify_design
 from evidence.pubmed.records import PubmedRecord
@@ -99,11 +97,7 @@ def make_template(
 
 
 def _csv(columns: list[str], rows: list[dict[str, str]]) -> str:
-    buf = io.StringIO()
-    w = csv.DictWriter(buf, fieldnames=columns, lineterminator="\r\n")
-    w.writeheader()
-    w.writerows(rows)
-    return buf.getvalue()
+    return csv_text(columns, [[r.get(c, "") for c in columns] for r in rows], crlf=True)
 
 
 def write_template(
@@ -141,11 +135,7 @@ def add_extraction(data: Path, protocol: Protocol, folder: Path) -> tuple[int, l
             header, _ = read_csv_rows(data / name)
             text = (data / name).read_bytes().decode("utf-8")  # keep the CRLF line ends
             sep = "" if text.endswith("\n") else "\r\n"
-            merged[name] = (
-                text
-                + sep
-                + _csv(header, [{c: r.get(c, "") for c in header} for r in new]).split("\r\n", 1)[1]
-            )
+            merged[name] = text + sep + _csv(header, new).split("\r\n", 1)[1]
             (trial / name).write_text(merged[name], encoding="utf-8", newline="")
         _, issues = validate_inputs(trial, protocol)
         if issues:

@@ -58,7 +58,7 @@ def _cell(v: Any) -> str:
     return str(v)
 
 
-def _md(v: Any) -> str:
+def md_cell(v: Any) -> str:
     text = _cell(v)
     for a, b in (("&", "&amp;"), ("<", "&lt;"), (">", "&gt;"), ("|", "\\|"), ("\n", " ")):
         text = text.replace(a, b)
@@ -102,7 +102,7 @@ def _env() -> Environment:
         lstrip_blocks=True,
         keep_trailing_newline=True,
     )
-    env.filters["md"] = _md
+    env.filters["md"] = md_cell
     env.filters["md_block"] = _md_block
     env.filters["refs"] = _ref_links
     env.filters["cell"] = _cell

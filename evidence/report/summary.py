@@ -4,18 +4,17 @@ from __future__ import annotations
 
 import pandas as pd
 
+from evidence.report.render import md_cell
 from evidence.snapshot import Snapshot
 
 
 def _md_table(frame: pd.DataFrame) -> str:
-    def cell(v: object) -> str:
-        if v is None or (not isinstance(v, str) and pd.isna(v)):
-            return ""
-        return str(v).replace("|", "\\|").replace("\n", " ")
-
+    """Cells escaped as in the full report (`|`, newlines, and HTML from data)."""
     head = "| " + " | ".join(frame.columns) + " |"
     rule = "|" + "|".join("---" for _ in frame.columns) + "|"
-    body = ["| " + " | ".join(cell(v) for v in row) + " |" for row in frame.itertuples(index=False)]
+    body = [
+        "| " + " | ".join(md_cell(v) for v in row) + " |" for row in frame.itertuples(index=False)
+    ]
     return "\n".join([head, rule, *body])
 
 
