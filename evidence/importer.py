@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from evidence.io import atomic_write_bytes, csv_text, read_csv_rows
+from evidence.safepath import check_id, inside
 
 # Tables that get a `row_id` key, and the column whose value prefixes it.
 KEYED_TABLES: dict[str, str] = {
@@ -142,8 +143,14 @@ def _limits(src: Path) -> list[tuple[str, int, str]]:
 def import_evidence_set(
     src: Path, dest: Path, protocol_id: str, overwrite: bool = False
 ) -> ImportReport:
-    """Copy `src` (curated evidence set) into `dest` (a data directory) under `protocol_id`."""
+    """Copy `src` (curated evidence set) into `dest` (a data directory) under `protocol_id`.
+
+    The id names the claims and citations files, so it is checked before anything is written.
+    """
+    protocol_id = check_id(protocol_id, "--protocol")
     src, dest = Path(src), Path(dest)
+    for folder in YAML_FILES.values():
+        inside(dest, folder, f"{protocol_id}.yaml")
     report = ImportReport()
     for name, prefix_col in KEYED_TABLES.items():
         header, numbered = read_csv_rows(src / name)
@@ -160,7 +167,7 @@ def import_evidence_set(
         report.files.append((name, name, len(numbered), len(numbered), "copied unchanged"))
     for name, folder in YAML_FILES.items():
         target = f"{folder}/{protocol_id}.yaml"
-        _write_new(dest / target, (src / name).read_bytes(), overwrite)
+        _write_new(dest / target, (src / name).read_bytes(), overwrite)  # proven inside above
         report.files.append((name, target, 0, 0, "copied unchanged"))
     report.limits = _limits(src)
     return report

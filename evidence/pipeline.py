@@ -23,6 +23,7 @@ from evidence.report.provenance import package_versions
 from evidence.report.render import ReportData, render_html, render_markdown
 from evidence.report.sof import findings
 from evidence.report.summary import render_summary
+from evidence.safepath import UnsafePath, inside, relative_name
 from evidence.snapshot import Snapshot, load_snapshot
 from evidence.synthesis import Analysis, analyses_frame, pool_protocol
 from evidence.tables.agreement import agreement_frame
@@ -121,8 +122,22 @@ def pool(snapshot: Snapshot, tab: Tabulation) -> list[Analysis]:
     return pool_protocol(tab.tiered, snapshot.protocol)
 
 
+def rules_file(rules_path: Path | str, rule_set: str) -> Path:
+    """`rules_path` (`DATA/<rating.rule_set>`), proven to stay inside that DATA folder.
+
+    The caller passes the joined path; its tail must be the protocol's `rule_set` and the
+    folder before it is the base the file may not leave (symlinks included).
+    """
+    rel = relative_name(rule_set, "rating.rule_set").parts
+    path = Path(rules_path)
+    if path.parts[-len(rel) :] != rel:
+        raise UnsafePath(f"{rules_path}: not the protocol's rating.rule_set {rule_set!r}")
+    return inside(Path(*path.parts[: -len(rel)]), *rel)
+
+
 def rate(snapshot: Snapshot, analyses: list[Analysis], rules_path: Path) -> Ratings:
-    rules = load_rules(rules_path)
+    """Rate with the protocol's rule set, read from `rules_path` = DATA/<rating.rule_set>."""
+    rules = load_rules(rules_file(rules_path, snapshot.protocol.rating.rule_set))
     if rules.version != snapshot.protocol.rating.rule_set_version:
         raise ValueError(
             f"{rules_path}: rule set version {rules.version} differs from the protocol's "

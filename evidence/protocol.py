@@ -3,12 +3,45 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    model_validator,
+)
+
+from evidence.safepath import ID_RULE, is_id, relative_name
 
 Measure = Literal["RR", "OR", "RD", "MD", "SMD", "PLO", "PR", "GEN"]
+
+
+def _id(value: str) -> str:
+    """Ids become file names and markup ids (`reports/<protocol>/figures/<ind>-<out>-forest.svg`,
+    `id="fig-..."`), so they are plain names, never paths or markup."""
+    if not is_id(value):
+        raise ValueError(ID_RULE)
+    return value
+
+
+def _data_file(value: str) -> str:
+    """Protocol file names are read from the data folder and nowhere else."""
+    try:
+        relative_name(value)
+    except ValueError:
+        raise ValueError(
+            "must be a relative path inside the data folder (no leading '/', no '..', "
+            "no empty or '.' parts, no backslashes)"
+        ) from None
+    return value
+
+
+Id = Annotated[str, AfterValidator(_id)]
+DataFile = Annotated[str, AfterValidator(_data_file)]
 
 
 class ProtocolError(ValueError):
@@ -25,7 +58,7 @@ class DrugSpec(_Model):
 
 
 class OutcomeSpec(_Model):
-    id: str
+    id: Id
     measure: Measure
     benefit: Literal["higher", "lower"]
     label: str
@@ -33,7 +66,7 @@ class OutcomeSpec(_Model):
 
 
 class Indication(_Model):
-    id: str
+    id: Id
     label: str
     pubmed_query: str
     article_row: str | None = None
@@ -82,30 +115,32 @@ class DosageRow(_Model):
 
 
 class RatingSpec(_Model):
-    rule_set: str
+    rule_set: DataFile
     rule_set_version: str
     model: dict[str, str] = Field(default_factory=lambda: {"method": "REML", "test": "knha"})
 
 
 class ProtocolFiles(_Model):
-    studies: str = "studies.csv"
-    outcomes: str = "outcomes.csv"
-    study_effects: str = "study_effects.csv"
-    published_syntheses: str = "published_syntheses.csv"
-    dosing_facts: str = "dosing_facts.csv"
-    pubmed_records: str = "pubmed_records.csv"
-    missing: str = "missing.csv"
-    claims: str | None = None
-    citations: str | None = None
+    """Input files, relative to the data folder (checked again, symlinks resolved, when read)."""
+
+    studies: DataFile = "studies.csv"
+    outcomes: DataFile = "outcomes.csv"
+    study_effects: DataFile = "study_effects.csv"
+    published_syntheses: DataFile = "published_syntheses.csv"
+    dosing_facts: DataFile = "dosing_facts.csv"
+    pubmed_records: DataFile = "pubmed_records.csv"
+    missing: DataFile = "missing.csv"
+    claims: DataFile | None = None
+    citations: DataFile | None = None
 
 
 class Protocol(_Model):
-    protocol_id: str
+    protocol_id: Id
     version: str
     title: str
     drug: DrugSpec
     files: ProtocolFiles = Field(default_factory=ProtocolFiles)
-    topics: list[str] = Field(default_factory=list)
+    topics: list[Id] = Field(default_factory=list)
     trial_filter: str = ""
     indications: list[Indication]
     dose_tiers: dict[str, RouteTiers]
@@ -124,6 +159,16 @@ class Protocol(_Model):
         overlap = sorted(set(ids) & set(self.topics))
         if overlap:
             raise ValueError(f"ids are both indications and topics: {overlap}")
+        for ind in self.indications:
+            outs = [o.id for o in ind.outcomes]
+            dupes = sorted({o for o in outs if outs.count(o) > 1})
+            if dupes:
+                raise ValueError(f"outcome ids of indication {ind.id} repeat: {dupes}")
+        # Figure files are named `<indication>-<outcome>-<kind>.svg`; two pairs must not collide.
+        keys = [f"{i.id}-{o.id}" for i in self.indications for o in i.outcomes]
+        clash = sorted({k for k in keys if keys.count(k) > 1})
+        if clash:
+            raise ValueError(f"indication and outcome ids give the same figure name: {clash}")
         return self
 
     @property
@@ -138,13 +183,20 @@ class Protocol(_Model):
         raise KeyError(indication_id)
 
 
+def _shown(value: object) -> str:
+    """The offending value, cut short: a whole nested section helps nobody."""
+    text = repr(value)
+    return text if len(text) <= 120 else text[:117] + "..."
+
+
 def parse_protocol(data: object, source: str = "<protocol>") -> Protocol:
     try:
         return Protocol.model_validate(data)
     except ValidationError as exc:
         lines = [
-            f"{source}: field {'.'.join(str(p) for p in err['loc']) or '(top)'}: {err['msg']}"
-            f" (found {err.get('input')!r})"
+            f"{source}: field {'.'.join(str(p) for p in err['loc']) or '(top)'}: "
+            f"{str(err['msg']).removeprefix('Value error, ')}"
+            + (f" (found {_shown(err.get('input'))})" if err["loc"] else "")
             for err in exc.errors()
         ]
         raise ProtocolError("\n".join(lines)) from None

@@ -12,7 +12,7 @@ import yaml
 from evidence.documents import Citations, Claims
 from evidence.protocol import Protocol
 from evidence.tables.common import reference_map
-from evidence.validate import Issue, validate_inputs
+from evidence.validate import Issue, data_file, validate_inputs
 
 INT_COLS = {"year", "n_total", "n", "events", "k", "participants"}
 FLOAT_COLS = {
@@ -87,7 +87,7 @@ def load_snapshot(data: Path, protocol: Protocol, protocol_path: Path | None = N
         raise InvalidInputs(issues)
     files = protocol.files
     tables = {
-        name: _typed(data / getattr(files, name))
+        name: _typed(data_file(data, protocol, name))
         for name in (
             "studies",
             "outcomes",
@@ -99,17 +99,21 @@ def load_snapshot(data: Path, protocol: Protocol, protocol_path: Path | None = N
         )
     }
     claims = (
-        Claims.model_validate(yaml.safe_load((data / files.claims).read_text("utf-8")))
+        Claims.model_validate(
+            yaml.safe_load(data_file(data, protocol, "claims").read_text("utf-8"))
+        )
         if files.claims
         else None
     )
     citations = (
-        Citations.model_validate(yaml.safe_load((data / files.citations).read_text("utf-8")))
+        Citations.model_validate(
+            yaml.safe_load(data_file(data, protocol, "citations").read_text("utf-8"))
+        )
         if files.citations
         else None
     )
-    hashed = [getattr(files, n) for n in type(files).model_fields if getattr(files, n)]
-    hashes = {name: _sha256(data / name) for name in sorted(hashed)}
+    hashed = {getattr(files, n): n for n in type(files).model_fields if getattr(files, n)}
+    hashes = {rel: _sha256(data_file(data, protocol, hashed[rel])) for rel in sorted(hashed)}
     if protocol_path is not None:
         hashes[f"protocols/{Path(protocol_path).name}"] = _sha256(Path(protocol_path))
     refs = reference_map(tables["studies"], tables["pubmed_records"])

@@ -16,6 +16,7 @@ from pydantic import BaseModel, ValidationError
 from evidence.documents import Citations, Claims
 from evidence.io import read_csv_rows
 from evidence.protocol import Protocol
+from evidence.safepath import UnsafePath, inside
 from evidence.schemas import (
     DOI_RE,
     PMID_RE,
@@ -268,11 +269,60 @@ def _model_issues(label: str, exc: ValidationError) -> list[Issue]:
     return out
 
 
+def data_file(data: Path, protocol: Protocol, name: str) -> Path:
+    """The protocol's file `name` (a field of `files`), proven to lie inside the data folder.
+
+    Raises `UnsafePath` naming the protocol field, never reading what the path points at.
+    """
+    value = getattr(protocol.files, name)
+    try:
+        return inside(data, value)
+    except UnsafePath:
+        raise UnsafePath(
+            f"{_protocol_label(protocol)}: field files.{name}: {value!r} is not a file inside "
+            f"the data folder {data}"
+        ) from None
+
+
+def _protocol_label(protocol: Protocol) -> str:
+    return f"protocols/{protocol.protocol_id}.yaml"
+
+
+def _outside(protocol: Protocol, name: str, where: str = "files") -> Issue:
+    value = protocol.rating.rule_set if where == "rating" else getattr(protocol.files, name)
+    return Issue(
+        _protocol_label(protocol),
+        f"{where}.{name}",
+        name,
+        str(value),
+        "expected a file inside the data folder (not read)",
+    )
+
+
+def check_rule_set(data: Path, protocol: Protocol) -> list[Issue]:
+    """The rule set must exist inside the data folder; the rating step reads it."""
+    try:
+        path = inside(data, protocol.rating.rule_set)
+    except UnsafePath:
+        return [_outside(protocol, "rule_set", "rating")]
+    if not path.is_file():
+        return [Issue(protocol.rating.rule_set, 0, "(file)", "missing", "expected the file")]
+    return []
+
+
 def check_documents(data: Path, protocol: Protocol, study_ids: set[str]) -> list[Issue]:
     issues: list[Issue] = []
     numbers: set[int] = set()
+    for name in ("citations", "claims"):
+        if getattr(protocol.files, name):
+            try:
+                data_file(data, protocol, name)
+            except UnsafePath:
+                issues.append(_outside(protocol, name))
+    if issues:
+        return issues
     if protocol.files.citations:
-        path = data / protocol.files.citations
+        path = data_file(data, protocol, "citations")
         raw, errs = _yaml(path)
         issues += errs
         label = protocol.files.citations
@@ -328,7 +378,7 @@ def check_documents(data: Path, protocol: Protocol, study_ids: set[str]) -> list
                                 )
                             )
     if protocol.files.claims:
-        path = data / protocol.files.claims
+        path = data_file(data, protocol, "claims")
         raw, errs = _yaml(path)
         issues += errs
         label = protocol.files.claims
@@ -344,7 +394,7 @@ def check_documents(data: Path, protocol: Protocol, study_ids: set[str]) -> list
                     if ind.article_row and ind.article_row not in rows:
                         issues.append(
                             Issue(
-                                f"protocols/{protocol.protocol_id}.yaml",
+                                _protocol_label(protocol),
                                 f"indications[{ind.id}]",
                                 "article_row",
                                 ind.article_row,
@@ -374,11 +424,17 @@ def validate_inputs(data: Path, protocol: Protocol) -> tuple[dict[str, TableRows
     tables: dict[str, TableRows] = {}
     issues: list[Issue] = []
     for name, (model, key) in TABLES.items():
-        path = data / getattr(protocol.files, name)
+        try:
+            path = data_file(data, protocol, name)
+        except UnsafePath:
+            tables[name] = TableRows(name, data / name, [])
+            issues.append(_outside(protocol, name))
+            continue
         rows, errs = check_rows(name, path, model, key)
         tables[name] = rows
         issues += errs
     issues += check_cross(tables, protocol)
     study_ids = {r["study_id"] for _, r in tables["studies"].rows if r.get("study_id")}
     issues += check_documents(data, protocol, study_ids)
+    issues += check_rule_set(data, protocol)
     return tables, sorted(set(issues), key=Issue.sort_key)

@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from evidence.safepath import ID_RULE, UnsafePath, check_id, inside, is_id
+
 DEFAULT_DATA = Path("data/raw")
 DEFAULT_PROCESSED = Path("data/processed")
 DEFAULT_REPORTS = Path("reports")
@@ -24,7 +26,9 @@ class Workspace:
 
     def for_protocol(self, protocol_id: str) -> Workspace:
         """Where one of several protocols run together writes: its own processed directory."""
-        return Workspace(self.data, self.processed / protocol_id, self.reports)
+        pid = check_id(protocol_id, "protocol_id")
+        inside(self.processed, pid)  # a symlink there must not lead elsewhere
+        return Workspace(self.data, self.processed / pid, self.reports)
 
     def protocol_paths(self, given: list[str] | None) -> list[Path]:
         """Protocols named, given as files, or as directories of protocol files."""
@@ -47,16 +51,28 @@ class Workspace:
 
     def protocol_path(self, protocol: str | Path | None) -> Path:
         """A protocol given by name (as under DATA/protocols/) or by path; when none is given,
-        the data directory's only protocol."""
+        the data directory's only protocol.
+
+        A path the user gives is the user's choice; a name becomes `DATA/protocols/NAME.yaml`,
+        so it must be an id and the file must stay inside that folder.
+        """
+        folder = self.data / "protocols"
         if protocol is None:
-            names = self.protocol_names()
-            if len(names) != 1:
+            found = sorted((self.data / "protocols").glob("*.yaml"))
+            if len(found) != 1:
+                names = [p.stem for p in found]
                 raise ValueError(
-                    f"{self.data / 'protocols'}: {len(names)} protocols ({', '.join(names)}); "
+                    f"{folder}: {len(names)} protocols ({', '.join(names)}); "
                     "choose one with --protocol"
                 )
-            protocol = names[0]
+            return found[0]
         p = Path(protocol)
         if p.suffix in {".yaml", ".yml"} or p.exists():
             return p
-        return self.data / "protocols" / f"{protocol}.yaml"
+        name = str(protocol)
+        if not is_id(name):
+            raise UnsafePath(
+                f"--protocol {name!r}: neither a protocol file nor a protocol name; {ID_RULE}"
+            )
+        inside(folder, f"{name}.yaml")
+        return folder / f"{name}.yaml"

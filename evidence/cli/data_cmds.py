@@ -112,12 +112,13 @@ def import_evidence_cmd(
 ) -> None:
     """Import a curated evidence set (tables + claims + citations) into the data directory."""
     from evidence.importer import ImportConflict, import_evidence_set, write_import_report
+    from evidence.safepath import UnsafePath
 
     if not source.is_dir():
         raise fail(f"{source}: not a directory")
     try:
         rep = import_evidence_set(source, data, protocol, overwrite=force)
-    except (ImportConflict, FileNotFoundError) as exc:
+    except (ImportConflict, FileNotFoundError, UnsafePath) as exc:
         raise fail(str(exc)) from None
     path = write_import_report(rep, source, data)
     for src, dest, n_in, n_out, _ in rep.files:
@@ -138,10 +139,14 @@ def diff_cmd(
 ) -> None:
     """What changed between two archived runs: studies, pooled estimates, ratings, certainty."""
     from evidence.history import MANIFEST, Manifest, compare
+    from evidence.safepath import UnsafePath, check_id, inside
 
     manifests = []
     for run in (run_a, run_b):
-        path = processed / "runs" / run / MANIFEST
+        try:
+            path = inside(processed / "runs", check_id(run, "run id"), MANIFEST)
+        except UnsafePath as exc:
+            raise fail(str(exc), code=2) from None
         if not path.is_file():
             raise fail(f"{path}: no such run", code=2)
         manifests.append(Manifest.from_json(path.read_text(encoding="utf-8")))
