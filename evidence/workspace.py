@@ -58,7 +58,7 @@ class Workspace:
         """
         folder = self.data / "protocols"
         if protocol is None:
-            found = sorted((self.data / "protocols").glob("*.yaml"))
+            found = sorted(folder.glob("*.yaml"))
             if len(found) != 1:
                 names = [p.stem for p in found]
                 raise ValueError(
