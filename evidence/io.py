@@ -46,16 +46,16 @@ def atomic_write_text(path: Path, text: str) -> None:
 
 
 FORMULA_START = "=+-@\t\r\uff1d\uff0b\uff0d\uff20"
-_NEEDS_QUOTE = re.compile("^'*[" + re.escape(FORMULA_START) + "]")
 _NUMBER = re.compile(r"^[-+]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][-+]?[0-9]+)?$")
 
 
 def _formula_like(text: str) -> bool:
-    """Starts (after any `'`) with a character a spreadsheet reads as a formula, and is no number.
+    """Starts, after any `'`, with a character a spreadsheet reads as a formula, and is no number.
 
-    Counting leading quotes makes `sheet_uncell` exact: `'=x` is written `''=x`.
+    Looking past leading quotes makes `sheet_uncell` exact: `'=x` is written `''=x`.
     """
-    return bool(_NEEDS_QUOTE.match(text)) and not _NUMBER.match(text)
+    bare = text.lstrip("'")
+    return bare[:1] != "" and bare[0] in FORMULA_START and not _NUMBER.match(bare)
 
 
 def sheet_cell(value: object) -> object:
