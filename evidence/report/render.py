@@ -93,8 +93,9 @@ def _md_final(v: Any) -> str:
     return v if isinstance(v, Md) else md_inline(v)
 
 
-def _escaped_changes(changes: Changes) -> Changes:
-    """The comparison with every data item escaped for Markdown, formatted by `to_markdown`."""
+def escaped_changes(changes: Changes) -> Changes:
+    """The comparison with every data item escaped for Markdown (`md_inline`), so that its
+    `to_markdown()` is safe wherever Markdown is rendered (report.md, changelog.md, artifacts)."""
 
     def run(r: str | None) -> str | None:
         return r if r is None or re.fullmatch(r"[0-9A-Za-z._-]+", r) else dom_id(r)
@@ -170,9 +171,17 @@ def render_html(data: ReportData) -> str:
 
 
 def render_markdown(data: ReportData) -> str:
-    changes = _escaped_changes(data.changes).to_markdown().rstrip("\n")
+    changes = escaped_changes(data.changes).to_markdown().rstrip("\n")
     ctx = _context(data) | {"changes_md": Md(changes)}
     return _env("md").get_template("report.md").render(**ctx)
 
 
-__all__ = ["Figure", "ReportData", "escape", "md_cell", "render_html", "render_markdown"]
+__all__ = [
+    "Figure",
+    "ReportData",
+    "escape",
+    "escaped_changes",
+    "md_cell",
+    "render_html",
+    "render_markdown",
+]

@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 from markdown_it import MarkdownIt
 
+from evidence.history import Changes
 from evidence.report.build import figure_key
 from evidence.report.markup import (
     doi_url,
@@ -24,7 +25,7 @@ from evidence.report.markup import (
     pubmed_url,
 )
 from evidence.report.plots import scope_ids
-from evidence.report.render import render_html, render_markdown
+from evidence.report.render import escaped_changes, render_html, render_markdown
 from evidence.report.svgcheck import UnsafeFigure, check_svg
 from evidence.schemas import is_doi, is_http_url
 from tests.conftest import ROOT, synthesize
@@ -286,3 +287,22 @@ def test_validate_names_a_bad_source_url_and_a_bad_doi(data_copy: Path) -> None:
     assert result.exit_code == 1
     assert f"outcomes.csv:{url_line}: source_url: found 'javascript:x()'" in result.output
     assert "source_urls: found 'javascript://" in result.output
+
+
+def test_what_changed_is_escaped_item_by_item() -> None:
+    evil = (
+        "2026-01-01-abc",
+        "2026-01-02-def",
+        (f"x ({SCRIPT})",),
+        ("a\r# injected",),
+        ((f"{IMG}|o|all|primary", "1\u2028# injected", "2"),),
+        ("[x](http://evil.example/)",),
+        ((IMG, "Mixed", "Strong", "why\x85- injected"),),
+        (("k", "Low", "<b>High</b>"),),
+    )
+    plain = ("r1", "r2", ("x",), ("x",), (("x", "1", "2"),), ("x",), (("i", "a", "b", "c"),))
+    plain += ((("k", "Low", "High"),),)
+    md = escaped_changes(Changes(*evil)).to_markdown()
+    assert markdown_problems(md) == []
+    assert md.count("\n") == Changes(*plain).to_markdown().count("\n")
+    assert "&lt;script&gt;" in md and "&lt;b&gt;High" in md
