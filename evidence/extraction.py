@@ -3,6 +3,11 @@
 The template carries everything PubMed knows (ids, title, journal, year, design, the protocol's
 outcomes for the indication); numbers stay empty for the reviewer. Adding checks the merged
 tables with the same validation as every run and appends only when they are clean.
+
+The template is opened in a spreadsheet, so its text cells are neutralised (`evidence.io.
+sheet_cell`: a PubMed title such as `=HYPERLINK(...)` is written `'=HYPERLINK(...)`); reading it
+back removes exactly that prefix (`sheet_uncell`), so data/raw receives the text as PubMed gave
+it, verbatim.
 """
 
 from __future__ import annotations
@@ -14,7 +19,7 @@ import unicodedata
 from dataclasses import dataclass
 from pathlib import Path
 
-from evidence.io import atomic_write_text, csv_text, read_csv_rows
+from evidence.io import atomic_write_text, csv_text, read_csv_rows, sheet_uncell
 from evidence.protocol import Protocol
 from evidence.pubmed.classify import classify_design
 from evidence.pubmed.records import PubmedRecord
@@ -96,8 +101,15 @@ def make_template(
     return Template(study, rows)
 
 
-def _csv(columns: list[str], rows: list[dict[str, str]]) -> str:
-    return csv_text(columns, [[r.get(c, "") for c in columns] for r in rows], crlf=True)
+def _csv(columns: list[str], rows: list[dict[str, str]], neutralise: bool = False) -> str:
+    """CRLF CSV text; `neutralise` for the templates people open, never for data/raw."""
+    body = [[r.get(c, "") for c in columns] for r in rows]
+    return csv_text(columns, body, crlf=True, neutralise=neutralise)
+
+
+def template_rows(path: Path) -> list[dict[str, str]]:
+    """A template's rows as the program wrote them: the spreadsheet-safe prefix removed."""
+    return [{k: sheet_uncell(v) for k, v in r.items()} for _, r in read_csv_rows(path)[1]]
 
 
 def write_template(
@@ -108,8 +120,8 @@ def write_template(
     for path in (s, o):
         if path.exists():
             raise FileExistsError(f"{path}: a template is already here; complete or remove it")
-    atomic_write_text(s, _csv(study_cols, [t.study]))
-    atomic_write_text(o, _csv(outcome_cols, t.outcomes))
+    atomic_write_text(s, _csv(study_cols, [t.study], neutralise=True))
+    atomic_write_text(o, _csv(outcome_cols, t.outcomes, neutralise=True))
     return s, o
 
 
@@ -118,20 +130,20 @@ NUMBERS = ("n", "events", "mean", "sd", "se", "pct")
 
 def completed_rows(path: Path) -> list[dict[str, str]]:
     """Outcome rows the reviewer filled in: at least one number."""
-    return [r for _, r in read_csv_rows(path)[1] if any(r.get(c, "").strip() for c in NUMBERS)]
+    return [r for r in template_rows(path) if any(r.get(c, "").strip() for c in NUMBERS)]
 
 
 def add_extraction(data: Path, protocol: Protocol, folder: Path) -> tuple[int, list[Issue]]:
     """Append a completed template's study and filled outcome rows, if the result validates."""
     data = Path(data)
     files = protocol.files
-    _, studies = read_csv_rows(folder / "studies.csv")
+    studies = template_rows(folder / "studies.csv")
     outcomes = completed_rows(folder / "outcomes.csv")
     with tempfile.TemporaryDirectory() as tmp:
         trial = Path(tmp) / "data"
         shutil.copytree(data, trial, ignore=shutil.ignore_patterns("pubmed", EXTRACTION_DIR))
         merged = {}
-        for name, new in ((files.studies, [r for _, r in studies]), (files.outcomes, outcomes)):
+        for name, new in ((files.studies, studies), (files.outcomes, outcomes)):
             header, _ = read_csv_rows(data / name)
             text = (data / name).read_bytes().decode("utf-8")  # keep the CRLF line ends
             sep = "" if text.endswith("\n") else "\r\n"

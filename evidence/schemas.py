@@ -40,9 +40,30 @@ ROUTE_DOSE_UNITS = {
 }
 
 PMID_RE = re.compile(r"^[1-9][0-9]{0,8}$")
-DOI_RE = re.compile(r"^10\.\d{4,9}/\S+$")
+# A DOI: `10.`, a registrant code of 4-9 digits, `/`, then a suffix of Crossref's recommended
+# characters (letters, digits and - . _ ; ( ) / :), which covers nearly every DOI registered and
+# every one in the bundled data. Whitespace, quotes, < > [ ] { } | \ ^ ` # ? % and non-ASCII
+# are refused: they break links in HTML and Markdown, and a DOI needing them is rare enough to
+# be checked by hand (e.g. old Wiley SICI DOIs with < >).
+DOI_RE = re.compile(r"^10\.[0-9]{4,9}/[A-Za-z0-9\-._;()/:]+$")
 ID_RE = re.compile(r"^[a-z0-9][a-z0-9_]*$")
-URL_RE = re.compile(r"^https?://\S+$")
+# An http(s) URL of plain shape: a host name (a trailing dot allowed) or IPv4 address (no user
+# name, no IPv6), an optional port, then path, query and fragment in the characters RFC 3986
+# allows, `%` only as `%XX`. Anything else (javascript:, data:, spaces, quotes, < >) is refused.
+_URL_CHAR = r"(?:[A-Za-z0-9\-._~!$&'()*+,;=:@/]|%[0-9A-Fa-f]{2})"
+URL_RE = re.compile(
+    rf"^https?://[A-Za-z0-9](?:[A-Za-z0-9\-.]*[A-Za-z0-9])?\.?(?::[0-9]{{1,5}})?"
+    rf"(?:/{_URL_CHAR}*)?(?:\?(?:{_URL_CHAR}|\?)*)?(?:#(?:{_URL_CHAR}|\?)*)?$"
+)
+
+
+def is_doi(value: object) -> bool:
+    return isinstance(value, str) and DOI_RE.fullmatch(value) is not None
+
+
+def is_http_url(value: object) -> bool:
+    """True for a URL a reader can safely follow: http(s) only, and of the shape above."""
+    return isinstance(value, str) and URL_RE.fullmatch(value) is not None
 
 
 def _blank(v: Any) -> Any:
@@ -141,9 +162,21 @@ Id = Annotated[
     str, _pattern(ID_RE, "a lower-case id of letters, digits and _"), BeforeValidator(_required)
 ]
 Pmid = Annotated[str | None, _pattern(PMID_RE, "a PMID: digits only, no leading zero")]
-Doi = Annotated[str | None, _pattern(DOI_RE, "a DOI such as 10.1000/xyz (no URL prefix)")]
+Doi = Annotated[
+    str | None,
+    _pattern(
+        DOI_RE,
+        "a DOI such as 10.1000/xyz (no URL prefix; suffix of letters, digits and - . _ ; ( ) / :)",
+    ),
+]
 Urls = Annotated[
-    str, _pattern(URL_RE, "space-separated http(s) URLs", split=True), BeforeValidator(_required)
+    str,
+    _pattern(
+        URL_RE,
+        "space-separated http(s) URLs (host name, then characters RFC 3986 allows)",
+        split=True,
+    ),
+    BeforeValidator(_required),
 ]
 Year = Annotated[int | None, _num(int, 1900, hi=2100)]
 PosInt = Annotated[int | None, _num(int, 0, lo_open=True)]

@@ -23,6 +23,7 @@ from evidence.schemas import (
     ROUTE_DOSE_FIELD,
     ROUTE_DOSE_UNITS,
     TABLES,
+    is_http_url,
 )
 
 # (table, lower bound, upper bound) columns that must be in order when both are given.
@@ -377,6 +378,17 @@ def check_documents(data: Path, protocol: Protocol, study_ids: set[str]) -> list
                                     "expected a DOI such as 10.1000/xyz",
                                 )
                             )
+                        for k, url in enumerate(cand.source_urls):
+                            if not is_http_url(url):
+                                issues.append(
+                                    Issue(
+                                        label,
+                                        f"{where}.source_urls[{k}]",
+                                        "source_urls",
+                                        str(url),
+                                        "expected an http(s) URL",
+                                    )
+                                )
     if protocol.files.claims:
         path = data_file(data, protocol, "claims")
         raw, errs = _yaml(path)

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from functools import partial
+
 import pandas as pd
 
 from evidence.meta.sensitivity import cumulative
 from evidence.rating.grade import Certainty
+from evidence.report.markup import dom_id
 from evidence.report.plots import ForestGroup, cumulative_svg, forest_svg, funnel_svg, scope_ids
 from evidence.report.prisma import PrismaCounts, prisma_counts
 from evidence.report.render import Figure
@@ -14,6 +17,11 @@ from evidence.synthesis import ALL_TIERS, EGGER_MIN_K, SINGLE, UNTIERED, Analysi
 
 FUNNEL_MIN_K = EGGER_MIN_K
 CUMULATIVE_MIN_K = 3
+
+
+def figure_key(indication: str, outcome: str, kind: str) -> str:
+    """Names the figure's file and prefixes its SVG ids: a plain id whatever the data's ids hold."""
+    return dom_id(f"{indication}-{outcome}-{kind}")
 
 
 def figures(snapshot: Snapshot, analyses: list[Analysis]) -> list[Figure]:
@@ -27,7 +35,7 @@ def figures(snapshot: Snapshot, analyses: list[Analysis]) -> list[Figure]:
     out: list[Figure] = []
     overall = [a for a in analyses if a.tier == ALL_TIERS and a.analysis == "primary"]
     for a in sorted(overall, key=lambda a: (order.get(a.indication, 99), a.outcome.id)):
-        key = f"{a.indication}-{a.outcome.id}"
+        key = partial(figure_key, a.indication, a.outcome.id)
         label = f"{snapshot.protocol.indication(a.indication).label}: {a.outcome.label}"
         tiers = [
             b
@@ -43,11 +51,11 @@ def figures(snapshot: Snapshot, analyses: list[Analysis]) -> list[Figure]:
         title = f"{label} ({measure})"
         out.append(
             Figure(
-                f"{key}-forest",
+                key("forest"),
                 f"Forest plot by dose tier — {title}",
                 "forest",
                 a.indication,
-                scope_ids(forest_svg(title, groups, a.result), f"{key}-forest"),
+                scope_ids(forest_svg(title, groups, a.result), key("forest")),
             )
         )
         if a.result.k >= CUMULATIVE_MIN_K:
@@ -60,21 +68,21 @@ def figures(snapshot: Snapshot, analyses: list[Analysis]) -> list[Figure]:
             )
             out.append(
                 Figure(
-                    f"{key}-cumulative",
+                    key("cumulative"),
                     f"Cumulative meta-analysis by year — {title}",
                     "cumulative",
                     a.indication,
-                    scope_ids(cumulative_svg(title, seq, a.years), f"{key}-cumulative"),
+                    scope_ids(cumulative_svg(title, seq, a.years), key("cumulative")),
                 )
             )
         if a.result.k >= FUNNEL_MIN_K and measure not in SINGLE:
             out.append(
                 Figure(
-                    f"{key}-funnel",
+                    key("funnel"),
                     f"Funnel plot — {title}",
                     "funnel",
                     a.indication,
-                    scope_ids(funnel_svg(title, a.result), f"{key}-funnel"),
+                    scope_ids(funnel_svg(title, a.result), key("funnel")),
                 )
             )
     return out

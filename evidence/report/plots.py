@@ -1,6 +1,7 @@
 """Forest, funnel and cumulative plots as SVG text, byte-identical for identical inputs.
 
-Presentation only: every number drawn comes from the pooled results passed in.
+Presentation only: every number drawn comes from the pooled results passed in. Labels from
+data are drawn as one line of plain text (no mathtext); matplotlib escapes them in the SVG.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from matplotlib.patches import Polygon
 from matplotlib.ticker import FuncFormatter, LogLocator, NullLocator
 
 from evidence.meta.results import PooledResult, SequentialResult
+from evidence.report.markup import dom_id, one_line
 
 STYLE = {
     "svg.hashsalt": "evidence",
@@ -38,8 +40,17 @@ class ForestGroup:
 
 
 def scope_ids(svg: str, prefix: str) -> str:
-    """Prefix every id and reference so several figures can sit inline in one page."""
-    return re.sub(r'(\bid="|url\(#|href="#)', lambda m: m.group(1) + prefix + "-", svg)
+    """Prefix every id and reference so several figures can sit inline in one page.
+
+    The prefix goes into markup unescaped, so it is made a plain id first (`dom_id`).
+    """
+    safe = dom_id(prefix)
+    return re.sub(r'(\bid="|url\(#|href="#)', lambda m: m.group(1) + safe + "-", svg)
+
+
+def _label(text: str) -> str:
+    """A label from data as one line of plain text: no line breaks, control characters."""
+    return one_line(text)
 
 
 def _layout(fig: Figure, labels: Sequence[str], right: float = 0.97) -> None:
@@ -155,11 +166,11 @@ def forest_svg(title: str, groups: Sequence[ForestGroup], overall: PooledResult)
             lows.append(overall.pi_low)
             highs.append(overall.pi_high)
         _xlim(ax, lows, highs, ratio)
-        ax.set_yticks([p for p, _ in labels], [t for _, t in labels])
+        ax.set_yticks([p for p, _ in labels], [_label(t) for _, t in labels], parse_math=False)
         ax.set_ylim(y - 1.2, rows + 0.8)
         ax.set_xlabel(xlabel)
-        ax.set_title(title, loc="left")
-        _layout(fig, [t for _, t in labels], right=0.78)
+        ax.set_title(_label(title), loc="left", parse_math=False)
+        _layout(fig, [_label(t) for _, t in labels], right=0.78)
         return _svg(fig)
 
 
@@ -186,7 +197,7 @@ def funnel_svg(title: str, res: PooledResult) -> str:
             _plain_log_axis(ax)
         ax.set_xlabel(xlabel)
         ax.set_ylabel("standard error")
-        ax.set_title(title, loc="left")
+        ax.set_title(_label(title), loc="left", parse_math=False)
         _layout(fig, ["standard error"])
         return _svg(fig)
 
@@ -211,9 +222,9 @@ def cumulative_svg(title: str, seq: SequentialResult, years: Sequence[int | None
         if ratio:
             _plain_log_axis(ax)
         _xlim(ax, [f.ci_low for f in seq.fits], [f.ci_high for f in seq.fits], ratio)
-        ax.set_yticks([p for p, _ in labels], [t for _, t in labels])
+        ax.set_yticks([p for p, _ in labels], [_label(t) for _, t in labels], parse_math=False)
         ax.set_ylim(0.3, len(seq.fits) + 0.7)
         ax.set_xlabel(xlabel)
-        ax.set_title(title, loc="left")
-        _layout(fig, [t for _, t in labels], right=0.78)
+        ax.set_title(_label(title), loc="left", parse_math=False)
+        _layout(fig, [_label(t) for _, t in labels], right=0.78)
         return _svg(fig)

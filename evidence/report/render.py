@@ -1,21 +1,36 @@
 """Render the run's report as one self-contained HTML page and as Markdown.
 
-All text from data files and PubMed goes through Jinja2's autoescaping (HTML) or the `md`
-filter (Markdown); only the SVG figures this package draws are marked safe, in Python.
+All text from data files and PubMed goes through Jinja2's autoescaping (HTML) or `md_inline`
+(Markdown, applied to every `{{ }}` by the environment); ids, links and code spans go through
+`evidence.report.markup`. Only the SVG figures this package draws are marked safe, in Python,
+and only after `check_figure` has proved each holds no script, event handler or foreign link.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import re
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import pandas as pd
-from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
+from jinja2 import Environment, PackageLoader, StrictUndefined
 from markupsafe import Markup, escape
 
 from evidence.history import Changes, Manifest
+from evidence.report.markup import (
+    Md,
+    cell,
+    doi_url,
+    dom_id,
+    html_link,
+    md_code,
+    md_inline,
+    md_link,
+    pubmed_url,
+)
 from evidence.report.prisma import PrismaCounts
 from evidence.report.sof import FindingRow
+from evidence.report.svgcheck import check_figure
 
 
 @dataclass(frozen=True)
@@ -50,62 +65,87 @@ class ReportData:
     stale: dict[str, str] = field(default_factory=dict)
 
 
-def _cell(v: Any) -> str:
-    if v is None or (not isinstance(v, str) and pd.isna(v)):
-        return ""
-    if isinstance(v, float):
-        return f"{v:g}"
-    return str(v)
-
-
 def md_cell(v: Any) -> str:
-    text = _cell(v)
-    for a, b in (("&", "&amp;"), ("<", "&lt;"), (">", "&gt;"), ("|", "\\|"), ("\n", " ")):
-        text = text.replace(a, b)
-    return text
-
-
-def _md_block(v: Any) -> str:
-    """Markdown we wrote ourselves, with data in it: escape HTML, keep the line structure."""
-    text = _cell(v)
-    for a, b in (("&", "&amp;"), ("<", "&lt;"), (">", "&gt;")):
-        text = text.replace(a, b)
-    return text.rstrip("\n")
+    """A Markdown table cell from data: one line, no HTML, no pipe, link or block syntax."""
+    return md_inline(v)
 
 
 def _ref_links(v: Any) -> Markup:
-    """`PMID:n` and `doi:x` references as links; anything else as an escaped study id."""
+    """`PMID:n` and `doi:x` references as links; a study id as a link to its reference.
+
+    Links are built here from a validated PMID or DOI; anything else is escaped text.
+    """
     parts = []
-    for ref in _cell(v).split():
-        if ref.startswith("PMID:"):
-            pmid = ref[5:]
-            parts.append(
-                Markup('<a href="https://pubmed.ncbi.nlm.nih.gov/{0}/">PMID {0}</a>').format(pmid)
-            )
-        elif ref.startswith("doi:"):
-            parts.append(Markup('<a href="https://doi.org/{0}">doi:{0}</a>').format(ref[4:]))
+    for ref in cell(v).split():
+        if ref.startswith("PMID:") and pubmed_url(ref[5:]):
+            parts.append(html_link(f"PMID {ref[5:]}", pubmed_url(ref[5:])))
+        elif ref.startswith("doi:") and doi_url(ref[4:]):
+            parts.append(html_link(ref, doi_url(ref[4:])))
+        elif ref.startswith(("PMID:", "doi:")):
+            parts.append(Markup("{0}").format(ref))
         else:
-            parts.append(Markup('<a href="#ref-{0}">{0}</a>').format(ref))
+            parts.append(Markup('<a href="#ref-{0}">{1}</a>').format(dom_id(ref), ref))
     return Markup(" ").join(parts)
 
 
+def _md_final(v: Any) -> str:
+    """Every `{{ }}` of the Markdown template: data is escaped unless the program built it."""
+    return v if isinstance(v, Md) else md_inline(v)
+
+
+def escaped_changes(changes: Changes) -> Changes:
+    """The comparison with every data item escaped for Markdown (`md_inline`), so that its
+    `to_markdown()` is safe wherever Markdown is rendered (report.md, changelog.md, artifacts)."""
+
+    def run(r: str | None) -> str | None:
+        return r if r is None or re.fullmatch(r"[0-9A-Za-z._-]+", r) else dom_id(r)
+
+    def each(items: tuple) -> tuple:
+        return tuple(
+            tuple(md_inline(x) for x in item) if isinstance(item, tuple) else md_inline(item)
+            for item in items
+        )
+
+    return replace(
+        changes,
+        old_run=run(changes.old_run),
+        new_run=run(changes.new_run) or "",
+        new_studies=each(changes.new_studies),
+        removed_studies=each(changes.removed_studies),
+        moved=each(changes.moved),
+        new_analyses=each(changes.new_analyses),
+        ratings=each(changes.ratings),
+        certainty=each(changes.certainty),
+    )
+
+
 def _records(frame: pd.DataFrame) -> list[dict[str, str]]:
-    return [{k: _cell(v) for k, v in row.items()} for row in frame.to_dict("records")]
+    return [{k: cell(v) for k, v in row.items()} for row in frame.to_dict("records")]
 
 
-def _env() -> Environment:
+def _references(frame: pd.DataFrame) -> list[dict[str, str | None]]:
+    """Reference rows with the links the program builds from their PMID and DOI."""
+    rows: list[dict[str, str | None]] = []
+    for r in _records(frame):
+        rows.append(r | {"pubmed_url": pubmed_url(r["pmid"]), "doi_url": doi_url(r["doi"])})
+    return rows
+
+
+def _env(kind: str) -> Environment:
+    """HTML: Jinja's autoescaping. Markdown: `md_inline` on every `{{ }}` that is not `Md`."""
     env = Environment(
         loader=PackageLoader("evidence", "report/templates"),
-        autoescape=select_autoescape(enabled_extensions=("html",), default_for_string=True),
+        autoescape=kind == "html",
+        finalize=_md_final if kind == "md" else None,
         undefined=StrictUndefined,
         trim_blocks=True,
         lstrip_blocks=True,
         keep_trailing_newline=True,
     )
-    env.filters["md"] = md_cell
-    env.filters["md_block"] = _md_block
+    env.filters["dom_id"] = dom_id
     env.filters["refs"] = _ref_links
-    env.filters["cell"] = _cell
+    env.filters["link"] = html_link if kind == "html" else md_link
+    env.filters["code"] = md_code
     return env
 
 
@@ -118,19 +158,30 @@ def _context(data: ReportData) -> dict[str, Any]:
         "interactions": _records(data.interactions),
         "votes": _records(data.votes),
         "agreement": _records(data.agreement),
-        "references": _records(data.references),
-        "changes_md": data.changes.to_markdown(),
+        "references": _references(data.references),
     }
 
 
 def render_html(data: ReportData) -> str:
     ctx = _context(data)
-    ctx["svgs"] = {f.key: Markup(f.svg) for f in data.figures}  # drawn here, not data
-    return _env().get_template("report.html").render(**ctx)
+    for f in data.figures:
+        check_figure(f)
+    ctx["svgs"] = {f.key: Markup(f.svg) for f in data.figures}  # drawn and checked here
+    return _env("html").get_template("report.html").render(**ctx)
 
 
 def render_markdown(data: ReportData) -> str:
-    return _env().get_template("report.md").render(**_context(data))
+    changes = escaped_changes(data.changes).to_markdown().rstrip("\n")
+    ctx = _context(data) | {"changes_md": Md(changes)}
+    return _env("md").get_template("report.md").render(**ctx)
 
 
-__all__ = ["Figure", "ReportData", "escape", "render_html", "render_markdown"]
+__all__ = [
+    "Figure",
+    "ReportData",
+    "escape",
+    "escaped_changes",
+    "md_cell",
+    "render_html",
+    "render_markdown",
+]

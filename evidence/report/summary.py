@@ -4,16 +4,16 @@ from __future__ import annotations
 
 import pandas as pd
 
-from evidence.report.render import md_cell
+from evidence.report.markup import md_code, md_inline
 from evidence.snapshot import Snapshot
 
 
 def _md_table(frame: pd.DataFrame) -> str:
-    """Cells escaped as in the full report (`|`, newlines, and HTML from data)."""
-    head = "| " + " | ".join(frame.columns) + " |"
+    """Header and cells escaped as in the full report (column names can be tier labels)."""
+    head = "| " + " | ".join(md_inline(c) for c in frame.columns) + " |"
     rule = "|" + "|".join("---" for _ in frame.columns) + "|"
     body = [
-        "| " + " | ".join(md_cell(v) for v in row) + " |" for row in frame.itertuples(index=False)
+        "| " + " | ".join(md_inline(v) for v in row) + " |" for row in frame.itertuples(index=False)
     ]
     return "\n".join([head, rule, *body])
 
@@ -28,10 +28,10 @@ def render_summary(
     p = snapshot.protocol
     studies = snapshot.studies
     lines = [
-        f"# {p.title}",
+        f"# {md_inline(p.title)}",
         "",
-        f"Protocol `{p.protocol_id}` version {p.version}; "
-        f"rating rule set {p.rating.rule_set_version}.",
+        f"Protocol {md_code(p.protocol_id)} version {md_inline(p.version)}; "
+        f"rating rule set {md_inline(p.rating.rule_set_version)}.",
         "",
         "## Inputs",
         "",
@@ -70,5 +70,6 @@ def render_summary(
     lines += ["", "## Primary outcomes of the protocol, by dose tier and arm role", ""]
     lines.append(_md_table(prim.drop(columns=["arms_with_events", "arms_with_mean_sd"])))
     lines += ["", "## Input files (sha256)", ""]
-    lines += [f"- `{name}`: `{digest[:16]}`" for name, digest in snapshot.input_hashes.items()]
+    hashes = snapshot.input_hashes.items()
+    lines += [f"- {md_code(name)}: {md_code(digest[:16])}" for name, digest in hashes]
     return "\n".join(lines) + "\n"

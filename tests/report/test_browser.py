@@ -9,6 +9,8 @@ import pytest
 from typer.testing import CliRunner
 
 from evidence.cli import app
+from evidence.report.render import render_html
+from tests.conftest import RAW
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 ARGS = [
@@ -91,3 +93,41 @@ def test_report_renders_with_tables_figures_links_and_no_console_errors(
     assert errors == []
     assert all(u.startswith("file://") for u in requests), requests
     assert (tmp_path / "report.png").stat().st_size > 10_000
+
+
+def _loads_inert(browser: sync_api.Browser, page_path: Path) -> str:
+    """Open the page; fail on any dialog, console message or image a script could have made.
+    Returns the page's visible text."""
+    dialogs: list[str] = []
+    console: list[str] = []
+    page = browser.new_page(viewport={"width": 1280, "height": 900})
+    page.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
+    page.on("console", lambda m: console.append(f"{m.type}: {m.text}"))
+    page.on("pageerror", lambda e: console.append(f"pageerror: {e}"))
+    page.goto(page_path.as_uri(), wait_until="load")
+    page.wait_for_timeout(200)  # let any handler a broken escaping planted fire
+    assert page.evaluate("window.__x") is None, "an injected script ran"
+    assert dialogs == [] and console == []
+    assert page.locator("script").count() == 0 and page.locator("img").count() == 0
+    text = page.locator("body").inner_text()
+    page.close()
+    return text
+
+
+@needs_chromium
+def test_hostile_labels_titles_and_ids_run_no_script_in_the_browser(tmp_path: Path) -> None:
+    from tests.security import hostile
+
+    data = tmp_path / "raw"
+    shutil.copytree(RAW, data, ignore=shutil.ignore_patterns("pubmed"))
+    hostile.make_hostile(data)
+    result, cap = hostile.run_capturing(data, tmp_path / "p", tmp_path / "r")
+    assert result.exit_code == 0, result.output
+    ids_page = tmp_path / "r" / "baclofen" / "ids.html"  # beside figures/, as index.html is
+    ids_page.write_text(render_html(hostile.hostile_ids_report(cap)), encoding="utf-8")
+    with sync_api.sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        text = _loads_inert(browser, tmp_path / "r" / "baclofen" / "index.html")
+        assert hostile.IMG in text and hostile.SCRIPT in text  # shown, as text
+        assert hostile.IMG in _loads_inert(browser, ids_page)
+        browser.close()
