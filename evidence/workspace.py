@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from evidence.safepath import check_id
+
 DEFAULT_DATA = Path("data/raw")
 DEFAULT_PROCESSED = Path("data/processed")
 DEFAULT_REPORTS = Path("reports")
@@ -23,8 +25,13 @@ class Workspace:
         return self.data / "pubmed"
 
     def for_protocol(self, protocol_id: str) -> Workspace:
-        """Where one of several protocols run together writes: its own processed directory."""
-        return Workspace(self.data, self.processed / protocol_id, self.reports)
+        """Where one of several protocols run together writes: the same folders, since every
+        protocol writes only its own `tables(id)`, `REPORTS/<id>/` and `runs/<run-id>/`."""
+        return self
+
+    def tables(self, protocol_id: str) -> Path:
+        """The protocol's tables: PROCESSED/<protocol_id>/, swapped in whole by each run."""
+        return self.processed / check_id(protocol_id, "protocol_id")
 
     def protocol_paths(self, given: list[str] | None) -> list[Path]:
         """Protocols named, given as files, or as directories of protocol files."""
