@@ -14,9 +14,10 @@ absent). The steps, each with a fault point for the tests (`EVIDENCE_FAULT_AT=<p
    only its staging, which the next run discards; killed after it, the next run finishes it);
 3. `exchanged:<name>` (after the exchange) or `moved-aside:<name>` (fallback, between the two
    renames), then `swapped:<name>`: each folder goes live, in the order given;
-4. `swept:<name>`: from each replaced folder, the files the previous run published there (its
-   own listing, kept in the journal) and the files this run rewrote are removed; anything else
-   (a reader's notes) was already carried into the new folder, or is moved back into it;
+4. `swept:<name>`: from each replaced folder, the files this run rewrote and the files the
+   previous run published there, unchanged since (its own listing with each file's SHA-256,
+   kept in the journal), are removed; anything else (a reader's notes, an output someone
+   edited) was carried into the new folder when it was staged, or is moved back into it;
 5. `done`: the journal says "done" and keeps this run's listing for the next run.
 
 `commit` is for a few files among others (two CSVs in data/raw, say): each old file is moved to a
@@ -32,8 +33,10 @@ checked again: an entry that is not one this code could have written is ignored,
 from __future__ import annotations
 
 import filecmp
+import hashlib
 import json
 import os
+import re
 import shutil
 import stat
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -53,6 +56,7 @@ JOURNAL = ".journal.json"
 Fault = Callable[[int | str], None]
 _FAULT_ENV = "EVIDENCE_FAULT_AT"
 _BAD_ENTRY = (UnsafePath, ValueError, TypeError, KeyError, AttributeError)
+_SHA256 = re.compile(r"^[0-9a-f]{64}$")
 
 
 def _fault(point: int | str) -> None:
@@ -65,8 +69,9 @@ def _no_fault(point: int | str) -> None:
     return None
 
 
-class PublishError(RuntimeError):
-    """A folder could not be swapped in; what is live is left as it was."""
+class PublishError(ValueError):
+    """A destination that cannot be replaced (a file or link where a folder should be, ...);
+    what is live there is left as it was."""
 
 
 # --- small file-system helpers --------------------------------------------------------------
@@ -118,6 +123,14 @@ def _fsync_dir(path: Path) -> None:
         pass
     finally:
         os.close(fd)
+
+
+def _sha256(path: Path) -> str | None:
+    """The digest of a regular file (not through a link), None for anything else."""
+    if _file_ident(path) is None:
+        return None
+    with open(path, "rb") as fh:
+        return hashlib.file_digest(fh, "sha256").hexdigest()
 
 
 def _same(a: Path, b: Path) -> bool:
@@ -211,12 +224,14 @@ def _check_entry(slots: Mapping[str, Slot], name: object, entry: Any, inode: boo
         raise ValueError(f"folder name {leaf!r} is not text")
     slots[name].dest(leaf)
     files = entry["files"]
-    if not isinstance(files, list) or not all(isinstance(f, str) for f in files):
-        raise ValueError("files must be a list of relative paths")
+    if not isinstance(files, dict) or not all(
+        isinstance(v, str) and _SHA256.fullmatch(v) for v in files.values()
+    ):
+        raise ValueError("files must map relative paths to SHA-256 digests")
     out: dict[str, Any] = {
         "name": name,
         "leaf": leaf,
-        "files": sorted(str(relative_name(f, "listed file")) for f in files),
+        "files": {str(relative_name(f, "listed file")): d for f, d in sorted(files.items())},
     }
     if inode:
         ident = entry["inode"]
@@ -259,7 +274,10 @@ def _read_journal(path: Path, key: str, slots: Sequence[Slot]) -> tuple[dict, li
     steps = raw.get("pending")
     for entry in steps if isinstance(steps, list) else []:
         try:
-            pending.append(_check_entry(by_name, entry.get("name"), entry, inode=True))
+            checked = _check_entry(by_name, entry.get("name"), entry, inode=True)
+            if any(p["name"] == checked["name"] for p in pending):
+                raise ValueError("a second step for the same destination")
+            pending.append(checked)
         except _BAD_ENTRY as exc:
             notes.append(f"{path}: ignored the step {entry!r}: {exc}")
     return {"phase": raw["phase"], "published": published, "pending": pending}, notes
@@ -269,9 +287,15 @@ def _write_journal(path: Path, plan: dict) -> None:
     atomic_write_text(path, json.dumps(plan, sort_keys=True, indent=1) + "\n")
 
 
-def _listing(published: Mapping[str, dict], name: str, leaf: str) -> set[str]:
+def _listing(published: Mapping[str, dict], name: str, leaf: str) -> dict[str, str]:
+    """What the previous run published in this folder: relative path → SHA-256."""
     entry = published.get(name)
-    return set(entry["files"]) if entry and entry["leaf"] == leaf else set()
+    return dict(entry["files"]) if entry and entry["leaf"] == leaf else {}
+
+
+def _ours(path: Path, rel: str, rewritten: Mapping[str, str], listed: Mapping[str, str]) -> bool:
+    """A file this run replaces, or one the previous run wrote and nobody changed since."""
+    return rel in rewritten or (rel in listed and _sha256(path) == listed[rel])
 
 
 def _disjoint(dests: Sequence[Path]) -> None:
@@ -283,16 +307,18 @@ def _disjoint(dests: Sequence[Path]) -> None:
                 )
 
 
-def _write_stage(stage: Path, files: Mapping[str, str]) -> list[str]:
-    written = []
+def _write_stage(stage: Path, files: Mapping[str, str]) -> dict[str, str]:
+    """Write each file into the staging folder; relative path → SHA-256 of what was written."""
+    written = {}
     for rel, text in sorted(files.items()):
         path = entry_inside(stage, rel)
         path.parent.mkdir(parents=True, exist_ok=True)
+        data = text.encode("utf-8")
         with open(path, "wb") as fh:
-            fh.write(text.encode("utf-8"))
+            fh.write(data)
             fh.flush()
             os.fsync(fh.fileno())
-        written.append(str(relative_name(rel)))
+        written[str(relative_name(rel))] = hashlib.sha256(data).hexdigest()
     return written
 
 
@@ -306,8 +332,10 @@ def _link_or_copy(src: Path, dst: Path) -> None:
             shutil.copy2(src, dst)
 
 
-def _carry_forward(dest: Path, stage: Path, ours: set[str]) -> None:
-    """Link into the staged folder what the live one holds that no run of ours wrote there."""
+def _carry_forward(
+    dest: Path, stage: Path, rewritten: Mapping[str, str], listed: Mapping[str, str]
+) -> None:
+    """Link into the staged folder what the live one holds that is not ours (`_ours`)."""
     if not _is_dir(dest):
         return
     blocked: list[str] = []
@@ -321,8 +349,9 @@ def _carry_forward(dest: Path, stage: Path, ours: set[str]) -> None:
             elif not _is_dir(target):
                 blocked.append(rel)
             continue
-        if rel not in ours and not os.path.lexists(target):
-            _link_or_copy(dest.joinpath(*rel.split("/")), target)
+        src = dest.joinpath(*rel.split("/"))
+        if not os.path.lexists(target) and not _ours(src, rel, rewritten, listed):
+            _link_or_copy(src, target)
 
 
 def _keep(slot: Slot, key: str, path: Path, why: str) -> str:
@@ -334,13 +363,13 @@ def _keep(slot: Slot, key: str, path: Path, why: str) -> str:
 
 
 def _sweep(slot: Slot, key: str, item: dict, published: Mapping[str, dict]) -> list[str]:
-    """Empty the replaced folder: delete only files ours by listing, or carried into the new."""
+    """Empty the replaced folder: delete only files that are ours (`_ours`) or carried over."""
     old, dest = slot.old(key), slot.dest(item["leaf"])
     if not os.path.lexists(old):
         return []
     if not _is_dir(old):
         return [f"{old}: not a folder; left as it is"]
-    ours = set(item["files"]) | _listing(published, slot.name, item["leaf"])
+    listed = _listing(published, slot.name, item["leaf"])
     entries = list(_entries(old))
     for rel, is_dir in entries:
         if is_dir:
@@ -350,7 +379,7 @@ def _sweep(slot: Slot, key: str, item: dict, published: Mapping[str, dict]) -> l
             live = entry_inside(dest, rel)
         except UnsafePath:
             continue
-        if rel in ours or _same(src, live):
+        if _ours(src, rel, item["files"], listed) or _same(src, live):
             src.unlink()
             continue
         if os.path.lexists(live):
@@ -389,7 +418,7 @@ def _swap_in(slot: Slot, key: str, item: dict, fault: Fault) -> str | None:
         )
     st = _lstat(dest)
     if st is not None and not stat.S_ISDIR(st.st_mode):
-        raise PublishError(f"{dest}: a file or link, not a folder; refusing to replace it")
+        return f"{dest}: a file or link, not a folder; refusing to replace it"
     dest.parent.mkdir(parents=True, exist_ok=True)
     if st is None:  # a new folder, or the fallback was killed with the old one moved aside
         os.rename(stage, dest)
@@ -492,16 +521,19 @@ def publish(key: str, folders: Sequence[Folder], fault: Fault = _fault) -> list[
     notes = recover_folders(key, slots)
     journal = _journal_path(key, slots)
     plan, _ = _read_journal(journal, key, slots)
-    _disjoint([f.slot.dest(f.leaf) for f in folders])
+    dests = [f.slot.dest(f.leaf) for f in folders]
+    _disjoint(dests)
+    for dest in dests:
+        st = _lstat(dest)
+        if st is not None and not stat.S_ISDIR(st.st_mode):
+            raise PublishError(f"{dest}: a file or link, not a folder; refusing to replace it")
     pending = []
     for f in folders:
         stage = f.slot.stage(key)
         stage.mkdir(parents=True)
         files = _write_stage(stage, f.files)
         _carry_forward(
-            f.slot.dest(f.leaf),
-            stage,
-            set(files) | _listing(plan["published"], f.slot.name, f.leaf),
+            f.slot.dest(f.leaf), stage, files, _listing(plan["published"], f.slot.name, f.leaf)
         )
         for rel, is_dir in _entries(stage):
             if is_dir:

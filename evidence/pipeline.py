@@ -273,7 +273,8 @@ def report(
 def protocol_id(ws: Workspace, protocol: str | None) -> str:
     """The id of the protocol a run is about, before anything else is read: it names the
     run lock and the folders the run may write."""
-    return load_protocol(ws.protocol_path(protocol)).protocol_id
+    path = ws.protocol_path(protocol)
+    return check_id(load_protocol(path).protocol_id, f"{path}: protocol_id")
 
 
 def output_slots(ws: Workspace, protocol_id: str) -> list[Slot]:
