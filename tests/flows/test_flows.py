@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import os
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -76,3 +79,34 @@ def test_the_cli_runs_through_the_flow(data_copy: Path, tmp_path: Path) -> None:
                                       str(tmp_path / "p"), "--reports", str(tmp_path / "r")])
     assert result.exit_code == 0, result.output
     assert (tmp_path / "p" / "baclofen" / "table_uses.csv").is_file()
+
+
+def test_the_flow_finishes_an_interrupted_run_before_it_reads_the_history(
+    data_copy: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from prefect.artifacts import Artifact
+
+    from flows.synthesize import synthesize
+    from tests.report.test_report import add_trial
+
+    monkeypatch.setenv("EVIDENCE_RUN_DATE", "2026-11-25")
+    p, r = tmp_path / "p", tmp_path / "r"
+    batch.run_jobs(batch.plan(Workspace(data_copy, p, r), None))
+    add_trial(data_copy)
+    killed = subprocess.run(
+        [sys.executable, "-c", "from evidence.cli import main; main()", "run",
+         "--no-orchestrator", "--data", str(data_copy), "--processed", str(p), "--reports",
+         str(r)],
+        env={**os.environ, "EVIDENCE_FAULT_AT": "journal"},
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert killed.returncode == -9, killed.stderr
+    synthesize(None, str(data_copy), str(p), str(r))
+    log = (r / "baclofen" / "changelog.md").read_text(encoding="utf-8")
+    # the killed run was published first, so this one repeats it and reports its changes
+    assert "repeated on identical inputs" in log and "newtrial_2026" in log
+    changes = Artifact.get("baclofen-changes")
+    assert changes is not None and "newtrial_2026" in str(changes.data)
+    assert len(list((p / "runs").iterdir())) == 2 and not (r / ".swap").exists()
