@@ -477,6 +477,18 @@ def _discard_leftovers(key: str, slots: Sequence[Slot], skip: set[str]) -> list[
     return notes
 
 
+def _make_stage(stage: Path) -> None:
+    """A new, empty staging folder; another protocol's run may be removing the shared parent
+    `.swap` it has just emptied, so a vanished parent is retried."""
+    for _ in range(10):
+        try:
+            stage.mkdir(parents=True)
+            return
+        except FileNotFoundError:
+            continue
+    stage.mkdir(parents=True)
+
+
 def _tidy(key: str, slots: Sequence[Slot]) -> None:
     """Remove state folders left empty (the journal's stays)."""
     for slot in slots:
@@ -530,7 +542,7 @@ def publish(key: str, folders: Sequence[Folder], fault: Fault = _fault) -> list[
     pending = []
     for f in folders:
         stage = f.slot.stage(key)
-        stage.mkdir(parents=True)
+        _make_stage(stage)
         files = _write_stage(stage, f.files)
         _carry_forward(
             f.slot.dest(f.leaf), stage, files, _listing(plan["published"], f.slot.name, f.leaf)
