@@ -514,6 +514,8 @@ def recover_folders(key: str, slots: Sequence[Slot]) -> list[str]:
         notes += done
         names = ", ".join(i["name"] for i in plan["pending"]) or "nothing"
         notes.append(f"{journal.parent}: finished publishing an interrupted run ({names})")
+    elif notes:  # keep only what passed the checks, so the message is given once
+        _write_journal(journal, {**plan, "key": key})
     notes += _discard_leftovers(key, slots, failed)
     _tidy(key, slots)
     return notes
