@@ -71,7 +71,7 @@ def run_cli(data: Path, out: Path, env: dict[str, str]) -> subprocess.CompletedP
 
 
 @pytest.fixture(scope="module")
-def states(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, dict, dict]:
+def states(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, dict, dict, Path]:
     """Inputs after a new trial; outputs of a run before it (with a reader's files about) and of
     a complete run after it."""
     from tests.conftest import RAW
@@ -88,7 +88,7 @@ def states(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, dict, 
     new = base / "new"
     shutil.copytree(old, new)
     assert run_cli(after, new, {}).returncode == 0
-    return after, old, seen(old), seen(new)
+    return after, old, seen(old), seen(new), new
 
 
 def without_changelog(t: Tree) -> Tree:
@@ -99,13 +99,13 @@ def without_changelog(t: Tree) -> Tree:
     ("point", "fallback"), [(p, False) for p in EXCHANGE] + [(p, True) for p in FALLBACK]
 )
 def test_kill_9_at_every_point_readers_see_old_or_new_and_the_next_run_reports_the_changes(
-    states: tuple[Path, Path, dict, dict],
+    states: tuple[Path, Path, dict, dict, Path],
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
     point: str,
     fallback: bool,
 ) -> None:
-    after, old, previous, expected = states
+    after, old, previous, expected, _ = states
     work = tmp_path / "out"
     shutil.copytree(old, work)
     env = {"EVIDENCE_FAULT_AT": point}
@@ -146,6 +146,28 @@ def test_kill_9_at_every_point_readers_see_old_or_new_and_the_next_run_reports_t
     for name in CANARIES:
         assert (work / name).read_text() == f"a reader's {name}\n", name
     assert not (work / "reports" / ".swap").exists()
+    assert sorted(p.name for p in (work / "processed" / ".swap" / "baclofen").iterdir()) == [
+        ".journal.json"
+    ]
+
+
+def test_kill_9_while_a_repeated_run_exchanges_its_archive(
+    states: tuple[Path, Path, dict, dict, Path], tmp_path: Path
+) -> None:
+    """The one point a new run does not reach: its archive folder already exists."""
+    after, _, _, expected, new = states
+    work = tmp_path / "out"
+    shutil.copytree(new, work)
+    killed = run_cli(after, work, {"EVIDENCE_FAULT_AT": "exchanged:archive"})
+    assert killed.returncode == -9, killed.stderr
+    assert seen(work) == expected  # a repeat: the old and the new folders hold the same files
+    again = run_cli(after, work, {})
+    assert again.returncode == 0, again.stderr
+    assert "finished publishing an interrupted run" in again.stderr
+    assert without_changelog(seen(work)["report"]) == without_changelog(expected["report"])
+    assert seen(work)["archive"] == expected["archive"]
+    for name in CANARIES:
+        assert (work / name).read_text() == f"a reader's {name}\n", name
     assert sorted(p.name for p in (work / "processed" / ".swap" / "baclofen").iterdir()) == [
         ".journal.json"
     ]
