@@ -1,7 +1,8 @@
 """Several protocols in one run, without an orchestrator: serially or on threads.
 
-Each protocol gets its own processed directory (`PROCESSED/<protocol>/`) when more than one runs,
-and its own lock, so runs of different protocols never write the same file.
+Each protocol writes only its own folders (`PROCESSED/<protocol>/`, `REPORTS/<protocol>/`, and a
+new `PROCESSED/runs/<run-id>/`) under its own lock, so runs of different protocols never write
+the same file.
 """
 
 from __future__ import annotations
@@ -11,9 +12,9 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
-from evidence.pipeline import synthesize
+from evidence.pipeline import protocol_id, synthesize
 from evidence.protocol import load_protocol
-from evidence.runlock import run_lock
+from evidence.runlock import protocol_lock
 from evidence.workspace import Workspace
 
 
@@ -39,7 +40,9 @@ def plan(ws: Workspace, protocols: list[str] | None) -> list[Job]:
 def run_job(
     job: Job, wait: bool = False, on_wait: Callable[[str], None] | None = None
 ) -> list[Path]:
-    with run_lock(job.workspace.processed, wait=wait, on_wait=on_wait):
+    """One protocol's synthesis under its run lock (which `synthesize` expects held)."""
+    pid = protocol_id(job.workspace, job.protocol)
+    with protocol_lock(job.workspace.processed, pid, wait=wait, on_wait=on_wait):
         return synthesize(job.workspace, job.protocol)
 
 

@@ -3,6 +3,10 @@
 A run is identified by its date and a digest of what determines its results (input files,
 protocol and rule-set versions, the package version). Rerunning on the same inputs reuses the
 run and its comparison, so its reports stay byte-identical; the changelog then says so.
+
+An archive appears under `runs/` only once its run has passed its commit point
+(`evidence.outputs.publish`), and a run killed after that point is finished by the next run
+before that one reads the history: every archived run is a published run.
 """
 
 from __future__ import annotations
@@ -14,8 +18,6 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
-
-from evidence.io import atomic_write_text
 
 MANIFEST = "manifest.json"
 DEFAULT_TOLERANCE = 0.05  # on the analysis scale: log ratio or mean difference
@@ -190,23 +192,13 @@ def changelog(
     if repeated:
         lines += [
             f"Run `{current.run_id}` ({current.run_date}) repeated on identical inputs: "
-            "nothing changed since the last run.",
+            "nothing changed since the last run. What that run changed:",
             "",
         ]
-    else:
-        lines += [f"## Run `{current.run_id}` ({current.run_date})", "", changes.to_markdown()]
+    lines += [f"## Run `{current.run_id}` ({current.run_date})", "", changes.to_markdown()]
     lines += ["## All runs", ""]
     runs = {m.run_id: m for m in history} | {current.run_id: current}
     for m in sorted(runs.values(), key=lambda m: (m.sequence, m.run_id), reverse=True):
         prev = f", after `{m.previous_run}`" if m.previous_run else ""
         lines.append(f"- `{m.run_id}` ({m.run_date}{prev})")
     return "\n".join(lines) + "\n"
-
-
-def archive(runs_dir: Path, manifest: Manifest, processed: dict[str, str]) -> Path:
-    """Write the run's tables and manifest under runs/<run-id>/ (manifest last)."""
-    base = Path(runs_dir) / manifest.run_id
-    for name, text in sorted(processed.items()):
-        atomic_write_text(base / name, text)
-    atomic_write_text(base / MANIFEST, manifest.to_json())
-    return base

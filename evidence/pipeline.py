@@ -2,11 +2,17 @@
 
 Each step takes data and returns data; reading happens in `load`/`load_context` and writing in
 `write_outputs`, at the edges. The Prefect flows wrap these same functions.
+
+Under the protocol's run lock, a run first calls `recover_outputs` (finishing a run killed while
+publishing, so that it counts as published), then reads the history in `load_context`, and at the
+end `write_outputs` publishes three folders, each in one step and in this order: the archive
+`PROCESSED/runs/<run-id>/`, the tables `PROCESSED/<protocol>/`, the report `REPORTS/<protocol>/`.
+A reader of any one of them sees all of the previous run or all of this one.
 """
 
 from __future__ import annotations
 
-import os
+import logging
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -14,7 +20,7 @@ import pandas as pd
 
 from evidence import history as hist
 from evidence.io import frame_to_csv_text
-from evidence.outputs import commit
+from evidence.outputs import Folder, Slot, publish, recover_folders
 from evidence.protocol import load_protocol
 from evidence.rating.grade import Certainty
 from evidence.rating.rules import RuleSet, load_rules
@@ -23,7 +29,7 @@ from evidence.report.provenance import package_versions
 from evidence.report.render import ReportData, render_html, render_markdown
 from evidence.report.sof import findings
 from evidence.report.summary import render_summary
-from evidence.safepath import UnsafePath, inside, relative_name
+from evidence.safepath import UnsafePath, check_id, inside, relative_name
 from evidence.snapshot import Snapshot, load_snapshot
 from evidence.synthesis import Analysis, analyses_frame, pool_protocol
 from evidence.tables.agreement import agreement_frame
@@ -36,7 +42,7 @@ from evidence.tabulate import assign_tiers, outcomes_by_tier
 from evidence.workspace import Workspace
 
 RUNS_DIR = "runs"
-SWAP_DIR = ".swap"
+log = logging.getLogger("evidence")
 
 
 @dataclass(frozen=True)
@@ -70,12 +76,14 @@ class RunContext:
 
 @dataclass
 class RunOutputs:
-    """Files a run writes, as relative path → text, before anything touches the disk."""
+    """Files a run writes, as path relative to their folder → text, before anything touches
+    the disk."""
 
-    processed: dict[str, str] = field(default_factory=dict)
-    reports: dict[str, str] = field(default_factory=dict)
-    archive: dict[str, str] = field(default_factory=dict)  # under processed/runs/
+    processed: dict[str, str] = field(default_factory=dict)  # PROCESSED/<protocol>/
+    reports: dict[str, str] = field(default_factory=dict)  # REPORTS/<protocol>/
+    archive: dict[str, str] = field(default_factory=dict)  # PROCESSED/runs/<run_id>/
     run_id: str = ""
+    protocol: str = ""
     changes_md: str = ""  # what changed since the previous run, in Markdown
     ratings: list[dict[str, str]] = field(default_factory=list)  # indication, level, reasons
 
@@ -259,15 +267,15 @@ def report(
         stale=ctx.stale,
     )
     out.reports = {
-        f"{pid}/index.html": render_html(data),
-        f"{pid}/report.md": render_markdown(data),
-        f"{pid}/summary.md": render_summary(snapshot, tab.by_tier, tab.tiered, uses),
-        f"{pid}/changelog.md": hist.changelog(manifest, latest, repeated, log_changes, ctx.history),
-        **{f"{pid}/figures/{f.key}.svg": f.svg for f in figs},
+        "index.html": render_html(data),
+        "report.md": render_markdown(data),
+        "summary.md": render_summary(snapshot, tab.by_tier, tab.tiered, uses),
+        "changelog.md": hist.changelog(manifest, latest, repeated, log_changes, ctx.history),
+        **{f"figures/{f.key}.svg": f.svg for f in figs},
     }
-    out.archive = {f"{manifest.run_id}/{name}": text for name, text in out.processed.items()}
-    out.archive[f"{manifest.run_id}/{hist.MANIFEST}"] = manifest.to_json()
+    out.archive = {**out.processed, hist.MANIFEST: manifest.to_json()}
     out.run_id = manifest.run_id
+    out.protocol = pid
     out.changes_md = changes.to_markdown()
     out.ratings = [
         {"indication": u.indication, "evidence_level": u.rating.level, "reasons": u.rating.reasons}
@@ -276,28 +284,56 @@ def report(
     return out
 
 
+def protocol_id(ws: Workspace, protocol: str | None) -> str:
+    """The id of the protocol a run is about, before anything else is read: it names the
+    run lock and the folders the run may write."""
+    path = ws.protocol_path(protocol)
+    return check_id(load_protocol(path).protocol_id, f"{path}: protocol_id")
+
+
+def output_slots(ws: Workspace, protocol_id: str) -> list[Slot]:
+    """Where a protocol's outputs go, in publishing order: archive, tables, report."""
+    pid = check_id(protocol_id, "protocol_id")
+    return [
+        Slot("archive", ws.processed, parent=RUNS_DIR),
+        Slot("tables", ws.processed, leaf=pid),
+        Slot("report", ws.reports, leaf=pid),
+    ]
+
+
+def recover_outputs(ws: Workspace, protocol_id: str) -> list[str]:
+    """Finish or discard an interrupted publication of the protocol's outputs.
+
+    Call under the protocol's run lock and before `load_context`, so the history read next is
+    the published one. Returns what was done, in words.
+    """
+    return recover_folders(protocol_id, output_slots(ws, protocol_id))
+
+
 def write_outputs(ws: Workspace, outputs: RunOutputs) -> list[Path]:
-    """Swap the run's tables, reports and archive in as one set (see `evidence.outputs`)."""
-    files: dict[Path, str] = {}
-    for rel, text in outputs.archive.items():
-        files[ws.processed / RUNS_DIR / rel] = text
-    for base, group in ((ws.processed, outputs.processed), (ws.reports, outputs.reports)):
-        for rel, text in group.items():
-            files[Path(base) / rel] = text
-    stale = [p for p in Path(ws.processed).glob("*.csv") if p not in files]
-    for rel in {Path(r).parts[0] for r in outputs.reports}:
-        stale += [p for p in (Path(ws.reports) / rel).rglob("*") if p.is_file()]
-    root = Path(os.path.commonpath([Path(ws.processed).resolve(), Path(ws.reports).resolve()]))
-    absolute = {p.resolve(): t for p, t in files.items()}
-    commit(Path(ws.processed).resolve() / SWAP_DIR, root, absolute, [p.resolve() for p in stale])
+    """Publish the run's archive, tables and report, each folder in one step."""
+    pid = check_id(outputs.protocol, "protocol_id")
+    archive, tables, report_slot = output_slots(ws, pid)
+    notes = publish(
+        pid,
+        [
+            Folder(archive, outputs.run_id, outputs.archive),
+            Folder(tables, pid, outputs.processed),
+            Folder(report_slot, pid, outputs.reports),
+        ],
+    )
+    for note in notes:
+        log.warning(note)
     return sorted(
-        [Path(ws.processed) / r for r in outputs.processed]
-        + [Path(ws.reports) / r for r in outputs.reports]
+        [ws.tables(pid) / r for r in outputs.processed]
+        + [Path(ws.reports) / pid / r for r in outputs.reports]
     )
 
 
 def synthesize(ws: Workspace, protocol: str | None) -> list[Path]:
-    """The whole synthesis without an orchestrator."""
+    """The whole synthesis without an orchestrator; the caller holds the protocol's run lock."""
+    for note in recover_outputs(ws, protocol_id(ws, protocol)):
+        log.warning(note)
     snapshot = load(ws, protocol)
     ctx = load_context(ws, snapshot)
     tab = tabulate(snapshot)

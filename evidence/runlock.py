@@ -1,4 +1,4 @@
-"""One run at a time per output directory: an advisory lock the OS drops when the holder dies."""
+"""One run at a time per protocol's outputs: an advisory lock the OS drops when the holder dies."""
 
 from __future__ import annotations
 
@@ -7,9 +7,11 @@ import json
 import os
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
+
+from evidence.safepath import check_id, entry_inside
 
 LOCK_FILE = ".evidence.lock"
 
@@ -26,17 +28,23 @@ def _holder(path: Path) -> str:
     return f"run by pid {info.get('pid', '?')} started {info.get('started', '?')}"
 
 
+def protocol_lock_name(protocol_id: str) -> str:
+    """The lock of one protocol's outputs: PROCESSED/.evidence-<id>.lock, beside its folders."""
+    return f".evidence-{check_id(protocol_id, 'protocol_id')}.lock"
+
+
 @contextmanager
 def run_lock(
     directory: Path,
     wait: bool = False,
     timeout: float | None = None,
     on_wait: Callable[[str], None] | None = None,
+    name: str = LOCK_FILE,
 ) -> Iterator[Path]:
-    """Hold DIR/.evidence.lock for the duration; wait for it, or fail at once naming the holder."""
+    """Hold DIR/<name> for the duration; wait for it, or fail at once naming the holder."""
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
-    path = directory / LOCK_FILE
+    path = entry_inside(directory, name)
     fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
     try:
         deadline = None if timeout is None else time.monotonic() + timeout
@@ -61,3 +69,14 @@ def run_lock(
         yield path
     finally:
         os.close(fd)  # closing drops the lock
+
+
+def protocol_lock(
+    processed: Path,
+    protocol_id: str,
+    wait: bool = False,
+    timeout: float | None = None,
+    on_wait: Callable[[str], None] | None = None,
+) -> AbstractContextManager[Path]:
+    """One run at a time per protocol: it guards the protocol's tables, report and journal."""
+    return run_lock(processed, wait, timeout, on_wait, name=protocol_lock_name(protocol_id))

@@ -66,3 +66,17 @@ def is_inside(base: Path | str, path: Path | str) -> bool:
     root = Path(base).resolve()
     target = Path(path).resolve()
     return target != root and target.is_relative_to(root)
+
+
+def entry_inside(base: Path | str, rel: str | Path) -> Path:
+    """The directory entry `base/rel`, its folder proven inside `base` (or `base` itself).
+
+    The last part is not followed: a link found there is what gets replaced or removed, never
+    the file it points to.
+    """
+    name = relative_name(str(rel))
+    root = Path(base).resolve()
+    parent = root.joinpath(*name.parent.parts).resolve()
+    if parent != root and not parent.is_relative_to(root):
+        raise UnsafePath(f"{str(name)!r} would leave {base}: refused")
+    return parent / name.name

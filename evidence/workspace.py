@@ -25,10 +25,16 @@ class Workspace:
         return self.data / "pubmed"
 
     def for_protocol(self, protocol_id: str) -> Workspace:
-        """Where one of several protocols run together writes: its own processed directory."""
+        """Where one of several protocols run together writes: the same folders, since every
+        protocol writes only its own `tables(id)`, `REPORTS/<id>/` and `runs/<run-id>/`."""
+        check_id(protocol_id, "protocol_id")
+        return self
+
+    def tables(self, protocol_id: str) -> Path:
+        """The protocol's tables: PROCESSED/<protocol_id>/, swapped in whole by each run."""
         pid = check_id(protocol_id, "protocol_id")
         inside(self.processed, pid)  # a symlink there must not lead elsewhere
-        return Workspace(self.data, self.processed / pid, self.reports)
+        return self.processed / pid
 
     def protocol_paths(self, given: list[str] | None) -> list[Path]:
         """Protocols named, given as files, or as directories of protocol files."""

@@ -53,10 +53,9 @@ def run_orchestrated(
     ws = jobs[0].workspace
     runner = task_runner_for(kind, workers, dask_address)
     protocols = [j.protocol for j in jobs]
-    base = ws.processed.parent  # jobs write to PROCESSED/<protocol>/
-    with shared_api(kind == "dask"):
+    with shared_api(kind == "dask"):  # each job writes PROCESSED/<protocol>/ and its report
         results = synthesize_many.with_options(task_runner=runner)(
-            protocols, str(ws.data), str(base), str(ws.reports), wait, tasks=2 * workers
+            protocols, str(ws.data), str(ws.processed), str(ws.reports), wait, tasks=2 * workers
         )
     return [[Path(p) for p in r] for r in results]
 

@@ -5,15 +5,16 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from prefect import flow, task
+from prefect import flow, get_run_logger, task
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from prefect.cache_policies import NO_CACHE
 
 from evidence import batch, pipeline
-from evidence.runlock import run_lock
+from evidence.runlock import protocol_lock
 from evidence.workspace import Workspace
 
 # Steps pass DataFrames and results between them within a run; nothing to reuse across runs.
+recover_outputs = task(pipeline.recover_outputs, name="recover-outputs", cache_policy=NO_CACHE)
 load = task(pipeline.load, name="load", cache_policy=NO_CACHE)
 load_context = task(pipeline.load_context, name="load-context", cache_policy=NO_CACHE)
 tabulate = task(pipeline.tabulate, name="tabulate", cache_policy=NO_CACHE)
@@ -50,9 +51,16 @@ def synthesize(
     reports: str = "reports",
     wait: bool = False,
 ) -> list[str]:
-    """load → tabulate → pool → rate → report, under the output directory's run lock."""
+    """recover → load → tabulate → pool → rate → report, under the protocol's run lock.
+
+    Recovery comes before anything is read, so that a run killed while publishing counts as
+    published when this one reads the history.
+    """
     ws = Workspace(Path(data), Path(processed), Path(reports))
-    with run_lock(ws.processed, wait=wait):
+    pid = pipeline.protocol_id(ws, protocol)
+    with protocol_lock(ws.processed, pid, wait=wait):
+        for note in recover_outputs(ws, pid):
+            get_run_logger().warning(note)
         snapshot = load(ws, protocol)
         ctx = load_context(ws, snapshot)
         tab = tabulate(snapshot)

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import os
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -30,7 +33,7 @@ def test_synthesize_flow_equals_the_plain_run_and_publishes_artifacts(
     batch.run_jobs(batch.plan(plain, None))
     written = synthesize(None, str(data_copy), str(tmp_path / "p"), str(tmp_path / "r"))
     assert str(tmp_path / "r" / "baclofen" / "index.html") in written
-    assert tables(tmp_path / "p") == tables(tmp_path / "plain-p")
+    assert tables(tmp_path / "p" / "baclofen") == tables(tmp_path / "plain-p" / "baclofen")
     assert (tmp_path / "r" / "baclofen" / "index.html").read_bytes() == (
         tmp_path / "plain-r" / "baclofen" / "index.html"
     ).read_bytes()
@@ -57,7 +60,7 @@ def test_several_protocols_on_a_task_runner(data_copy: Path, tmp_path: Path, run
 
     ws = Workspace(data_copy, tmp_path / "p", tmp_path / "r")
     jobs = batch.plan(ws, copies(data_copy, 3))
-    assert [j.workspace.processed.name for j in jobs] == ["copy00", "copy01", "copy02"]
+    assert all(j.workspace == ws for j in jobs)  # each protocol writes its own folders there
     results = run_orchestrated(jobs, runner, 2, None, False)
     assert len(results) == 3
     first = tables(tmp_path / "p" / "copy00")
@@ -75,4 +78,35 @@ def test_the_cli_runs_through_the_flow(data_copy: Path, tmp_path: Path) -> None:
     result = CliRunner().invoke(app, ["run", "--data", str(data_copy), "--processed",
                                       str(tmp_path / "p"), "--reports", str(tmp_path / "r")])
     assert result.exit_code == 0, result.output
-    assert (tmp_path / "p" / "table_uses.csv").is_file()
+    assert (tmp_path / "p" / "baclofen" / "table_uses.csv").is_file()
+
+
+def test_the_flow_finishes_an_interrupted_run_before_it_reads_the_history(
+    data_copy: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from prefect.artifacts import Artifact
+
+    from flows.synthesize import synthesize
+    from tests.report.test_report import add_trial
+
+    monkeypatch.setenv("EVIDENCE_RUN_DATE", "2026-11-25")
+    p, r = tmp_path / "p", tmp_path / "r"
+    batch.run_jobs(batch.plan(Workspace(data_copy, p, r), None))
+    add_trial(data_copy)
+    killed = subprocess.run(
+        [sys.executable, "-c", "from evidence.cli import main; main()", "run",
+         "--no-orchestrator", "--data", str(data_copy), "--processed", str(p), "--reports",
+         str(r)],
+        env={**os.environ, "EVIDENCE_FAULT_AT": "journal"},
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert killed.returncode == -9, killed.stderr
+    synthesize(None, str(data_copy), str(p), str(r))
+    log = (r / "baclofen" / "changelog.md").read_text(encoding="utf-8")
+    # the killed run was published first, so this one repeats it and reports its changes
+    assert "repeated on identical inputs" in log and "newtrial_2026" in log
+    changes = Artifact.get("baclofen-changes")
+    assert changes is not None and "newtrial_2026" in str(changes.data)
+    assert len(list((p / "runs").iterdir())) == 2 and not (r / ".swap").exists()

@@ -44,7 +44,7 @@ def nightly(data: Path, tmp: Path, day: str, monkeypatch: pytest.MonkeyPatch) ->
 
 
 def abstinence_pool(tmp: Path) -> pd.Series:
-    pooled = pd.read_csv(tmp / "p" / "pooled.csv")
+    pooled = pd.read_csv(tmp / "p" / "baclofen" / "pooled.csv")
     return pooled[(pooled.outcome == "abstinence") & (pooled.tier == "all")
                   & (pooled.analysis == "primary")].iloc[0]
 

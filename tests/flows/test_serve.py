@@ -104,7 +104,7 @@ def test_serve_registers_the_nightly_deployment_and_a_run_completes(
         result = json.loads(trigger.stdout.strip().splitlines()[-1])
         assert result == {"state": "COMPLETED", "crons": ["0 2 * * *"], "live": False}
         assert (tmp_path / "r" / "baclofen" / "index.html").is_file()
-        assert (tmp_path / "p" / "table_uses.csv").is_file()
+        assert (tmp_path / "p" / "baclofen" / "table_uses.csv").is_file()
     finally:
         if served is not None:
             stop(served)

@@ -27,7 +27,7 @@ def snapshot_of(root: Path) -> dict[str, bytes]:
 def test_run_writes_tables_and_summary_and_is_repeatable(data_copy: Path, tmp_path: Path) -> None:
     code, out = run(data_copy, tmp_path)
     assert code == 0, out
-    table = tmp_path / "processed" / "outcomes_by_tier.csv"
+    table = tmp_path / "processed" / "baclofen" / "outcomes_by_tier.csv"
     summary = tmp_path / "reports" / "baclofen" / "summary.md"
     assert f"wrote {table}" in out and f"wrote {summary}" in out
     frame = pd.read_csv(table)

@@ -17,7 +17,7 @@ def run(data: Path, tmp: Path) -> Path:
     out = tmp / "processed"
     result = synthesize(data, out, tmp / "reports")
     assert result.exit_code == 0, result.output
-    return out
+    return out / "baclofen"
 
 
 @pytest.fixture(scope="module")

@@ -138,7 +138,7 @@ def test_a_new_trial_shows_under_what_changed(
     # evidence diff between the two archived runs says the same
     result = runner.invoke(app, ["diff", *runs, "--processed", str(tmp_path / "processed")])
     assert result.exit_code == 0 and "newtrial_2026" in result.output
-    with (tmp_path / "processed" / "pooled.csv").open() as fh:
+    with (tmp_path / "processed" / "baclofen" / "pooled.csv").open() as fh:
         pooled = [
             r
             for r in csv.DictReader(fh)

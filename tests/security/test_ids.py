@@ -279,18 +279,20 @@ def test_a_protocol_given_as_a_path_stays_the_users_choice(layout: dict[str, Pat
 
 
 @pytest.mark.parametrize("bad", BAD_IDS)
-def test_for_protocol_joins_only_plain_ids(tmp_path: Path, bad: str) -> None:
+def test_protocol_folders_join_only_plain_ids(tmp_path: Path, bad: str) -> None:
     ws = Workspace(tmp_path / "raw", tmp_path / "processed", tmp_path / "reports")
     with pytest.raises(UnsafePath, match="protocol_id"):
         ws.for_protocol(bad)
-    assert ws.for_protocol("baclofen").processed == tmp_path / "processed" / "baclofen"
+    with pytest.raises(UnsafePath, match="protocol_id"):
+        ws.tables(bad)
+    assert ws.tables("baclofen") == tmp_path / "processed" / "baclofen"
 
 
-def test_for_protocol_refuses_a_symlink_leading_out(tmp_path: Path) -> None:
+def test_the_tables_folder_refuses_a_symlink_leading_out(tmp_path: Path) -> None:
     (tmp_path / "processed").mkdir()
     (tmp_path / "processed" / "baclofen").symlink_to(tmp_path)
     with pytest.raises(UnsafePath, match="would leave"):
-        Workspace(tmp_path, tmp_path / "processed").for_protocol("baclofen")
+        Workspace(tmp_path, tmp_path / "processed").tables("baclofen")
 
 
 def test_plan_and_load_refuse_a_bad_id_before_any_run(layout: dict[str, Path]) -> None:
