@@ -62,8 +62,9 @@ def test_frames_neutralise_text_cells_and_headers_never_numbers() -> None:
 def test_processed_tables_and_their_archive_copies_hold_no_runnable_cell(
     hostile_run: tuple[Path, Captured],
 ) -> None:
-    processed = hostile_run[0] / "processed"
-    tables = sorted(processed.glob("*.csv")) + sorted((processed / "runs").glob("*/*.csv"))
+    base = hostile_run[0] / "processed"
+    processed = base / "baclofen"
+    tables = sorted(processed.glob("*.csv")) + sorted((base / "runs").glob("*/*.csv"))
     assert len(tables) >= 16
     for path in tables:
         assert csv_formula_cells(path.read_text(encoding="utf-8")) == [], path

@@ -234,7 +234,7 @@ def test_a_symlink_out_of_the_data_folder_is_not_followed(
     after = tree(layout["root"])
     lock = {k for k in after if k.startswith("out/processed")}
     assert {k: v for k, v in after.items() if k not in lock} == before
-    assert lock <= {"out/processed", "out/processed/.evidence.lock"}
+    assert lock <= {"out/processed", "out/processed/.evidence-baclofen.lock"}
 
 
 def test_the_rating_step_proves_its_rule_set_inside_the_data_folder(
