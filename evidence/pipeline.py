@@ -26,7 +26,7 @@ from evidence.rating.grade import Certainty
 from evidence.rating.rules import RuleSet, load_rules
 from evidence.report.build import certainty_keyed, figures, flow, references
 from evidence.report.provenance import package_versions
-from evidence.report.render import ReportData, render_html, render_markdown
+from evidence.report.render import ReportData, escaped_changes, render_html, render_markdown
 from evidence.report.sof import findings
 from evidence.report.summary import render_summary
 from evidence.safepath import UnsafePath, check_id, inside, relative_name
@@ -270,13 +270,15 @@ def report(
         "index.html": render_html(data),
         "report.md": render_markdown(data),
         "summary.md": render_summary(snapshot, tab.by_tier, tab.tiered, uses),
-        "changelog.md": hist.changelog(manifest, latest, repeated, log_changes, ctx.history),
+        "changelog.md": hist.changelog(
+            manifest, latest, repeated, escaped_changes(log_changes), ctx.history
+        ),
         **{f"figures/{f.key}.svg": f.svg for f in figs},
     }
     out.archive = {**out.processed, hist.MANIFEST: manifest.to_json()}
     out.run_id = manifest.run_id
     out.protocol = pid
-    out.changes_md = changes.to_markdown()
+    out.changes_md = escaped_changes(changes).to_markdown()
     out.ratings = [
         {"indication": u.indication, "evidence_level": u.rating.level, "reasons": u.rating.reasons}
         for u in ratings.uses
