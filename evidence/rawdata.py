@@ -9,12 +9,14 @@ interrupted; everything that reads DATA for a run or a validation calls it first
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
 from evidence import outputs
 from evidence.runlock import LOCK_FILE, run_lock
+from evidence.safepath import UnsafePath, is_inside, relative_name
 
 SWAP_DIR = ".swap"
 # Files in DATA that belong to this bookkeeping, not to the data (copies of DATA skip them).
@@ -56,7 +58,18 @@ def changing(
         yield
 
 
+def _target(root: Path, data: Path, path: Path) -> Path:
+    """`path` under the resolved DATA; its folder must lie in DATA, a link in its place is
+    replaced, never followed."""
+    rel = relative_name(os.path.relpath(os.path.abspath(path), os.path.abspath(data)), str(path))
+    folder = (root / rel).parent.resolve()
+    if folder != root and not is_inside(root, folder):
+        raise UnsafePath(f"{path}: would leave {data}: refused")
+    return folder / rel.name
+
+
 def replace(data: Path, files: dict[Path, str]) -> list[Path]:
     """Swap `files` (paths in DATA → new text) in as one change; call it inside `changing`."""
     root = Path(data).resolve()
-    return outputs.commit(_state(data), root, {Path(p).resolve(): t for p, t in files.items()})
+    targets = {_target(root, Path(data), Path(p)): text for p, text in files.items()}
+    return outputs.commit(_state(data), root, targets)

@@ -18,6 +18,7 @@ from typer.testing import CliRunner
 from evidence import rawdata
 from evidence.cli import app
 from evidence.runlock import RunLocked, run_lock
+from evidence.safepath import UnsafePath
 from tests.foundation import csvedit
 from tests.foundation.test_extraction import PMID, prepare
 
@@ -155,3 +156,23 @@ def test_nothing_pending_means_no_lock_and_no_write(data_copy: Path) -> None:
         assert not (data_copy / rawdata.SWAP_DIR).exists()
     finally:
         os.chmod(data_copy, 0o755)
+
+
+def test_a_change_never_writes_outside_the_data_folder(tmp_path: Path) -> None:
+    data = tmp_path / "raw"
+    data.mkdir()
+    outside = tmp_path / "outside.csv"
+    outside.write_text("keep", encoding="utf-8")
+    (data / "linked.csv").symlink_to(outside)
+    with rawdata.changing(data):
+        for path in (tmp_path / "x.csv", data / ".." / "x.csv"):
+            with pytest.raises(UnsafePath, match="must be a relative path inside"):
+                rawdata.replace(data, {path: "x"})
+        (data / "sub").symlink_to(tmp_path, target_is_directory=True)
+        with pytest.raises(UnsafePath, match="would leave"):
+            rawdata.replace(data, {data / "sub" / "x.csv": "x"})
+        rawdata.replace(data, {data / "linked.csv": "new"})
+    assert outside.read_text(encoding="utf-8") == "keep"  # the link is replaced, not followed
+    assert not (data / "linked.csv").is_symlink()
+    assert (data / "linked.csv").read_text(encoding="utf-8") == "new"
+    assert not (tmp_path / "x.csv").exists()
