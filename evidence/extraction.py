@@ -2,7 +2,9 @@
 
 The template carries everything PubMed knows (ids, title, journal, year, design, the protocol's
 outcomes for the indication); numbers stay empty for the reviewer. Adding checks the merged
-tables with the same validation as every run and appends only when they are clean.
+tables with the same validation as every run and appends only when they are clean, to both
+tables as one change (see `evidence.rawdata`). A template lives in DATA/extraction/PMID/, and
+only a PMID of digits names that folder.
 
 The template is opened in a spreadsheet, so its text cells are neutralised (`evidence.io.
 sheet_cell`: a PubMed title such as `=HYPERLINK(...)` is written `'=HYPERLINK(...)`); reading it
@@ -16,17 +18,33 @@ import re
 import shutil
 import tempfile
 import unicodedata
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from evidence import rawdata
 from evidence.io import atomic_write_text, csv_text, read_csv_rows, sheet_uncell
 from evidence.protocol import Protocol
 from evidence.pubmed.classify import classify_design
 from evidence.pubmed.records import PubmedRecord
+from evidence.safepath import UnsafePath, check_pmid, inside
 from evidence.validate import Issue, validate_inputs
 
 EXTRACTION_DIR = "extraction"
 ARM_ROLES = ("treatment", "control")
+
+
+def template_folder(data: Path, pmid: str) -> Path:
+    """DATA/extraction/PMID, refused unless PMID is digits and the folder lies directly in there.
+
+    `inside` resolves symlinks, so neither a linked extraction folder nor a linked PMID folder
+    can lead a template's files anywhere else.
+    """
+    pmid = check_pmid(pmid, "--pmid")
+    base = inside(data, EXTRACTION_DIR)
+    if inside(data, EXTRACTION_DIR, pmid).parent != base:
+        raise UnsafePath(f"{EXTRACTION_DIR}/{pmid}: would leave {base}: refused")
+    return Path(data) / EXTRACTION_DIR / pmid
 
 
 def pubmed_url(pmid: str) -> str:
@@ -133,25 +151,37 @@ def completed_rows(path: Path) -> list[dict[str, str]]:
     return [r for r in template_rows(path) if any(r.get(c, "").strip() for c in NUMBERS)]
 
 
-def add_extraction(data: Path, protocol: Protocol, folder: Path) -> tuple[int, list[Issue]]:
-    """Append a completed template's study and filled outcome rows, if the result validates."""
+def add_extraction(
+    data: Path,
+    protocol: Protocol,
+    folder: Path,
+    *,
+    wait: bool = False,
+    on_wait: Callable[[str], None] | None = None,
+) -> tuple[int, list[Issue]]:
+    """Append a completed template's study and filled outcome rows, if the result validates.
+
+    Under DATA's lock (two additions never interleave) and from a recovered state; both tables
+    change together or neither does.
+    """
     data = Path(data)
     files = protocol.files
     studies = template_rows(folder / "studies.csv")
     outcomes = completed_rows(folder / "outcomes.csv")
-    with tempfile.TemporaryDirectory() as tmp:
-        trial = Path(tmp) / "data"
-        shutil.copytree(data, trial, ignore=shutil.ignore_patterns("pubmed", EXTRACTION_DIR))
-        merged = {}
-        for name, new in ((files.studies, studies), (files.outcomes, outcomes)):
-            header, _ = read_csv_rows(data / name)
-            text = (data / name).read_bytes().decode("utf-8")  # keep the CRLF line ends
-            sep = "" if text.endswith("\n") else "\r\n"
-            merged[name] = text + sep + _csv(header, new).split("\r\n", 1)[1]
-            (trial / name).write_text(merged[name], encoding="utf-8", newline="")
-        _, issues = validate_inputs(trial, protocol)
-        if issues:
-            return 0, issues
-    for name, text in merged.items():
-        atomic_write_text(data / name, text)
+    with rawdata.changing(data, wait=wait, on_wait=on_wait):
+        merged: dict[Path, str] = {}
+        with tempfile.TemporaryDirectory() as tmp:
+            trial = Path(tmp) / "data"
+            skip = shutil.ignore_patterns("pubmed", EXTRACTION_DIR, *rawdata.BOOKKEEPING)
+            shutil.copytree(data, trial, ignore=skip)
+            for name, new in ((files.studies, studies), (files.outcomes, outcomes)):
+                header, _ = read_csv_rows(data / name)
+                text = (data / name).read_bytes().decode("utf-8")  # keep the CRLF line ends
+                sep = "" if text.endswith("\n") else "\r\n"
+                merged[data / name] = text + sep + _csv(header, new).split("\r\n", 1)[1]
+                (trial / name).write_text(merged[data / name], encoding="utf-8", newline="")
+            _, issues = validate_inputs(trial, protocol)
+            if issues:
+                return 0, issues
+        rawdata.replace(data, merged)
     return len(outcomes), []

@@ -19,6 +19,7 @@ from pathlib import Path
 import pandas as pd
 
 from evidence import history as hist
+from evidence import rawdata
 from evidence.io import frame_to_csv_text
 from evidence.outputs import Folder, Slot, publish, recover_folders
 from evidence.protocol import load_protocol
@@ -90,6 +91,7 @@ class RunOutputs:
 
 def load(ws: Workspace, protocol: str | None) -> Snapshot:
     path = ws.protocol_path(protocol)
+    rawdata.recover(ws.data)  # finish or undo an interrupted change of the data first
     return load_snapshot(ws.data, load_protocol(path), protocol_path=path)
 
 

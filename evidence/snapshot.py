@@ -118,6 +118,10 @@ def load_snapshot(data: Path, protocol: Protocol, protocol_path: Path | None = N
         hashes[f"protocols/{Path(protocol_path).name}"] = _sha256(Path(protocol_path))
     refs = reference_map(tables["studies"], tables["pubmed_records"])
     return Snapshot(
-        protocol=protocol, claims=claims, citations=citations, input_hashes=hashes, refs=refs,
+        protocol=protocol,
+        claims=claims,
+        citations=citations,
+        input_hashes=hashes,
+        refs=refs,
         **tables,
     )

@@ -14,10 +14,10 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from evidence.meta.bias import egger_test
+from evidence.meta.bias import NotComputable, egger_test
 from evidence.meta.effect_sizes import escalc
 from evidence.meta.fit import rma
-from evidence.meta.results import PooledResult
+from evidence.meta.results import EffectSizes, PooledResult
 from evidence.meta.subgroup import subgroup_analysis
 from evidence.protocol import OutcomeSpec, Protocol
 
@@ -45,6 +45,15 @@ class Analysis:
     egger_p: float | None = None
     control_risk: float | None = None  # pooled control-arm risk, for absolute effects
     years: tuple[int | None, ...] = ()
+    egger_note: str = ""  # "not computable: <why>" when Egger's test could not be run
+
+
+def egger(es: EffectSizes, method: str) -> tuple[float | None, str]:
+    """Egger's p-value, or why it could not be computed: one diagnostic never stops a run."""
+    try:
+        return egger_test(es, model="rma", method=method).pval, ""
+    except NotComputable as exc:
+        return None, f"not computable: {exc.reason}"
 
 
 def _latest(frame: pd.DataFrame) -> pd.DataFrame:
@@ -208,9 +217,7 @@ def pool_outcome(
             continue
         es = effect_sizes(sub, spec.measure)
         res = rma(es, method=method, test=test if len(sub) > 1 else "z")
-        egger = None
-        if len(sub) >= EGGER_MIN_K:
-            egger = egger_test(es, model="rma", method=method).pval
+        egger_p, egger_note = egger(es, method) if len(sub) >= EGGER_MIN_K else (None, "")
         first = tier == ALL_TIERS and analysis == "primary"
         risk = None
         if spec.measure in BINARY and sub["n_ctrl"].sum() > 0:
@@ -227,9 +234,10 @@ def pool_outcome(
                 int(sub["derived"].sum()),
                 tuple(sub["study_id"]),
                 tier_test if first else None,
-                egger,
+                egger_p,
                 risk,
                 years,
+                egger_note,
             )
         )
     return out
@@ -285,7 +293,7 @@ def analyses_frame(
                 "tier_test_q": _r(a.tier_test[0]) if a.tier_test else None,
                 "tier_test_df": a.tier_test[1] if a.tier_test else None,
                 "tier_test_p": _r(a.tier_test[2], 8) if a.tier_test else None,
-                "egger_p": _r(a.egger_p, 8),
+                "egger_p": a.egger_note or _r(a.egger_p, 8),
                 "certainty": (certainty or {}).get(key, ""),
                 "studies": " ".join(a.study_ids),
                 "sources": " ".join((refs or {}).get(s, s) for s in a.study_ids),

@@ -44,16 +44,16 @@ def run_orchestrated(
 ) -> list[list[Path]]:
     from flows.synthesize import synthesize, synthesize_many
 
-    if len(jobs) == 1:
-        ws = jobs[0].workspace
-        written = synthesize(
-            jobs[0].protocol, str(ws.data), str(ws.processed), str(ws.reports), wait
-        )
-        return [[Path(p) for p in written]]
     ws = jobs[0].workspace
+    if len(jobs) == 1:
+        with shared_api():
+            written = synthesize(
+                jobs[0].protocol, str(ws.data), str(ws.processed), str(ws.reports), wait
+            )
+        return [[Path(p) for p in written]]
     runner = task_runner_for(kind, workers, dask_address)
     protocols = [j.protocol for j in jobs]
-    with shared_api(kind == "dask"):  # each job writes PROCESSED/<protocol>/ and its report
+    with shared_api():  # each job writes PROCESSED/<protocol>/ and its report
         results = synthesize_many.with_options(task_runner=runner)(
             protocols, str(ws.data), str(ws.processed), str(ws.reports), wait, tasks=2 * workers
         )
@@ -61,23 +61,18 @@ def run_orchestrated(
 
 
 @contextmanager
-def shared_api(needed: bool) -> Iterator[None]:
-    """One temporary Prefect server for the flow and its Dask worker processes.
+def shared_api(needed: bool = True) -> Iterator[None]:
+    """One temporary Prefect server for the flow, its threads and its Dask worker processes.
 
     Without an API URL in their environment, each worker process would start a temporary server
-    of its own (seen here: three servers for one run, and the run twice as slow as serial).
+    of its own (seen here: three servers for one run, and the run twice as slow as serial). The
+    server is started here rather than by Prefect so that it dies with this process even when
+    the run is killed (see `flows.server`). A configured PREFECT_API_URL is used as it is.
     """
-    if not needed or os.environ.get("PREFECT_API_URL"):
+    from flows.server import configured_api_url, temporary_api
+
+    if not needed or configured_api_url():
         yield
         return
-    from prefect.server.api.server import SubprocessASGIServer
-    from prefect.settings import PREFECT_API_URL, temporary_settings
-
-    server = SubprocessASGIServer()  # the same one Prefect starts; it stops at exit
-    server.start()
-    os.environ["PREFECT_API_URL"] = server.api_url
-    try:
-        with temporary_settings(updates={PREFECT_API_URL: server.api_url}):
-            yield
-    finally:
-        os.environ.pop("PREFECT_API_URL", None)
+    with temporary_api():
+        yield

@@ -33,12 +33,15 @@ def extract_template_cmd(
     reports: ReportsOpt = DEFAULT_REPORTS,
 ) -> None:
     """Write DATA/extraction/PMID/{studies,outcomes}.csv prefilled from the PubMed record."""
-    from evidence.extraction import EXTRACTION_DIR, make_template, write_template
+    from evidence import rawdata
+    from evidence.extraction import make_template, write_template
     from evidence.io import read_csv_rows
     from evidence.pubmed.cache import read_record
     from evidence.pubmed.search import QUEUE_FILE, load_queue
 
     ws = workspace(data, processed, reports)
+    folder = _folder(ws.data, pmid)
+    pmid = folder.name
     proto = protocol_or_fail(ws, protocol)
     record = read_record(ws.pubmed_cache, pmid)
     if record is None:
@@ -59,6 +62,7 @@ def extract_template_cmd(
         indication = queued[0]
     if indication not in {i.id for i in proto.indications}:
         raise fail(f"--indication {indication}: not an indication of {proto.protocol_id}")
+    rawdata.recover(ws.data)
     s_cols, s_rows = read_csv_rows(ws.data / proto.files.studies)
     o_cols, _ = read_csv_rows(ws.data / proto.files.outcomes)
     existing = {r["pmid"]: r["study_id"] for _, r in s_rows if r.get("pmid")}
@@ -67,7 +71,7 @@ def extract_template_cmd(
     taken = {r["study_id"] for _, r in s_rows}
     template = make_template(record, proto, indication, s_cols, o_cols, taken)
     try:
-        paths = write_template(ws.data / EXTRACTION_DIR / pmid, template, s_cols, o_cols)
+        paths = write_template(folder, template, s_cols, o_cols)
     except FileExistsError as exc:
         raise fail(str(exc)) from None
     for path in paths:
@@ -79,21 +83,47 @@ def extract_template_cmd(
 def add_extraction_cmd(
     pmid: Annotated[str, typer.Option("--pmid", help="PMID of a completed template.")],
     protocol: ProtocolOpt = None,
+    wait: Annotated[
+        bool, typer.Option("--wait/--no-wait", help="Wait for another change of the data.")
+    ] = False,
     data: DataOpt = DEFAULT_DATA,
     processed: ProcessedOpt = DEFAULT_PROCESSED,
     reports: ReportsOpt = DEFAULT_REPORTS,
 ) -> None:
     """Validate a completed template with the data and append it to the tables."""
-    from evidence.extraction import EXTRACTION_DIR, add_extraction
+    from evidence.extraction import add_extraction
+    from evidence.runlock import RunLocked
 
     ws = workspace(data, processed, reports)
+    folder = _folder(ws.data, pmid)
+    pmid = folder.name
     proto = protocol_or_fail(ws, protocol)
-    folder = Path(ws.data) / EXTRACTION_DIR / pmid
     if not (folder / "studies.csv").is_file():
         raise fail(f"{folder}: no template; run `evidence extract-template --pmid {pmid}`")
-    added, issues = add_extraction(ws.data, proto, folder)
+    try:
+        added, issues = add_extraction(
+            ws.data, proto, folder, wait=wait, on_wait=lambda m: typer.echo(m, err=True)
+        )
+    except RunLocked as exc:
+        raise fail(str(exc)) from None
     for issue in issues:
         typer.echo(str(issue), err=True)
     if issues:
         raise fail(f"{len(issues)} problem(s): nothing was added")
     typer.echo(f"added the study and {added} outcome row(s) of PMID {pmid} to {ws.data}")
+    if not added:
+        typer.echo(
+            "no outcome row of the template has a number: the study counts in the evidence "
+            "tables but in no pooled analysis"
+        )
+
+
+def _folder(data: Path, pmid: str) -> Path:
+    """The template folder of --pmid; a usage error for anything but a PMID of digits."""
+    from evidence.extraction import template_folder
+    from evidence.safepath import UnsafePath
+
+    try:
+        return template_folder(data, pmid)
+    except UnsafePath as exc:
+        raise fail(str(exc), code=2) from None

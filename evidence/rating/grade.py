@@ -33,8 +33,13 @@ def grade_outcome(
     binary: bool,
     egger_p: float | None = None,
     indirect: bool = False,
+    egger_note: str = "",
 ) -> Certainty:
-    """Start from the design, lower once per serious concern (twice where very serious)."""
+    """Start from the design, lower once per serious concern (twice where very serious).
+
+    `egger_note` says why Egger's test could not be computed; publication bias is then not
+    assessed (never "not significant", which would claim a test that did not run).
+    """
     start = rules["start"]["randomised" if randomised else "observational"]
     domains: list[tuple[str, int, str]] = []
     domains.append(("risk of bias", 0, "not assessed: no risk-of-bias judgements recorded"))
@@ -76,6 +81,8 @@ def grade_outcome(
     pb = rules["publication_bias"]
     if k < pb["min_k"]:
         domains.append(("publication bias", 0, f"not assessed: k = {k} < {pb['min_k']}"))
+    elif egger_note:
+        domains.append(("publication bias", 0, f"not assessed: Egger test {egger_note}"))
     elif egger_p is not None and egger_p < pb["egger_p"]:
         domains.append(("publication bias", 1, f"Egger test p = {egger_p:.3f} < {pb['egger_p']}"))
     else:

@@ -67,9 +67,12 @@ def findings(analyses: list[Analysis], certainty: dict[tuple, Certainty]) -> lis
         if a.tier != ALL_TIERS or a.analysis != "primary" or a.outcome.measure in SINGLE:
             continue
         c = certainty.get((a.indication, a.outcome.id, a.tier, a.analysis))
-        notes = tuple(f"{d}: {why}" for d, lowered, why in (c.domains if c else ()) if lowered) or (
-            "no serious concern in any domain",
-        )
+        # Domains that lowered certainty, and any that could not be computed (said, not hidden).
+        notes = tuple(
+            f"{d}: {why}"
+            for d, lowered, why in (c.domains if c else ())
+            if lowered or "not computable" in why
+        ) or ("no serious concern in any domain",)
         rows.append(
             FindingRow(
                 a.indication,

@@ -118,6 +118,7 @@ def certainty_of(analyses: list[Analysis], rules: RuleSet) -> dict[tuple, Certai
             participants=a.participants,
             binary=a.outcome.measure in BINARY,
             egger_p=a.egger_p,
+            egger_note=a.egger_note,
             indirect=a.outcome.indirect,
         )
     return out

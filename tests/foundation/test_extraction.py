@@ -88,3 +88,16 @@ def test_invalid_extraction_adds_nothing_and_a_valid_one_is_appended(data_copy: 
     )
     result = runner.invoke(app, ["validate", "--data", str(data_copy)])
     assert result.exit_code == 0, result.output
+
+
+def test_a_template_without_numbers_adds_the_study_alone_and_says_so(data_copy: Path) -> None:
+    """As for many curated studies (reviews, trials without arm-level data): in no pool."""
+    prepare(data_copy)
+    outcomes = (data_copy / "outcomes.csv").read_bytes()
+    result = runner.invoke(app, ["add-extraction", "--pmid", PMID, "--data", str(data_copy)])
+    assert result.exit_code == 0, result.output
+    assert "0 outcome row(s)" in result.output and "in no pooled analysis" in result.output
+    assert (data_copy / "outcomes.csv").read_bytes() == outcomes
+    assert f",{PMID},".encode() in (data_copy / "studies.csv").read_bytes()
+    again = runner.invoke(app, ["add-extraction", "--pmid", PMID, "--data", str(data_copy)])
+    assert again.exit_code == 1, again.output

@@ -1,0 +1,68 @@
+"""The run's own Prefect server is Prefect's temporary server, started so that it dies with the run.
+
+The kill itself is tested in tests/security/test_killed_run_leaves_no_server.py.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from typing import Any
+
+import pytest
+from prefect.server.api.server import SubprocessASGIServer
+
+from flows.server import LAUNCH, BoundServer, configured_api_url, default_server
+
+
+def command_of(server_class: type[SubprocessASGIServer], monkeypatch: pytest.MonkeyPatch) -> Any:
+    calls: list[dict[str, Any]] = []
+    monkeypatch.setattr(subprocess, "Popen", lambda **kw: calls.append(kw))
+    server = object.__new__(server_class)  # not registered as Prefect's default server
+    server.__init__(8123)
+    server._run_uvicorn_command()
+    return calls[0]
+
+
+def test_the_bound_server_runs_prefects_own_server_command(monkeypatch: pytest.MonkeyPatch) -> None:
+    """If Prefect changes how it starts its server, this says so before a run does."""
+    plain = command_of(SubprocessASGIServer, monkeypatch)
+    bound = command_of(BoundServer, monkeypatch)
+    assert plain["args"][:3] == [sys.executable, "-m", "uvicorn"]
+    assert bound["args"] == [
+        sys.executable,
+        "-c",
+        LAUNCH,
+        str(os.getpid()),
+        "1",
+        *plain["args"][3:],
+    ]
+    assert bound["env"] == plain["env"]
+
+
+def test_the_launcher_refuses_to_serve_for_a_parent_that_is_gone() -> None:
+    """A server whose parent died before it set its death signal exits instead of serving."""
+    result = subprocess.run(
+        [sys.executable, "-c", LAUNCH, "1", "1", "--version"], capture_output=True, timeout=60
+    )
+    assert result.returncode == 1 and b"uvicorn" not in result.stdout
+
+
+def test_prefects_default_server_becomes_a_bound_one(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(SubprocessASGIServer, "_instances", {})
+    unstarted = SubprocessASGIServer()  # as Prefect would create it, not yet started
+    server = default_server()
+    assert isinstance(server, BoundServer) and server is not unstarted
+    assert SubprocessASGIServer() is server  # what Prefect's own code now gets
+    assert default_server() is server
+
+
+def test_a_configured_api_is_used_as_it_is(monkeypatch: pytest.MonkeyPatch) -> None:
+    from flows.run import shared_api
+
+    monkeypatch.setenv("PREFECT_API_URL", "http://127.0.0.1:4200/api")
+    monkeypatch.setattr(SubprocessASGIServer, "_instances", {})
+    with shared_api():
+        assert configured_api_url() == "http://127.0.0.1:4200/api"
+    assert SubprocessASGIServer._instances == {}  # no temporary server was made

@@ -1,0 +1,134 @@
+"""A diagnostic that cannot be computed is reported as such; the synthesis still runs.
+
+Twelve synthetic trials (written here, never part of the bundled data) with identical arms give
+identical sampling variances: Egger's regression on the standard error is then rank-deficient.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from pathlib import Path
+
+from evidence import pipeline
+from evidence.rating.grade import grade_outcome
+from evidence.rating.rules import load_rules
+from evidence.workspace import Workspace
+from tests.conftest import synthesize
+
+K = 12
+SAME_SE = "not computable: all 12 studies have the same standard error"
+
+
+def append_rows(path: Path, rows: list[dict[str, str]]) -> None:
+    with path.open(encoding="utf-8", newline="") as handle:
+        header = next(csv.reader(handle))
+    out = io.StringIO()
+    csv.writer(out, lineterminator="\r\n").writerows([r.get(c, "") for c in header] for r in rows)
+    with path.open("a", encoding="utf-8", newline="") as handle:
+        handle.write(out.getvalue())
+
+
+def add_equal_variance_trials(data: Path) -> None:
+    """K two-arm trials of the pain outcome `rmdq_improvement`, every arm n = 30 and SD 5."""
+    studies, outcomes = [], []
+    for i in range(K):
+        sid = f"synthetic_equal_se_{i:02d}"
+        studies.append(
+            {
+                "study_id": sid,
+                "first_author": "Synthetic",
+                "year": str(2000 + i),
+                "title": f"Synthetic trial {i} (test data)",
+                "design": "rct",
+                "species": "human",
+                "indication": "pain",
+                "route": "oral",
+                "comparator": "placebo",
+                "n_total": "60",
+                "source_urls": "https://example.org/synthetic",
+                "notes": "synthetic test data",
+            }
+        )
+        for role, mean in (("treatment", 10 + 0.3 * i), ("control", 9.0)):
+            outcomes.append(
+                {
+                    "row_id": f"{sid}-{role}",
+                    "study_id": sid,
+                    "outcome": "rmdq_improvement",
+                    "outcome_definition": "synthetic",
+                    "timepoint_weeks": "4",
+                    "arm": role,
+                    "arm_role": role,
+                    "n": "30",
+                    "mean": f"{mean:.1f}",
+                    "sd": "5",
+                    "derived": "false",
+                    "source_url": "https://example.org/synthetic",
+                }
+            )
+    append_rows(data / "studies.csv", studies)
+    append_rows(data / "outcomes.csv", outcomes)
+
+
+def test_a_pool_of_equal_variances_reports_egger_as_not_computable_and_the_run_goes_on(
+    data_copy: Path, tmp_path: Path
+) -> None:
+    add_equal_variance_trials(data_copy)
+    result = synthesize(data_copy, tmp_path / "p", tmp_path / "r")
+    assert result.exit_code == 0, result.output
+    for page in ("index.html", "report.md"):
+        text = (tmp_path / "r" / "baclofen" / page).read_text(encoding="utf-8")
+        assert "publication bias: not assessed: Egger test not computable" in text, page
+    with (tmp_path / "p" / "baclofen" / "pooled.csv").open(encoding="utf-8", newline="") as handle:
+        pooled = {
+            (r["indication"], r["outcome"], r["tier"], r["analysis"]): r
+            for r in csv.DictReader(handle)
+        }
+    row = pooled[("pain", "rmdq_improvement", "all", "primary")]
+    assert row["k"] == str(K) and row["estimate"] != ""
+    assert row["egger_p"].startswith(SAME_SE)
+    assert "rank-deficient" in row["egger_p"]
+    # every other pool is too small for the test: its cell stays empty
+    assert all(r["egger_p"] == "" for key, r in pooled.items() if key[1] != "rmdq_improvement")
+
+    ws = Workspace(data_copy, tmp_path / "p", tmp_path / "r")
+    snapshot = pipeline.load(ws, None)
+    analyses = pipeline.pool(snapshot, pipeline.tabulate(snapshot))
+    ratings = pipeline.rate(snapshot, analyses, ws.data / snapshot.protocol.rating.rule_set)
+    domains = {
+        d: (lowered, why)
+        for d, lowered, why in ratings.certainty[
+            ("pain", "rmdq_improvement", "all", "primary")
+        ].domains
+    }
+    lowered, why = domains["publication bias"]
+    assert lowered == 0
+    assert why.startswith(f"not assessed: Egger test {SAME_SE}")
+
+
+def test_grade_never_calls_an_uncomputed_egger_test_not_significant() -> None:
+    rules = load_rules(Path(__file__).resolve().parents[2] / "data/raw/rules/evidence_levels.yaml")
+    common = {
+        "randomised": True,
+        "k": 12,
+        "estimate": 0.5,
+        "ci_low": 0.2,
+        "ci_high": 0.8,
+        "pi_low": 0.1,
+        "pi_high": 0.9,
+        "i2": 10.0,
+        "participants": 2000,
+        "binary": False,
+    }
+    note = "not computable: tau^2 did not converge"
+    graded = grade_outcome(rules.grade, egger_note=note, **common)
+    reasons = dict((d, why) for d, _, why in graded.domains)
+    assert reasons["publication bias"] == f"not assessed: Egger test {note}"
+    assert graded.level == grade_outcome(rules.grade, egger_p=0.5, **common).level
+    assert (
+        "not significant"
+        in dict(
+            (d, why) for d, _, why in grade_outcome(rules.grade, egger_p=0.5, **common).domains
+        )["publication bias"]
+    )
