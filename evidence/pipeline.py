@@ -92,7 +92,8 @@ class RunOutputs:
 def load(ws: Workspace, protocol: str | None) -> Snapshot:
     path = ws.protocol_path(protocol)
     rawdata.recover(ws.data)  # finish or undo an interrupted change of the data first
-    return load_snapshot(ws.data, load_protocol(path), protocol_path=path)
+    with rawdata.reading(ws.data):  # and let no change start while the inputs are read
+        return load_snapshot(ws.data, load_protocol(path), protocol_path=path)
 
 
 def load_context(ws: Workspace, snapshot: Snapshot) -> RunContext:

@@ -9,13 +9,15 @@ interrupted; everything that reads DATA for a run or a validation calls it first
 
 from __future__ import annotations
 
+import fcntl
 import os
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
 from evidence import outputs
-from evidence.runlock import LOCK_FILE, run_lock
+from evidence.runlock import LOCK_FILE, RunLocked, run_lock
 from evidence.safepath import UnsafePath, is_inside, relative_name
 
 SWAP_DIR = ".swap"
@@ -46,6 +48,36 @@ def recover(data: Path, timeout: float = RECOVER_WAIT_SECONDS) -> str:
         return "nothing to recover"
     with run_lock(Path(data), wait=True, timeout=timeout):
         return outputs.recover(_state(data), Path(data).resolve())
+
+
+@contextmanager
+def reading(data: Path, timeout: float = RECOVER_WAIT_SECONDS) -> Iterator[None]:
+    """Read DATA's tables with no change half-made: writers hold DATA's lock exclusively, readers
+    share it, so a change that starts while a run reads its inputs waits for the run to finish.
+
+    Readers never create the lock file (reading leaves DATA untouched): with none there, no change
+    has ever been made here through `changing`, which creates it before it writes anything.
+    """
+    try:
+        fd = os.open(Path(data) / LOCK_FILE, os.O_RDONLY)
+    except OSError:
+        fd = -1
+    try:
+        deadline = time.monotonic() + timeout
+        while fd >= 0:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() > deadline:
+                    raise RunLocked(
+                        f"{data}: a change of the data has held it for over {timeout:g} s"
+                    ) from None
+                time.sleep(0.1)
+        yield
+    finally:
+        if fd >= 0:
+            os.close(fd)  # closing drops the shared lock
 
 
 @contextmanager

@@ -28,13 +28,14 @@ def validate_cmd(
     reports: ReportsOpt = DEFAULT_REPORTS,
 ) -> None:
     """Check every input file against its schema and across files; exit 1 on any problem."""
-    from evidence.rawdata import recover
+    from evidence.rawdata import reading, recover
     from evidence.validate import validate_inputs
 
     ws = workspace(data, processed, reports)
     proto = protocol_or_fail(ws, protocol)
     recover(ws.data)  # finish or undo an interrupted change of the data first
-    _, issues = validate_inputs(ws.data, proto)
+    with reading(ws.data):
+        _, issues = validate_inputs(ws.data, proto)
     for issue in issues:
         typer.echo(str(issue), err=True)
     if issues:

@@ -176,3 +176,28 @@ def test_a_change_never_writes_outside_the_data_folder(tmp_path: Path) -> None:
     assert not (data / "linked.csv").is_symlink()
     assert (data / "linked.csv").read_text(encoding="utf-8") == "new"
     assert not (tmp_path / "x.csv").exists()
+
+
+def test_a_change_waits_for_a_run_reading_the_data_and_a_run_waits_for_a_change(
+    data_copy: Path,
+) -> None:
+    """Readers share DATA's lock, a change holds it alone: neither sees the other half-done."""
+    import threading
+
+    events: list[str] = []
+
+    def read() -> None:
+        with rawdata.reading(data_copy):
+            events.append("read")
+
+    with rawdata.changing(data_copy):  # a change is being made (creates the lock file)
+        reader = threading.Thread(target=read)
+        reader.start()
+        reader.join(0.5)
+        assert reader.is_alive() and events == []  # the reader waits for the change
+        events.append("changed")
+    reader.join(10)
+    assert events == ["changed", "read"]
+    with rawdata.reading(data_copy), pytest.raises(RunLocked):
+        with rawdata.changing(data_copy):  # a change cannot start while a run reads
+            pass
