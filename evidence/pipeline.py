@@ -20,6 +20,12 @@ import pandas as pd
 
 from evidence import history as hist
 from evidence import rawdata
+from evidence.comparisons import (
+    assign_studies,
+    pooling_candidates,
+    unassigned_frame,
+    with_comparisons,
+)
 from evidence.io import frame_to_csv_text
 from evidence.outputs import Folder, Slot, publish, recover_folders
 from evidence.protocol import load_protocol
@@ -32,7 +38,7 @@ from evidence.report.sof import findings
 from evidence.report.summary import render_summary
 from evidence.safepath import UnsafePath, check_id, inside, relative_name
 from evidence.snapshot import Snapshot, load_snapshot
-from evidence.synthesis import Analysis, analyses_frame, pool_protocol
+from evidence.synthesis import Analysis, analyses_frame, methods_notes, pool_protocol
 from evidence.tables.agreement import agreement_frame
 from evidence.tables.dosage import dosage_frame
 from evidence.tables.interactions import interactions_frame
@@ -48,8 +54,9 @@ log = logging.getLogger("evidence")
 
 @dataclass(frozen=True)
 class Tabulation:
-    tiered: pd.DataFrame
+    tiered: pd.DataFrame  # with each row's `comparison` ("" when its study fits none)
     by_tier: pd.DataFrame
+    assignments: pd.DataFrame = field(default_factory=pd.DataFrame)
 
 
 @dataclass(frozen=True)
@@ -125,8 +132,11 @@ def load_context(ws: Workspace, snapshot: Snapshot) -> RunContext:
 
 
 def tabulate(snapshot: Snapshot) -> Tabulation:
-    tiered = assign_tiers(snapshot.outcomes, snapshot.studies, snapshot.protocol)
-    return Tabulation(tiered=tiered, by_tier=outcomes_by_tier(tiered))
+    p = snapshot.protocol
+    candidates = pooling_candidates(snapshot.studies, snapshot.outcomes, snapshot.study_effects, p)
+    assignments = assign_studies(snapshot.studies, p, candidates)
+    tiered = with_comparisons(assign_tiers(snapshot.outcomes, snapshot.studies, p), assignments)
+    return Tabulation(tiered=tiered, by_tier=outcomes_by_tier(tiered), assignments=assignments)
 
 
 def pool(snapshot: Snapshot, tab: Tabulation) -> list[Analysis]:
@@ -173,7 +183,7 @@ def _manifest(
     }
     digest = hist.digest(determinants)
     pooled = {
-        "|".join((a.indication, a.outcome.id, a.tier, a.analysis)): {
+        "|".join(a.key): {
             "measure": a.result.measure,
             "k": a.result.k,
             "estimate": round(a.result.estimate, 8),
@@ -221,12 +231,14 @@ def report(
     side, found = side_effects_frame(tab.tiered, snapshot.refs, p, rules)
     inter = interactions_frame(snapshot, rules)
     votes = vote_counts(snapshot, analyses, rules)
+    unassigned = unassigned_frame(tab.assignments)
     agreement = agreement_frame(snapshot, ratings.uses, dosage, found, inter)
     out.processed = {
         "outcomes_by_tier.csv": frame_to_csv_text(tab.by_tier),
         "pooled.csv": frame_to_csv_text(
             analyses_frame(analyses, ratings.certainty_levels, snapshot.refs)
         ),
+        "unassigned.csv": frame_to_csv_text(unassigned),
         "table_uses.csv": frame_to_csv_text(uses),
         "table_dosage.csv": frame_to_csv_text(dosage),
         "table_side_effects.csv": frame_to_csv_text(side),
@@ -268,6 +280,8 @@ def report(
         indications=[(i.id, i.label) for i in p.indications],
         last_search=ctx.last_search,
         stale=ctx.stale,
+        unassigned=unassigned,
+        methods=methods_notes(p),
     )
     out.reports = {
         "index.html": render_html(data),

@@ -65,6 +65,51 @@ class OutcomeSpec(_Model):
     indirect: bool = False  # GRADE indirectness: the outcome stands in for the one that matters
 
 
+ComparatorClass = Literal["placebo", "active", "usual_care", "dose", "none"]
+
+# Designs the pooling knows how to count: parallel groups, crossover (counted once, see
+# `crossover`), and single groups (rates). Anything else (cluster trials, ...) is refused.
+PARALLEL_DESIGNS = frozenset({"rct", "nonrandomised_controlled", "cohort"})
+CROSSOVER_DESIGNS = frozenset({"crossover_rct"})
+SINGLE_GROUP_DESIGNS = frozenset({"single_arm", "case_series"})
+SUPPORTED_DESIGNS = PARALLEL_DESIGNS | CROSSOVER_DESIGNS | SINGLE_GROUP_DESIGNS
+
+
+def _designs(value: list[str] | None) -> list[str] | None:
+    """A comparison may only allow designs the pooling counts correctly."""
+    if value is None:
+        return None
+    bad = sorted(set(value) - SUPPORTED_DESIGNS)
+    if bad:
+        raise ValueError(
+            f"design(s) {bad} cannot be pooled yet (supported: {sorted(SUPPORTED_DESIGNS)})"
+        )
+    return value
+
+
+class ComparisonSpec(_Model):
+    """One PICO comparison of an indication: which studies may pool together.
+
+    A filter left out (None) accepts any value; a study is assigned to the first comparison of
+    its indication that it fits, and a study that fits none is listed with the reasons.
+    """
+
+    id: Id
+    label: str
+    routes: list[str] | None = None  # the intervention's route (studies.route)
+    comparator: ComparatorClass | None = None
+    comparator_names: list[str] | None = None  # active/usual-care names accepted (prefix match)
+    designs: Annotated[list[str] | None, AfterValidator(_designs)] = None
+    population_terms: list[str] | None = None  # the population text must contain one
+    exclude_population_terms: list[str] = Field(default_factory=list)
+    min_duration_weeks: float | None = None  # design window, e.g. no single-bolus tests
+    duration_unknown: Literal["include", "exclude"] = "include"
+
+
+# Used when an indication declares no comparisons: every study of the indication pools together.
+ALL_STUDIES = ComparisonSpec(id="all", label="all studies (no comparisons declared)")
+
+
 class Indication(_Model):
     id: Id
     label: str
@@ -73,6 +118,18 @@ class Indication(_Model):
     comparator: str = "placebo"
     active_comparators: list[str] = Field(default_factory=list)
     outcomes: list[OutcomeSpec] = Field(default_factory=list)
+    comparisons: list[ComparisonSpec] = Field(default_factory=list)
+
+    @property
+    def comparison_specs(self) -> list[ComparisonSpec]:
+        """The declared comparisons, or one that takes every study when none is declared."""
+        return list(self.comparisons) or [ALL_STUDIES]
+
+    def comparison(self, comparison_id: str) -> ComparisonSpec:
+        for spec in self.comparison_specs:
+            if spec.id == comparison_id:
+                return spec
+        raise KeyError(comparison_id)
 
 
 class Tier(_Model):
@@ -120,6 +177,31 @@ class RatingSpec(_Model):
     model: dict[str, str] = Field(default_factory=lambda: {"method": "REML", "test": "knha"})
 
 
+class SmallK(_Model):
+    """One interval rule for small pools, used by every figure, table and rating reason.
+
+    `test` is the test of pools with k >= 3 (metafor's "adhoc" keeps Knapp-Hartung from giving
+    an interval narrower than the z interval); `k2_test` decides pools of exactly two studies,
+    where Knapp-Hartung's t with 1 df gives intervals too wide to inform anyone.
+    """
+
+    test: Literal["z", "knha", "adhoc"] = "adhoc"
+    k2_test: Literal["z", "knha", "adhoc"] = "z"
+
+    def test_for(self, k: int) -> str:
+        if k < 2:
+            return "z"
+        return self.k2_test if k == 2 else self.test
+
+
+class Crossover(_Model):
+    """How crossover trials count once (Cochrane Handbook 23.2): without within-patient data,
+    both periods' arms are analysed as paired with this assumed within-patient correlation,
+    and a sensitivity analysis treats them as parallel groups of half their size."""
+
+    correlation: float = Field(default=0.5, ge=0.0, lt=1.0)
+
+
 class ProtocolFiles(_Model):
     """Input files, relative to the data folder (checked again, symlinks resolved, when read)."""
 
@@ -147,6 +229,10 @@ class Protocol(_Model):
     side_effects: list[SideEffectRow] = Field(default_factory=list)
     dosage_rows: list[DosageRow] = Field(default_factory=list)
     rating: RatingSpec
+    small_k: SmallK | None = None  # None: the rating model's test for every k (older protocols)
+    crossover: Crossover = Field(default_factory=Crossover)
+    # An active comparator whose name starts with one of these is usual care, not a drug.
+    usual_care_terms: list[str] = Field(default_factory=list)
     # A pooled estimate "moved" between runs when it changes by more than this (analysis scale).
     change_tolerance: float = 0.05
 
@@ -164,8 +250,17 @@ class Protocol(_Model):
             dupes = sorted({o for o in outs if outs.count(o) > 1})
             if dupes:
                 raise ValueError(f"outcome ids of indication {ind.id} repeat: {dupes}")
-        # Figure files are named `<indication>-<outcome>-<kind>.svg`; two pairs must not collide.
-        keys = [f"{i.id}-{o.id}" for i in self.indications for o in i.outcomes]
+            comps = [c.id for c in ind.comparisons]
+            dupes = sorted({c for c in comps if comps.count(c) > 1})
+            if dupes:
+                raise ValueError(f"comparison ids of indication {ind.id} repeat: {dupes}")
+        # Figure files are named `<indication>-<comparison>-<outcome>-<kind>.svg`; no clashes.
+        keys = [
+            f"{i.id}-{c.id}-{o.id}"
+            for i in self.indications
+            for c in i.comparison_specs
+            for o in i.outcomes
+        ]
         clash = sorted({k for k in keys if keys.count(k) > 1})
         if clash:
             raise ValueError(f"indication and outcome ids give the same figure name: {clash}")

@@ -1,15 +1,20 @@
-"""Pooling per indication × outcome × dose tier, from the tabulated arm-level rows.
+"""Pooling per indication × comparison × outcome × dose tier, from the tabulated arm rows.
 
-Arms are paired within a study at the latest timepoint both roles report. Several drug arms of
-one study are combined for the overall pool (events and n summed; means and SDs combined as for
-merged groups) and kept apart by tier for the tier subgroups, so no control arm counts twice in
-one pool. An SD computed from a printed SE marks the comparison as derived.
+Pools never cross comparisons (see `evidence.comparisons`). Arms are paired within a study at
+the latest timepoint both roles report. Several drug arms of one study are combined for the
+overall pool (events and n summed; means and SDs combined as for merged groups) and kept apart
+by tier for the tier subgroups, where a shared control group is split evenly between the tiers
+(Cochrane Handbook 23.3.4), so no control participant counts twice in any pool or in the tier
+test. Crossover trials count their participants once: without within-patient data their
+marginal arms are analysed as paired with the protocol's assumed correlation (Handbook 23.2.7),
+and a sensitivity analysis analyses them as parallel groups instead. An SD computed from a
+printed SE marks the comparison as derived.
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import pandas as pd
@@ -17,9 +22,9 @@ import pandas as pd
 from evidence.meta.bias import NotComputable, egger_test
 from evidence.meta.effect_sizes import escalc
 from evidence.meta.fit import rma
-from evidence.meta.results import EffectSizes, PooledResult
+from evidence.meta.results import EffectSizes, PooledResult, SequentialResult
 from evidence.meta.subgroup import subgroup_analysis
-from evidence.protocol import OutcomeSpec, Protocol
+from evidence.protocol import CROSSOVER_DESIGNS, ComparisonSpec, OutcomeSpec, Protocol
 
 BINARY = {"RR", "OR", "RD"}
 CONTINUOUS = {"MD", "SMD"}
@@ -27,6 +32,10 @@ SINGLE = {"PLO", "PR"}
 ALL_TIERS = "all"
 EGGER_MIN_K = 10  # Egger's test is not run on fewer studies
 UNTIERED = {"unknown", "mixed", "not_tiered"}
+# Sensitivity analyses, each named for what it tests.
+PRIMARY = "primary"
+EXCLUDING_DERIVED = "excluding_derived"
+CROSSOVER_AS_PARALLEL = "crossover_as_parallel"
 
 
 @dataclass(frozen=True)
@@ -46,6 +55,13 @@ class Analysis:
     control_risk: float | None = None  # pooled control-arm risk, for absolute effects
     years: tuple[int | None, ...] = ()
     egger_note: str = ""  # "not computable: <why>" when Egger's test could not be run
+    comparison: str = ""
+    comparison_label: str = ""
+
+    @property
+    def key(self) -> tuple[str, str, str, str, str]:
+        """Identifies the analysis in a run: pools of two comparisons never share a key."""
+        return (self.indication, self.comparison, self.outcome.id, self.tier, self.analysis)
 
 
 def egger(es: EffectSizes, method: str) -> tuple[float | None, str]:
@@ -87,8 +103,17 @@ def _combine_continuous(rows: pd.DataFrame) -> tuple[float, float, int, bool]:
     return mean, math.sqrt(ss / (n_tot - 1)), n_tot, derived
 
 
+def _is_crossover(grp: pd.DataFrame) -> bool:
+    return "design" in grp.columns and bool(grp["design"].isin(CROSSOVER_DESIGNS).any())
+
+
 def comparisons(tiered: pd.DataFrame, indication: str, outcome: str, measure: str) -> pd.DataFrame:
-    """One row per study (overall, tier `all`) and per study × tier of its drug arms."""
+    """One row per study (overall, tier `all`) and per study × tier of its drug arms.
+
+    In the tier rows a control group shared by drug arms of m tiers is split into m equal parts
+    (events and n divided by m; means and SDs kept), so the tier subgroups together hold each
+    control participant once. `crossover` marks trials whose arms are the same participants.
+    """
     rows = tiered[(tiered["indication"] == indication) & (tiered["outcome"] == outcome)]
     if measure in BINARY:
         rows = rows[rows["events"].notna() & rows["n"].notna()]
@@ -102,6 +127,7 @@ def comparisons(tiered: pd.DataFrame, indication: str, outcome: str, measure: st
     out: list[dict[str, object]] = []
     for study_id, grp in rows.groupby("study_id", sort=True):
         year = grp["year"].iloc[0]
+        crossover = _is_crossover(grp)
         if measure in SINGLE:
             arms = _latest(grp[grp["arm_role"].isin(["treatment", "single"])])
             if arms.empty:
@@ -116,6 +142,7 @@ def comparisons(tiered: pd.DataFrame, indication: str, outcome: str, measure: st
                         "events": ev,
                         "n": n,
                         "derived": bool(sub["derived"].fillna(False).any()),
+                        "crossover": crossover,
                     }
                 )
             continue
@@ -129,14 +156,22 @@ def comparisons(tiered: pd.DataFrame, indication: str, outcome: str, measure: st
         tp = both.index.max()
         at = paired[paired["timepoint_weeks"].astype("Float64").fillna(-1.0) == tp]
         treat, ctrl = at[at["arm_role"] == "treatment"], at[at["arm_role"] == "control"]
-        for tier, sub in [(ALL_TIERS, treat), *treat.groupby("dose_tier", sort=True)]:
-            rec: dict[str, object] = {"study_id": study_id, "year": year, "tier": tier}
+        by_tier = list(treat.groupby("dose_tier", sort=True))
+        for tier, sub in [(ALL_TIERS, treat), *by_tier]:
+            share = 1 if tier == ALL_TIERS else len(by_tier)
+            rec: dict[str, object] = {
+                "study_id": study_id,
+                "year": year,
+                "tier": tier,
+                "crossover": crossover,
+            }
             derived = bool(
                 sub["derived"].fillna(False).any() or ctrl["derived"].fillna(False).any()
             )
             if measure in BINARY:
                 rec["events_treat"], rec["n_treat"] = _combine_binary(sub)
-                rec["events_ctrl"], rec["n_ctrl"] = _combine_binary(ctrl)
+                ev, n = _combine_binary(ctrl)
+                rec["events_ctrl"], rec["n_ctrl"] = ev / share, n / share
             else:
                 mt, st, nt, d1 = _combine_continuous(sub)
                 mc, sc, nc, d2 = _combine_continuous(ctrl)
@@ -146,7 +181,7 @@ def comparisons(tiered: pd.DataFrame, indication: str, outcome: str, measure: st
                     "n_treat": nt,
                     "mean_ctrl": mc,
                     "sd_ctrl": sc,
-                    "n_ctrl": nc,
+                    "n_ctrl": nc / share,
                 }
                 derived |= d1 or d2
             rec["derived"] = derived
@@ -154,7 +189,22 @@ def comparisons(tiered: pd.DataFrame, indication: str, outcome: str, measure: st
     return pd.DataFrame(out)
 
 
-def effect_sizes(comp: pd.DataFrame, measure: str):
+def effect_sizes(comp: pd.DataFrame, measure: str, correlation: float = 0.0) -> EffectSizes:
+    """escalc on the comparisons; crossover trials' variances paired with `correlation`.
+
+    For marginal arm data of the same participants, the paired variance is approximated by the
+    parallel-group variance × (1 − r): exact for a mean difference with equal arm SEs
+    (Handbook 23.2.7.2, SE² = SE_E² + SE_C² − 2r·SE_E·SE_C), and the same correlation-based
+    adjustment for ratio measures (Elbourne et al. 2002). r = 0 is the parallel-group analysis.
+    """
+    es = _escalc(comp, measure)
+    if correlation == 0.0 or "crossover" not in comp.columns or not comp["crossover"].any():
+        return es
+    factor = [(1.0 - correlation) if c else 1.0 for c in comp["crossover"].astype(bool)]
+    return replace(es, vi=tuple(v * f for v, f in zip(es.vi, factor, strict=True)), tables=None)
+
+
+def _escalc(comp: pd.DataFrame, measure: str) -> EffectSizes:
     ids = comp["study_id"].tolist()
     if measure in BINARY:
         return escalc(
@@ -181,44 +231,84 @@ def effect_sizes(comp: pd.DataFrame, measure: str):
     )
 
 
-def _participants(comp: pd.DataFrame, measure: str) -> int:
+def participants(comp: pd.DataFrame, measure: str) -> int:
+    """People in the pool, each once: a crossover trial's arms are the same participants."""
     if measure in SINGLE:
         return int(comp["n"].sum())
-    return int(comp["n_treat"].sum() + comp["n_ctrl"].sum())
+    cross = comp["crossover"].astype(bool) if "crossover" in comp.columns else False
+    both = comp["n_treat"] + comp["n_ctrl"]
+    once = comp[["n_treat", "n_ctrl"]].max(axis=1)
+    return round(float(both.where(~cross, once).sum()))
+
+
+def small_k_test(protocol: Protocol, k: int) -> str:
+    """The interval's test for a pool of k studies: the protocol's one rule for every output."""
+    if k < 2:
+        return "z"
+    if protocol.small_k is None:
+        return protocol.rating.model.get("test", "knha")
+    return protocol.small_k.test_for(k)
+
+
+def cumulative_pools(a: Analysis, protocol: Protocol) -> SequentialResult:
+    """The pool as its studies accrue (in the analysis' order, by year), each step's interval
+    from the same small-k rule as the pool itself, so the last step is the pool."""
+    r = a.result
+    fits = tuple(
+        rma(
+            np.asarray(r.yi[: i + 1], dtype=float),
+            np.asarray(r.vi[: i + 1], dtype=float),
+            method=r.method,
+            test=small_k_test(protocol, i + 1),
+            measure=r.measure,
+            studies=list(r.studies[: i + 1]),
+        )
+        for i in range(r.k)
+    )
+    return SequentialResult(kind="cumulative", labels=tuple(r.studies), fits=fits)
 
 
 def pool_outcome(
-    tiered: pd.DataFrame, protocol: Protocol, indication: str, spec: OutcomeSpec
+    tiered: pd.DataFrame,
+    protocol: Protocol,
+    indication: str,
+    spec: OutcomeSpec,
+    comparison: ComparisonSpec | None = None,
 ) -> list[Analysis]:
-    """Overall and per-tier pools of one outcome, plus the pool without derived values."""
+    """Overall and per-tier pools of one outcome within one comparison, plus sensitivity pools
+    (without derived values; crossover trials as parallel groups)."""
+    if comparison is not None and "comparison" in tiered.columns:
+        tiered = tiered[tiered["comparison"] == comparison.id]
     comp = comparisons(tiered, indication, spec.id, spec.measure)
     if comp.empty:
         return []
     method = protocol.rating.model.get("method", "REML")
-    test = protocol.rating.model.get("test", "knha")
+    r = protocol.crossover.correlation if spec.measure not in SINGLE else 0.0
     out: list[Analysis] = []
-    subsets: list[tuple[str, str, pd.DataFrame]] = []
+    subsets: list[tuple[str, str, pd.DataFrame, float]] = []
     overall = comp[comp["tier"] == ALL_TIERS].sort_values(["year", "study_id"], na_position="last")
-    subsets.append((ALL_TIERS, "primary", overall))
+    subsets.append((ALL_TIERS, PRIMARY, overall, r))
     for tier in sorted(set(comp["tier"]) - {ALL_TIERS}):
-        subsets.append((tier, "primary", comp[comp["tier"] == tier].sort_values("study_id")))
+        subsets.append((tier, PRIMARY, comp[comp["tier"] == tier].sort_values("study_id"), r))
     if overall["derived"].any():
-        subsets.append((ALL_TIERS, "excluding_derived", overall[~overall["derived"]]))
+        subsets.append((ALL_TIERS, EXCLUDING_DERIVED, overall[~overall["derived"]], r))
+    if r > 0 and overall["crossover"].any():
+        subsets.append((ALL_TIERS, CROSSOVER_AS_PARALLEL, overall, 0.0))
     tiered_rows = comp[~comp["tier"].isin(UNTIERED | {ALL_TIERS})]
     tier_test = None
     if tiered_rows["tier"].nunique() >= 2 and len(tiered_rows) >= 3:
-        es = effect_sizes(tiered_rows, spec.measure)
+        es = effect_sizes(tiered_rows, spec.measure, r)
         sub_res = subgroup_analysis(
             es, groups=tiered_rows["tier"].tolist(), moderator="dose_tier", method=method
         )
         tier_test = (sub_res.q_between, sub_res.q_between_df, sub_res.q_between_pval)
-    for tier, analysis, sub in subsets:
+    for tier, analysis, sub, corr in subsets:
         if sub.empty:
             continue
-        es = effect_sizes(sub, spec.measure)
-        res = rma(es, method=method, test=test if len(sub) > 1 else "z")
+        es = effect_sizes(sub, spec.measure, corr)
+        res = rma(es, method=method, test=small_k_test(protocol, len(sub)))
         egger_p, egger_note = egger(es, method) if len(sub) >= EGGER_MIN_K else (None, "")
-        first = tier == ALL_TIERS and analysis == "primary"
+        first = tier == ALL_TIERS and analysis == PRIMARY
         risk = None
         if spec.measure in BINARY and sub["n_ctrl"].sum() > 0:
             risk = float(sub["events_ctrl"].sum() / sub["n_ctrl"].sum())
@@ -230,7 +320,7 @@ def pool_outcome(
                 tier,
                 analysis,
                 res,
-                _participants(sub, spec.measure),
+                participants(sub, spec.measure),
                 int(sub["derived"].sum()),
                 tuple(sub["study_id"]),
                 tier_test if first else None,
@@ -238,17 +328,63 @@ def pool_outcome(
                 risk,
                 years,
                 egger_note,
+                comparison.id if comparison else "",
+                comparison.label if comparison else "",
             )
         )
     return out
 
 
 def pool_protocol(tiered: pd.DataFrame, protocol: Protocol) -> list[Analysis]:
+    """Every indication × comparison × outcome; `tiered` carries each row's `comparison`
+    (`evidence.comparisons.with_comparisons`), and rows of no comparison pool nowhere."""
+    declared = any(ind.comparisons for ind in protocol.indications)
+    if declared and "comparison" not in tiered.columns:
+        raise ValueError("the protocol declares comparisons: assign the studies to them first")
     out: list[Analysis] = []
     for ind in protocol.indications:
-        for spec in ind.outcomes:
-            out.extend(pool_outcome(tiered, protocol, ind.id, spec))
+        for comparison in ind.comparison_specs:
+            for spec in ind.outcomes:
+                out.extend(pool_outcome(tiered, protocol, ind.id, spec, comparison))
     return out
+
+
+def methods_notes(protocol: Protocol) -> list[str]:
+    """The rules that formed and counted every pool, stated for the report's methods."""
+    method = protocol.rating.model.get("method", "REML")
+    if protocol.small_k is None:
+        test = protocol.rating.model.get("test", "knha")
+        small = f"Every pool of two or more studies uses the {_TESTS[test]} interval."
+    else:
+        sk = protocol.small_k
+        small = (
+            f"Pools of three or more studies use the {_TESTS[sk.test]} interval; pools of "
+            f"exactly two studies use the {_TESTS[sk.k2_test]} interval. The same rule gives "
+            "every interval shown: forest and cumulative plots, the summary of findings, "
+            "pooled.csv and the rating's reasons."
+        )
+    r = protocol.crossover.correlation
+    return [
+        "Studies are pooled only within one comparison of their indication (route of the "
+        "intervention, comparator class, population and design window as declared in the "
+        "protocol); studies that fit no comparison are listed with the reason.",
+        f"Random-effects model ({method}). {small} A single study is shown with its own "
+        "z interval.",
+        "A trial with several drug arms enters the overall pool once, its arms combined; in "
+        "the dose-tier subgroups its shared control group is split evenly between the tiers, "
+        "so no participant counts twice in any subgroup or in the test between tiers.",
+        f"Crossover trials count their participants once: their arms are analysed as paired "
+        f"with an assumed within-patient correlation of {r:g} (Cochrane Handbook 23.2.7); the "
+        f"sensitivity analysis '{CROSSOVER_AS_PARALLEL}' analyses them as parallel groups. "
+        f"'{EXCLUDING_DERIVED}' leaves out comparisons with a computed (not printed) number.",
+    ]
+
+
+_TESTS = {
+    "z": "normal (z)",
+    "knha": "Knapp–Hartung (t, k − 1 df)",
+    "adhoc": "Knapp–Hartung (t, k − 1 df, never narrower than z: metafor's test='adhoc')",
+}
 
 
 def _r(x: float | None, nd: int = 6) -> float | None:
@@ -264,10 +400,11 @@ def analyses_frame(
     rows = []
     for a in analyses:
         r = a.result
-        key = (a.indication, a.outcome.id, a.tier, a.analysis)
         rows.append(
             {
                 "indication": a.indication,
+                "comparison": a.comparison,
+                "comparison_label": a.comparison_label,
                 "outcome": a.outcome.id,
                 "tier": a.tier,
                 "analysis": a.analysis,
@@ -294,11 +431,11 @@ def analyses_frame(
                 "tier_test_df": a.tier_test[1] if a.tier_test else None,
                 "tier_test_p": _r(a.tier_test[2], 8) if a.tier_test else None,
                 "egger_p": a.egger_note or _r(a.egger_p, 8),
-                "certainty": (certainty or {}).get(key, ""),
+                "certainty": (certainty or {}).get(a.key, ""),
                 "studies": " ".join(a.study_ids),
                 "sources": " ".join((refs or {}).get(s, s) for s in a.study_ids),
             }
         )
-    cols = ["indication", "outcome", "tier", "analysis"]
+    cols = ["indication", "comparison", "outcome", "tier", "analysis"]
     frame = pd.DataFrame(rows)
     return frame.sort_values(cols, kind="stable").reset_index(drop=True) if rows else frame

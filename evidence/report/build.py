@@ -6,41 +6,56 @@ from functools import partial
 
 import pandas as pd
 
-from evidence.meta.sensitivity import cumulative
 from evidence.rating.grade import Certainty
 from evidence.report.markup import dom_id
 from evidence.report.plots import ForestGroup, cumulative_svg, forest_svg, funnel_svg, scope_ids
 from evidence.report.prisma import PrismaCounts, prisma_counts
 from evidence.report.render import Figure
 from evidence.snapshot import Snapshot
-from evidence.synthesis import ALL_TIERS, EGGER_MIN_K, SINGLE, UNTIERED, Analysis
+from evidence.synthesis import (
+    ALL_TIERS,
+    EGGER_MIN_K,
+    PRIMARY,
+    SINGLE,
+    UNTIERED,
+    Analysis,
+    cumulative_pools,
+)
 
 FUNNEL_MIN_K = EGGER_MIN_K
 CUMULATIVE_MIN_K = 3
 
 
-def figure_key(indication: str, outcome: str, kind: str) -> str:
+def figure_key(indication: str, outcome: str, kind: str, comparison: str = "") -> str:
     """Names the figure's file and prefixes its SVG ids: a plain id whatever the data's ids hold."""
+    if comparison:
+        return dom_id(f"{indication}-{comparison}-{outcome}-{kind}")
     return dom_id(f"{indication}-{outcome}-{kind}")
 
 
 def figures(snapshot: Snapshot, analyses: list[Analysis]) -> list[Figure]:
-    """Per indication × outcome: a forest plot by dose tier, a cumulative plot by year (k ≥ 3:
-    with two studies it only repeats the forest plot), and a funnel plot when k ≥ 10."""
+    """Per indication × comparison × outcome: a forest plot by dose tier, a cumulative plot by
+    year (k ≥ 3: with two studies it only repeats the forest plot), and a funnel plot when
+    k ≥ 10. Every interval drawn follows the protocol's one small-k rule."""
     order = {i.id: n for n, i in enumerate(snapshot.protocol.indications)}
     tier_rank: dict[str, int] = {}
     for spec in snapshot.protocol.dose_tiers.values():
         for n, t in enumerate(spec.tiers):
             tier_rank.setdefault(t.label, n)
     out: list[Figure] = []
-    overall = [a for a in analyses if a.tier == ALL_TIERS and a.analysis == "primary"]
-    for a in sorted(overall, key=lambda a: (order.get(a.indication, 99), a.outcome.id)):
-        key = partial(figure_key, a.indication, a.outcome.id)
+    overall = [a for a in analyses if a.tier == ALL_TIERS and a.analysis == PRIMARY]
+    for a in sorted(
+        overall, key=lambda a: (order.get(a.indication, 99), a.comparison, a.outcome.id)
+    ):
+        key = partial(figure_key, a.indication, a.outcome.id, comparison=a.comparison)
         label = f"{snapshot.protocol.indication(a.indication).label}: {a.outcome.label}"
+        if a.comparison_label:
+            label += f" — {a.comparison_label}"
         tiers = [
             b
             for b in analyses
-            if (b.indication, b.outcome.id, b.analysis) == (a.indication, a.outcome.id, "primary")
+            if (b.indication, b.comparison, b.outcome.id, b.analysis)
+            == (a.indication, a.comparison, a.outcome.id, PRIMARY)
             and b.tier != ALL_TIERS
         ]
         tiers.sort(key=lambda b: (b.tier in UNTIERED, tier_rank.get(b.tier, 99), b.tier))
@@ -59,13 +74,7 @@ def figures(snapshot: Snapshot, analyses: list[Analysis]) -> list[Figure]:
             )
         )
         if a.result.k >= CUMULATIVE_MIN_K:
-            seq = cumulative(
-                a.result.yi,
-                a.result.vi,
-                studies=a.result.studies,
-                measure=measure,
-                method=a.result.method,
-            )
+            seq = cumulative_pools(a, snapshot.protocol)
             out.append(
                 Figure(
                     key("cumulative"),

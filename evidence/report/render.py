@@ -63,6 +63,8 @@ class ReportData:
     indications: list[tuple[str, str]]
     last_search: dict[str, str] = field(default_factory=dict)
     stale: dict[str, str] = field(default_factory=dict)
+    unassigned: pd.DataFrame = field(default_factory=pd.DataFrame)  # studies in no comparison
+    methods: list[str] = field(default_factory=list)  # how pools were formed and counted
 
 
 def md_cell(v: Any) -> str:
@@ -158,6 +160,7 @@ def _context(data: ReportData) -> dict[str, Any]:
         "interactions": _records(data.interactions),
         "votes": _records(data.votes),
         "agreement": _records(data.agreement),
+        "unassigned": _records(data.unassigned),
         "references": _references(data.references),
     }
 

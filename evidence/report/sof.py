@@ -6,12 +6,13 @@ import math
 from dataclasses import dataclass
 
 from evidence.rating.grade import Certainty
-from evidence.synthesis import ALL_TIERS, SINGLE, Analysis
+from evidence.synthesis import ALL_TIERS, PRIMARY, SINGLE, Analysis
 
 
 @dataclass(frozen=True)
 class FindingRow:
     indication: str
+    comparison: str  # the comparison's label, e.g. "oral drug vs placebo"
     outcome: str
     studies: int
     participants: int
@@ -64,9 +65,9 @@ def absolute_effect(a: Analysis) -> str:
 def findings(analyses: list[Analysis], certainty: dict[tuple, Certainty]) -> list[FindingRow]:
     rows = []
     for a in analyses:
-        if a.tier != ALL_TIERS or a.analysis != "primary" or a.outcome.measure in SINGLE:
+        if a.tier != ALL_TIERS or a.analysis != PRIMARY or a.outcome.measure in SINGLE:
             continue
-        c = certainty.get((a.indication, a.outcome.id, a.tier, a.analysis))
+        c = certainty.get(a.key)
         # Domains that lowered certainty, and any that could not be computed (said, not hidden).
         notes = tuple(
             f"{d}: {why}"
@@ -76,6 +77,7 @@ def findings(analyses: list[Analysis], certainty: dict[tuple, Certainty]) -> lis
         rows.append(
             FindingRow(
                 a.indication,
+                a.comparison_label,
                 a.outcome.label,
                 a.result.k,
                 a.participants,

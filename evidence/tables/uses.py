@@ -105,7 +105,7 @@ def certainty_of(analyses: list[Analysis], rules: RuleSet) -> dict[tuple, Certai
         if a.outcome.measure in SINGLE:
             continue
         r = a.result
-        out[(a.indication, a.outcome.id, a.tier, a.analysis)] = grade_outcome(
+        out[a.key] = grade_outcome(
             rules.grade,
             randomised=True,
             k=r.k,

@@ -91,7 +91,7 @@ def test_a_new_trial_flows_from_pubmed_to_the_pooled_estimate(
     assert after.k == before.k + 1 and sid in after.studies
     assert after.estimate != before.estimate
     log = (tmp / "r" / "baclofen" / "changelog.md").read_text()
-    assert sid in log and "alcohol_use_disorder|abstinence|all|primary" in log
+    assert sid in log and "alcohol_use_disorder|oral_vs_placebo|abstinence|all|primary" in log
     queue = pd.read_csv(data / "pubmed" / "queue.csv", dtype=str)
     assert queue.empty  # the record is in the data now, so it left the queue
 
