@@ -67,6 +67,7 @@ def test_sensitivity_leaves_out_derived_comparisons(processed: Path) -> None:
     for r in ex.itertuples():
         primary = pooled[
             (pooled.indication == r.indication)
+            & (pooled.comparison == r.comparison)
             & (pooled.outcome == r.outcome)
             & (pooled.tier == "all")
             & (pooled.analysis == "primary")

@@ -130,7 +130,8 @@ def test_a_new_trial_shows_under_what_changed(
     html = (reports / "index.html").read_text(encoding="utf-8")
     section = html.split('id="changes"')[1].split("</div>")[0]
     assert "newtrial_2026" in section
-    assert "alcohol_use_disorder|oral_vs_placebo|abstinence|all|primary" in section  # the pool moved
+    # the pool moved
+    assert "alcohol_use_disorder|oral_vs_placebo|abstinence|all|primary" in section
     log = (reports / "changelog.md").read_text(encoding="utf-8")
     assert "newtrial_2026" in log and "Nothing changed" not in log
     runs = sorted(p.name for p in (tmp_path / "processed" / "runs").iterdir())
