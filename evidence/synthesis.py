@@ -21,7 +21,7 @@ import pandas as pd
 
 from evidence.meta.bias import NotComputable, egger_test
 from evidence.meta.effect_sizes import escalc
-from evidence.meta.fit import rma
+from evidence.meta.fit import rma, rma_mh
 from evidence.meta.results import EffectSizes, PooledResult, SequentialResult
 from evidence.meta.subgroup import subgroup_analysis
 from evidence.protocol import CROSSOVER_DESIGNS, ComparisonSpec, OutcomeSpec, Protocol
@@ -36,6 +36,7 @@ UNTIERED = {"unknown", "mixed", "not_tiered"}
 PRIMARY = "primary"
 EXCLUDING_DERIVED = "excluding_derived"
 CROSSOVER_AS_PARALLEL = "crossover_as_parallel"
+FIXED_EFFECT = "fixed_effect"  # Mantel-Haenszel for RR/OR from arm counts, else inverse variance
 
 
 @dataclass(frozen=True)
@@ -70,6 +71,38 @@ def egger(es: EffectSizes, method: str) -> tuple[float | None, str]:
         return egger_test(es, model="rma", method=method).pval, ""
     except NotComputable as exc:
         return None, f"not computable: {exc.reason}"
+
+
+# A count derived from a printed percentage must give that percentage back to within this many
+# percentage points (printed percentages are rounded; a wider gap means another denominator).
+PCT_TOLERANCE = 0.5
+
+
+def counts_from_percentages(rows: pd.DataFrame) -> pd.DataFrame:
+    """Arm rows whose events are missing but whose percentage and n are printed get
+    events = round(pct × n / 100), flagged derived with how; a count that does not give the
+    printed percentage back (another denominator) is left missing."""
+    if "pct" not in rows.columns or rows.empty:
+        return rows
+    pct = rows["pct"].astype("Float64")
+    n = rows["n"].astype("Float64")
+    todo = rows["events"].isna() & pct.notna() & n.notna() & (n > 0)
+    if not todo.any():
+        return rows
+    out = rows.copy()
+    events = (pct * n / 100).round()
+    ok = todo & ((events / n * 100 - pct).abs() <= PCT_TOLERANCE)
+    if "derived_how" not in out.columns:
+        out["derived_how"] = pd.Series(pd.NA, index=out.index, dtype="object")
+    out["derived_how"] = out["derived_how"].astype("object")
+    for i in out.index[ok.fillna(False)]:
+        ev = int(events[i])
+        out.loc[i, "events"] = ev
+        out.loc[i, "derived"] = True
+        how = f"events = {float(pct[i]):g}% x {int(n[i])} = {ev} (not printed)"
+        prior = out.loc[i, "derived_how"]
+        out.loc[i, "derived_how"] = f"{prior}; {how}" if isinstance(prior, str) else how
+    return out
 
 
 def _latest(frame: pd.DataFrame) -> pd.DataFrame:
@@ -115,6 +148,8 @@ def comparisons(tiered: pd.DataFrame, indication: str, outcome: str, measure: st
     control participant once. `crossover` marks trials whose arms are the same participants.
     """
     rows = tiered[(tiered["indication"] == indication) & (tiered["outcome"] == outcome)]
+    if measure in BINARY or measure in SINGLE:
+        rows = counts_from_percentages(rows)
     if measure in BINARY:
         rows = rows[rows["events"].notna() & rows["n"].notna()]
     elif measure in CONTINUOUS:
@@ -294,6 +329,8 @@ def pool_outcome(
         subsets.append((ALL_TIERS, EXCLUDING_DERIVED, overall[~overall["derived"]], r))
     if r > 0 and overall["crossover"].any():
         subsets.append((ALL_TIERS, CROSSOVER_AS_PARALLEL, overall, 0.0))
+    if len(overall) >= 2:
+        subsets.append((ALL_TIERS, FIXED_EFFECT, overall, r))
     tiered_rows = comp[~comp["tier"].isin(UNTIERED | {ALL_TIERS})]
     tier_test = None
     if tiered_rows["tier"].nunique() >= 2 and len(tiered_rows) >= 3:
@@ -306,7 +343,10 @@ def pool_outcome(
         if sub.empty:
             continue
         es = effect_sizes(sub, spec.measure, corr)
-        res = rma(es, method=method, test=small_k_test(protocol, len(sub)))
+        if analysis == FIXED_EFFECT:
+            res = _fixed_effect(sub, es, spec.measure)
+        else:
+            res = rma(es, method=method, test=small_k_test(protocol, len(sub)))
         egger_p, egger_note = egger(es, method) if len(sub) >= EGGER_MIN_K else (None, "")
         first = tier == ALL_TIERS and analysis == PRIMARY
         risk = None
@@ -333,6 +373,21 @@ def pool_outcome(
             )
         )
     return out
+
+
+def _fixed_effect(comp: pd.DataFrame, es: EffectSizes, measure: str) -> PooledResult:
+    """Mantel-Haenszel on the raw counts for RR/OR when no crossover trial needs its paired
+    variance; otherwise the inverse-variance fixed-effect pool."""
+    if measure in ("RR", "OR") and not comp["crossover"].astype(bool).any():
+        return rma_mh(
+            comp["events_treat"].to_numpy(float),
+            comp["n_treat"].to_numpy(float),
+            comp["events_ctrl"].to_numpy(float),
+            comp["n_ctrl"].to_numpy(float),
+            measure=measure,
+            studies=comp["study_id"].tolist(),
+        )
+    return rma(es, method="FE")
 
 
 def pool_protocol(tiered: pd.DataFrame, protocol: Protocol) -> list[Analysis]:
@@ -376,7 +431,12 @@ def methods_notes(protocol: Protocol) -> list[str]:
         f"Crossover trials count their participants once: their arms are analysed as paired "
         f"with an assumed within-patient correlation of {r:g} (Cochrane Handbook 23.2.7); the "
         f"sensitivity analysis '{CROSSOVER_AS_PARALLEL}' analyses them as parallel groups. "
-        f"'{EXCLUDING_DERIVED}' leaves out comparisons with a computed (not printed) number.",
+        f"'{EXCLUDING_DERIVED}' leaves out comparisons with a computed (not printed) number; "
+        f"'{FIXED_EFFECT}' pools with a fixed-effect model (Mantel–Haenszel for risk and odds "
+        "ratios from arm counts, inverse variance otherwise).",
+        "Where an arm prints a percentage and its n but no count, events = percentage × n "
+        f"(rounded), kept only if it gives the printed percentage back within {PCT_TOLERANCE:g} "
+        "percentage points; such counts are flagged derived.",
     ]
 
 

@@ -98,6 +98,7 @@ def arm(
     mean: float | None = None,
     sd: float | None = None,
     derived: bool = False,
+    pct: float | None = None,
 ) -> dict[str, Any]:
     return {
         "study_id": sid,
@@ -111,6 +112,7 @@ def arm(
         "se": None,
         "timepoint_weeks": None,
         "derived": derived,
+        "pct": pct,
         "arm": f"{role}-{tier}",
     }
 
@@ -125,7 +127,7 @@ def tiered(studies: list[dict[str, Any]], arms: list[dict[str, Any]], proto: Pro
     )
     for c in ("events", "n"):
         df[c] = df[c].astype("Int64")
-    for c in ("mean", "sd", "se", "timepoint_weeks"):
+    for c in ("mean", "sd", "se", "timepoint_weeks", "pct"):
         df[c] = df[c].astype("Float64")
     df["derived"] = df["derived"].astype("boolean")
     assignments = assign_studies(st, proto)
