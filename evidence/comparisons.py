@@ -174,3 +174,18 @@ def with_comparisons(tiered: pd.DataFrame, assignments: pd.DataFrame) -> pd.Data
     out = tiered.copy()
     out["comparison"] = [known.get(s, "") for s in out["study_id"]]
     return out
+
+
+def effects_with_comparisons(
+    effects: pd.DataFrame, studies: pd.DataFrame, assignments: pd.DataFrame
+) -> pd.DataFrame:
+    """Reported effects with their study's indication, year, size, design and comparison."""
+    cols = ["study_id", "indication", "year", "n_total", "design"]
+    out = effects.merge(studies[cols], on="study_id", how="left", validate="many_to_one")
+    known = (
+        dict(zip(assignments["study_id"], assignments["comparison"], strict=True))
+        if "comparison" in assignments.columns
+        else {}
+    )
+    out["comparison"] = [known.get(s, "") for s in out["study_id"]]
+    return out

@@ -22,6 +22,7 @@ from evidence import history as hist
 from evidence import rawdata
 from evidence.comparisons import (
     assign_studies,
+    effects_with_comparisons,
     pooling_candidates,
     unassigned_frame,
     with_comparisons,
@@ -57,6 +58,7 @@ class Tabulation:
     tiered: pd.DataFrame  # with each row's `comparison` ("" when its study fits none)
     by_tier: pd.DataFrame
     assignments: pd.DataFrame = field(default_factory=pd.DataFrame)
+    effects: pd.DataFrame | None = None  # reported effects with their study's comparison
 
 
 @dataclass(frozen=True)
@@ -136,11 +138,17 @@ def tabulate(snapshot: Snapshot) -> Tabulation:
     candidates = pooling_candidates(snapshot.studies, snapshot.outcomes, snapshot.study_effects, p)
     assignments = assign_studies(snapshot.studies, p, candidates)
     tiered = with_comparisons(assign_tiers(snapshot.outcomes, snapshot.studies, p), assignments)
-    return Tabulation(tiered=tiered, by_tier=outcomes_by_tier(tiered), assignments=assignments)
+    effects = effects_with_comparisons(snapshot.study_effects, snapshot.studies, assignments)
+    return Tabulation(
+        tiered=tiered,
+        by_tier=outcomes_by_tier(tiered),
+        assignments=assignments,
+        effects=effects,
+    )
 
 
 def pool(snapshot: Snapshot, tab: Tabulation) -> list[Analysis]:
-    return pool_protocol(tab.tiered, snapshot.protocol)
+    return pool_protocol(tab.tiered, snapshot.protocol, tab.effects)
 
 
 def rules_file(rules_path: Path | str, rule_set: str) -> Path:

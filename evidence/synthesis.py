@@ -105,6 +105,45 @@ def counts_from_percentages(rows: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
+Z95 = 1.959963984540054
+RATIO = {"RR", "OR"}
+GENERIC = {"RR", "OR", "MD", "SMD"}  # outcome measures a reported effect with a 95% CI can feed
+
+
+def reported_effect_rows(
+    effects: pd.DataFrame, indication: str, outcome: str, measure: str
+) -> pd.DataFrame:
+    """Reported effects usable for generic inverse-variance pooling of one outcome.
+
+    Only the outcome's own measure is taken (a hazard ratio never enters a risk-ratio pool; an
+    effect printed as "RR vs non-users" compares something else): the measure text is exactly
+    the measure, or the measure and a parenthesis. The 95% CI gives the SE (log scale for
+    ratios), so the row is derived. A CI that does not contain its estimate, or a study with
+    more than one such row for the outcome (which one?), is not used.
+    """
+    cols = ["study_id", "year", "yi", "vi", "n_total", "comparison", "design"]
+    if measure not in GENERIC or effects.empty:
+        return pd.DataFrame(columns=cols)
+    rows = effects[(effects["indication"] == indication) & (effects["outcome"] == outcome)]
+    text = rows["measure"].fillna("").astype(str)
+    rows = rows[(text == measure) | text.str.startswith(f"{measure} (")]
+    est, lo, hi = (
+        pd.to_numeric(rows[c], errors="coerce") for c in ("estimate", "ci_low", "ci_high")
+    )
+    ok = est.notna() & lo.notna() & hi.notna() & (lo < est) & (est < hi)
+    if measure in RATIO:
+        ok &= lo > 0
+    rows, est, lo, hi = rows[ok], est[ok], lo[ok], hi[ok]
+    single = rows.groupby("study_id")["study_id"].transform("size") == 1
+    rows, est, lo, hi = rows[single], est[single], lo[single], hi[single]
+    if measure in RATIO:
+        yi, se = est.map(math.log), (hi.map(math.log) - lo.map(math.log)) / (2 * Z95)
+    else:
+        yi, se = est, (hi - lo) / (2 * Z95)
+    out = rows.assign(yi=yi.astype(float), vi=(se * se).astype(float))
+    return out[[c for c in cols if c in out.columns]].reset_index(drop=True)
+
+
 def _latest(frame: pd.DataFrame) -> pd.DataFrame:
     tp = frame["timepoint_weeks"].astype("Float64").fillna(-1.0)
     return frame[tp == tp.max()]
@@ -140,7 +179,13 @@ def _is_crossover(grp: pd.DataFrame) -> bool:
     return "design" in grp.columns and bool(grp["design"].isin(CROSSOVER_DESIGNS).any())
 
 
-def comparisons(tiered: pd.DataFrame, indication: str, outcome: str, measure: str) -> pd.DataFrame:
+def comparisons(
+    tiered: pd.DataFrame,
+    indication: str,
+    outcome: str,
+    measure: str,
+    effects: pd.DataFrame | None = None,
+) -> pd.DataFrame:
     """One row per study (overall, tier `all`) and per study × tier of its drug arms.
 
     In the tier rows a control group shared by drug arms of m tiers is split into m equal parts
@@ -221,6 +266,26 @@ def comparisons(tiered: pd.DataFrame, indication: str, outcome: str, measure: st
                 derived |= d1 or d2
             rec["derived"] = derived
             out.append(rec)
+    with_arms = {str(r["study_id"]) for r in out}
+    if effects is not None and measure not in SINGLE:
+        reported = reported_effect_rows(effects, indication, outcome, measure)
+        for r in reported.to_dict("records"):
+            if r["study_id"] in with_arms:
+                continue  # arm data first: a study is counted once
+            n = r.get("n_total")
+            for tier in (ALL_TIERS, "unknown"):
+                out.append(
+                    {
+                        "study_id": r["study_id"],
+                        "year": r.get("year"),
+                        "tier": tier,
+                        "crossover": r.get("design") in CROSSOVER_DESIGNS,
+                        "yi": r["yi"],
+                        "vi": r["vi"],
+                        "n_total": None if n is None or pd.isna(n) else float(n),
+                        "derived": True,
+                    }
+                )
     return pd.DataFrame(out)
 
 
@@ -232,11 +297,28 @@ def effect_sizes(comp: pd.DataFrame, measure: str, correlation: float = 0.0) -> 
     (Handbook 23.2.7.2, SE² = SE_E² + SE_C² − 2r·SE_E·SE_C), and the same correlation-based
     adjustment for ratio measures (Elbourne et al. 2002). r = 0 is the parallel-group analysis.
     """
-    es = _escalc(comp, measure)
+    es = _escalc_mixed(comp, measure)
     if correlation == 0.0 or "crossover" not in comp.columns or not comp["crossover"].any():
         return es
     factor = [(1.0 - correlation) if c else 1.0 for c in comp["crossover"].astype(bool)]
     return replace(es, vi=tuple(v * f for v, f in zip(es.vi, factor, strict=True)), tables=None)
+
+
+def _escalc_mixed(comp: pd.DataFrame, measure: str) -> EffectSizes:
+    """escalc on the arm rows, the reported effects' own yi and vi, in the rows' order."""
+    if "yi" not in comp.columns or comp["yi"].isna().all():
+        return _escalc(comp, measure)
+    given = comp["yi"].notna().to_numpy()
+    yi, vi = comp["yi"].to_numpy(float).copy(), comp["vi"].to_numpy(float).copy()
+    if not given.all():
+        arms = _escalc(comp[~given], measure)
+        yi[~given], vi[~given] = arms.yi, arms.vi
+    return EffectSizes(
+        measure=measure,
+        yi=tuple(float(y) for y in yi),
+        vi=tuple(float(v) for v in vi),
+        studies=tuple(str(s) for s in comp["study_id"]),
+    )
 
 
 def _escalc(comp: pd.DataFrame, measure: str) -> EffectSizes:
@@ -270,10 +352,16 @@ def participants(comp: pd.DataFrame, measure: str) -> int:
     """People in the pool, each once: a crossover trial's arms are the same participants."""
     if measure in SINGLE:
         return int(comp["n"].sum())
+    comp = comp.reindex(
+        columns=[*comp.columns.drop(["n_treat", "n_ctrl"], errors="ignore"), "n_treat", "n_ctrl"]
+    )
     cross = comp["crossover"].astype(bool) if "crossover" in comp.columns else False
     both = comp["n_treat"] + comp["n_ctrl"]
     once = comp[["n_treat", "n_ctrl"]].max(axis=1)
-    return round(float(both.where(~cross, once).sum()))
+    per_study = both.where(~cross, once)
+    if "n_total" in comp.columns:  # reported effects: the study's own total
+        per_study = per_study.fillna(comp["n_total"])
+    return round(float(per_study.fillna(0).sum()))
 
 
 def small_k_test(protocol: Protocol, k: int) -> str:
@@ -309,12 +397,15 @@ def pool_outcome(
     indication: str,
     spec: OutcomeSpec,
     comparison: ComparisonSpec | None = None,
+    effects: pd.DataFrame | None = None,
 ) -> list[Analysis]:
     """Overall and per-tier pools of one outcome within one comparison, plus sensitivity pools
     (without derived values; crossover trials as parallel groups)."""
     if comparison is not None and "comparison" in tiered.columns:
         tiered = tiered[tiered["comparison"] == comparison.id]
-    comp = comparisons(tiered, indication, spec.id, spec.measure)
+        if effects is not None and "comparison" in effects.columns:
+            effects = effects[effects["comparison"] == comparison.id]
+    comp = comparisons(tiered, indication, spec.id, spec.measure, effects)
     if comp.empty:
         return []
     method = protocol.rating.model.get("method", "REML")
@@ -350,7 +441,7 @@ def pool_outcome(
         egger_p, egger_note = egger(es, method) if len(sub) >= EGGER_MIN_K else (None, "")
         first = tier == ALL_TIERS and analysis == PRIMARY
         risk = None
-        if spec.measure in BINARY and sub["n_ctrl"].sum() > 0:
+        if spec.measure in BINARY and "n_ctrl" in sub.columns and sub["n_ctrl"].sum() > 0:
             risk = float(sub["events_ctrl"].sum() / sub["n_ctrl"].sum())
         years = tuple(None if pd.isna(y) else int(y) for y in sub["year"])
         out.append(
@@ -378,7 +469,8 @@ def pool_outcome(
 def _fixed_effect(comp: pd.DataFrame, es: EffectSizes, measure: str) -> PooledResult:
     """Mantel-Haenszel on the raw counts for RR/OR when no crossover trial needs its paired
     variance; otherwise the inverse-variance fixed-effect pool."""
-    if measure in ("RR", "OR") and not comp["crossover"].astype(bool).any():
+    arms_only = "yi" not in comp.columns or comp["yi"].isna().all()
+    if measure in ("RR", "OR") and arms_only and not comp["crossover"].astype(bool).any():
         return rma_mh(
             comp["events_treat"].to_numpy(float),
             comp["n_treat"].to_numpy(float),
@@ -390,7 +482,9 @@ def _fixed_effect(comp: pd.DataFrame, es: EffectSizes, measure: str) -> PooledRe
     return rma(es, method="FE")
 
 
-def pool_protocol(tiered: pd.DataFrame, protocol: Protocol) -> list[Analysis]:
+def pool_protocol(
+    tiered: pd.DataFrame, protocol: Protocol, effects: pd.DataFrame | None = None
+) -> list[Analysis]:
     """Every indication × comparison × outcome; `tiered` carries each row's `comparison`
     (`evidence.comparisons.with_comparisons`), and rows of no comparison pool nowhere."""
     declared = any(ind.comparisons for ind in protocol.indications)
@@ -400,7 +494,7 @@ def pool_protocol(tiered: pd.DataFrame, protocol: Protocol) -> list[Analysis]:
     for ind in protocol.indications:
         for comparison in ind.comparison_specs:
             for spec in ind.outcomes:
-                out.extend(pool_outcome(tiered, protocol, ind.id, spec, comparison))
+                out.extend(pool_outcome(tiered, protocol, ind.id, spec, comparison, effects))
     return out
 
 

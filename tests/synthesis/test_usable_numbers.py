@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import math
+
+import pandas as pd
 import pytest
 
 from evidence.meta import escalc, rma, rma_mh
@@ -93,3 +96,93 @@ def test_fixed_effect_with_a_crossover_trial_keeps_its_paired_variance() -> None
     fe, primary = pools[(ALL_TIERS, FIXED_EFFECT)], pools[(ALL_TIERS, PRIMARY)]
     ref = rma(list(primary.result.yi), list(primary.result.vi), method="FE", measure="RR")
     assert fe.result.estimate == pytest.approx(ref.estimate, rel=1e-12)
+
+
+def _effects(rows):
+    df = pd.DataFrame(rows)
+    df["indication"] = "ind"
+    df["comparison"] = "oral_vs_placebo"
+    df["design"] = "rct"
+    df["year"] = 2010
+    return df
+
+
+def _effect(sid, measure, est, lo, hi, n=100, outcome="o"):
+    return {
+        "study_id": sid,
+        "outcome": outcome,
+        "measure": measure,
+        "estimate": est,
+        "ci_low": lo,
+        "ci_high": hi,
+        "n_total": n,
+    }
+
+
+def _pool_with(effects, measure="RR"):
+    proto = protocol(measure=measure)
+    rows, _ = tiered([study("a"), study("b")], PRINTED, proto)
+    return {(a.tier, a.analysis): a for a in pool_protocol(rows, proto, effects)}
+
+
+def test_a_reported_ratio_with_its_ci_enters_by_generic_inverse_variance() -> None:
+    pools = _pool_with(_effects([_effect("r", "RR", 2.0, 1.0, 4.0, n=120)]))
+    primary = pools[(ALL_TIERS, PRIMARY)]
+    i = primary.result.studies.index("r")
+    se = (math.log(4.0) - math.log(1.0)) / (2 * 1.959963984540054)
+    assert primary.result.yi[i] == pytest.approx(math.log(2.0))
+    assert primary.result.vi[i] == pytest.approx(se * se)
+    assert primary.participants == 40 + 41 + 60 + 58 + 120
+    assert primary.derived == 1
+    assert "r" not in pools[(ALL_TIERS, EXCLUDING_DERIVED)].study_ids
+    # No Mantel-Haenszel on a pool with a reported effect: inverse-variance fixed effect.
+    assert pools[(ALL_TIERS, FIXED_EFFECT)].result.method == "FE"
+
+
+@pytest.mark.parametrize(
+    "measure", ["HR", "OR", "adjusted HR", "RR vs non-users", "Cohen's d", "SMD"]
+)
+def test_incompatible_measures_never_enter_a_risk_ratio_pool(measure: str) -> None:
+    pools = _pool_with(_effects([_effect("r", measure, 2.0, 1.0, 4.0)]))
+    assert pools[(ALL_TIERS, PRIMARY)].study_ids == ("a", "b")
+
+
+def test_arm_data_first_and_doubtful_reported_effects_are_left_out() -> None:
+    effects = _effects(
+        [
+            _effect("a", "RR", 9.0, 5.0, 20.0),  # `a` has arm data: counted once, from its arms
+            _effect("bad", "RR", 6.3, 2.4, 6.1),  # CI not containing its estimate
+            _effect("two", "RR", 2.0, 1.0, 4.0),  # two rows for one outcome: which one?
+            _effect("two", "RR", 3.0, 1.5, 6.0),
+            _effect("other", "RR", 2.0, 1.0, 4.0, outcome="elsewhere"),
+        ]
+    )
+    pools = _pool_with(effects)
+    primary = pools[(ALL_TIERS, PRIMARY)]
+    assert primary.study_ids == ("a", "b")
+    assert primary.result.yi == _pool_with(None)[(ALL_TIERS, PRIMARY)].result.yi
+
+
+def test_a_reported_mean_difference_enters_an_md_pool_and_respects_comparisons() -> None:
+    proto = protocol(measure="MD")
+    arms = [
+        arm("a", "treatment", n=30, mean=5.0, sd=2.0),
+        arm("a", "control", n=30, mean=4.0, sd=2.0),
+    ]
+    rows, _ = tiered([study("a")], arms, proto)
+    effects = _effects(
+        [
+            _effect("md", "MD (mean change)", 1.5, 0.5, 2.5),
+            _effect("act", "MD", 3.0, 2.0, 4.0),
+        ]
+    )
+    effects.loc[1, "comparison"] = "oral_vs_active"
+    pools = {
+        (a.comparison, a.analysis): a
+        for a in pool_protocol(rows, proto, effects)
+        if a.tier == ALL_TIERS
+    }
+    placebo = pools[("oral_vs_placebo", PRIMARY)]
+    assert placebo.study_ids == ("a", "md")
+    assert placebo.result.yi[1] == pytest.approx(1.5)
+    assert pools[("oral_vs_active", PRIMARY)].study_ids == ("act",)
