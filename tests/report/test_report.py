@@ -143,7 +143,10 @@ def test_a_new_trial_shows_under_what_changed(
         pooled = [
             r
             for r in csv.DictReader(fh)
-            if r["outcome"] == "abstinence" and r["tier"] == "all" and r["analysis"] == "primary"
+            if r["outcome"] == "abstinence"
+            and r["comparison"] == "oral_vs_placebo"
+            and r["tier"] == "all"
+            and r["analysis"] == "primary"
         ]
     assert "newtrial_2026" in pooled[0]["studies"]
 

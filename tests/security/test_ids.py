@@ -150,15 +150,17 @@ def test_indication_outcome_and_topic_ids_are_refused_and_nothing_changes(
 
 
 def test_figure_names_from_two_id_pairs_must_not_collide(data_copy: Path) -> None:
-    # `a-b` + `c` and `a` + `b-c` would both write figures/a-b-c-forest.svg
+    # `x-y` + `c` + `z` and `x` + `y-c` + `z` would both write figures/x-y-c-z-forest.svg
     def change(d: dict[str, Any]) -> None:
         d["indications"][0]["id"] = "x-y"
+        d["indications"][0]["comparisons"] = [{"id": "c", "label": "c"}]
         d["indications"][0]["outcomes"][0]["id"] = "z"
         d["indications"][1]["id"] = "x"
-        d["indications"][1]["outcomes"][0]["id"] = "y-z"
+        d["indications"][1]["comparisons"] = [{"id": "y-c", "label": "y-c"}]
+        d["indications"][1]["outcomes"][0]["id"] = "z"
 
     edit_protocol(data_copy, change)
-    with pytest.raises(ProtocolError, match="same figure name: \\['x-y-z'\\]"):
+    with pytest.raises(ProtocolError, match="same figure name: \\['x-y-c-z'\\]"):
         load_protocol(data_copy / PROTOCOL)
 
 

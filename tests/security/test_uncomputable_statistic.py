@@ -82,15 +82,15 @@ def test_a_pool_of_equal_variances_reports_egger_as_not_computable_and_the_run_g
         assert "publication bias: not assessed: Egger test not computable" in text, page
     with (tmp_path / "p" / "baclofen" / "pooled.csv").open(encoding="utf-8", newline="") as handle:
         pooled = {
-            (r["indication"], r["outcome"], r["tier"], r["analysis"]): r
+            (r["indication"], r["comparison"], r["outcome"], r["tier"], r["analysis"]): r
             for r in csv.DictReader(handle)
         }
-    row = pooled[("pain", "rmdq_improvement", "all", "primary")]
+    row = pooled[("pain", "oral_vs_placebo", "rmdq_improvement", "all", "primary")]
     assert row["k"] == str(K) and row["estimate"] != ""
     assert row["egger_p"].startswith(SAME_SE)
     assert "rank-deficient" in row["egger_p"]
     # every other pool is too small for the test: its cell stays empty
-    assert all(r["egger_p"] == "" for key, r in pooled.items() if key[1] != "rmdq_improvement")
+    assert all(r["egger_p"] == "" for key, r in pooled.items() if key[2] != "rmdq_improvement")
 
     ws = Workspace(data_copy, tmp_path / "p", tmp_path / "r")
     snapshot = pipeline.load(ws, None)
@@ -99,7 +99,7 @@ def test_a_pool_of_equal_variances_reports_egger_as_not_computable_and_the_run_g
     domains = {
         d: (lowered, why)
         for d, lowered, why in ratings.certainty[
-            ("pain", "rmdq_improvement", "all", "primary")
+            ("pain", "oral_vs_placebo", "rmdq_improvement", "all", "primary")
         ].domains
     }
     lowered, why = domains["publication bias"]
