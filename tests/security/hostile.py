@@ -46,7 +46,14 @@ TIER = f"-1+1 {IMG}"
 STUDY_TITLE = f"{SCRIPT}\r# injected study heading {LINKS}"
 AUTHOR = f"{IMG}\x85- injected list item"
 STUDY_TITLE_2 = "Title\u2029## injected\x0c### more\x1c|x| " + "\x1d\x1e".join("ab")
-PLANTED = (IMG, SCRIPT, SVG_BREAK, "# injected label heading")  # must reach the page as text
+COMPARISON = f"+cmp {SCRIPT} | {IMG}\u2028# injected comparison heading"
+PLANTED = (  # must reach the page as text
+    IMG,
+    SCRIPT,
+    SVG_BREAK,
+    "# injected label heading",
+    "# injected comparison heading",
+)
 
 ALLOWED_LINKS = ("https://pubmed.ncbi.nlm.nih.gov/", "https://doi.org/", "#", "figures/")
 INJECTED_SCRIPT = "window.__x"
@@ -61,11 +68,13 @@ def make_hostile(data: Path) -> None:
     for ind in proto["indications"]:
         if ind["id"] == "alcohol_use_disorder":
             ind["label"] = LABEL
+            ind["comparisons"][0]["label"] = COMPARISON  # in the SoF, figures, pooled.csv
             for o in ind["outcomes"]:
                 if o["id"] == "abstinence":
                     o["label"] = OUTCOME
         if ind["id"] == "spasticity":
             ind["label"] = LABEL_2
+            ind["comparisons"][0]["label"] = COMPARISON  # also in unassigned studies' reasons
             for o in ind["outcomes"]:
                 if o["id"] == "ae_any":
                     o["label"] = OUTCOME_2
