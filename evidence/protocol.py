@@ -104,6 +104,9 @@ class ComparisonSpec(_Model):
     exclude_population_terms: list[str] = Field(default_factory=list)
     min_duration_weeks: float | None = None  # design window, e.g. no single-bolus tests
     duration_unknown: Literal["include", "exclude"] = "include"
+    # Multi-arm trials: control arms named with one of these are this comparison's; other
+    # control arms of such a study (another drug beside placebo) are left out of it.
+    control_arm_terms: list[str] | None = None
 
 
 # Used when an indication declares no comparisons: every study of the indication pools together.

@@ -364,6 +364,21 @@ def participants(comp: pd.DataFrame, measure: str) -> int:
     return round(float(per_study.fillna(0).sum()))
 
 
+def relevant_controls(rows: pd.DataFrame, comparison: ComparisonSpec) -> pd.DataFrame:
+    """Only the control arms that belong to the comparison (Cochrane Handbook 23.3.4: omit
+    groups not relevant to it): where a study names some control arm with one of the
+    comparison's `control_arm_terms`, its other control arms are left out."""
+    terms = [t.casefold() for t in comparison.control_arm_terms or []]
+    if not terms or rows.empty or "arm" not in rows.columns:
+        return rows
+    control = rows["arm_role"] == "control"
+    named = rows["arm"].fillna("").astype(str).str.casefold()
+    match = named.map(lambda a: any(t in a for t in terms))
+    studies_naming = set(rows.loc[control & match, "study_id"])
+    drop = control & ~match & rows["study_id"].isin(studies_naming)
+    return rows[~drop]
+
+
 def small_k_test(protocol: Protocol, k: int) -> str:
     """The interval's test for a pool of k studies: the protocol's one rule for every output."""
     if k < 2:
@@ -403,6 +418,7 @@ def pool_outcome(
     (without derived values; crossover trials as parallel groups)."""
     if comparison is not None and "comparison" in tiered.columns:
         tiered = tiered[tiered["comparison"] == comparison.id]
+        tiered = relevant_controls(tiered, comparison)
         if effects is not None and "comparison" in effects.columns:
             effects = effects[effects["comparison"] == comparison.id]
     comp = comparisons(tiered, indication, spec.id, spec.measure, effects)

@@ -127,3 +127,28 @@ def test_single_arm_rates_are_not_paired() -> None:
     (a, *_) = pool_protocol(rows, proto)
     ref = rma(escalc("PLO", events=[7], n=[10]))
     assert a.result.estimate == pytest.approx(ref.estimate) and a.participants == 10
+
+
+def test_a_multi_arm_trials_active_control_arms_stay_out_of_the_placebo_comparison() -> None:
+    spec = {
+        "id": "oral_vs_placebo",
+        "label": "oral drug vs placebo",
+        "routes": ["oral"],
+        "comparator": "placebo",
+        "control_arm_terms": ["placebo"],
+    }
+    proto = protocol([spec])
+    arms = [
+        arm("m", "treatment", events=20, n=50),
+        {**arm("m", "control", events=8, n=50), "arm": "usual drug + placebo"},
+        {**arm("m", "control", events=30, n=50), "arm": "usual drug + otherdrug"},
+        arm("p1", "treatment", events=12, n=40),
+        arm("p1", "control", events=6, n=41),  # no arm named: its control stays
+    ]
+    rows, _ = tiered([study("m"), study("p1")], arms, proto)
+    overall = next(
+        a for a in pool_protocol(rows, proto) if (a.tier, a.analysis) == (ALL_TIERS, PRIMARY)
+    )
+    ref = escalc("RR", events_treat=[20, 12], n_treat=[50, 40], events_ctrl=[8, 6], n_ctrl=[50, 41])
+    assert overall.result.yi == pytest.approx(ref.yi)
+    assert overall.participants == 100 + 81
