@@ -6,6 +6,7 @@ import pytest
 
 from evidence.meta import escalc, rma
 from evidence.meta.subgroup import subgroup_analysis
+from evidence.protocol import ProtocolError
 from evidence.synthesis import (
     ALL_TIERS,
     CROSSOVER_AS_PARALLEL,
@@ -152,3 +153,9 @@ def test_a_multi_arm_trials_active_control_arms_stay_out_of_the_placebo_comparis
     ref = escalc("RR", events_treat=[20, 12], n_treat=[50, 40], events_ctrl=[8, 6], n_ctrl=[50, 41])
     assert overall.result.yi == pytest.approx(ref.yi)
     assert overall.participants == 100 + 81
+
+
+@pytest.mark.parametrize("r", [-0.1, 1.0])
+def test_a_crossover_correlation_outside_0_to_1_is_refused_naming_the_field(r: float) -> None:
+    with pytest.raises(ProtocolError, match=r"field crossover\.correlation"):
+        protocol(crossover={"correlation": r})
