@@ -35,7 +35,12 @@ from datetime import date, timedelta
 from typing import Any, TypeVar
 from urllib.error import HTTPError, URLError
 
-from evidence.pubmed.parse import PubmedErrorPayload, PubmedParseError, parse_records
+from evidence.pubmed.parse import (
+    PubmedErrorPayload,
+    PubmedLimitError,
+    PubmedParseError,
+    parse_records,
+)
 from evidence.pubmed.ratelimit import RateLimiter, ncbi_rate, shared_limiter
 from evidence.pubmed.records import PubmedRecord
 from evidence.pubmed.secrets import scrub
@@ -609,6 +614,8 @@ def _efetch_records(body: bytes, label: str) -> list[PubmedRecord]:
         return parse_records(body, name=label)
     except PubmedErrorPayload as exc:
         raise EutilsQueryError("efetch", [("ERROR", str(exc).split(": ", 1)[-1])]) from None
+    except PubmedLimitError as exc:  # asking again would get the same answer
+        raise EutilsError(f"efetch: {exc}") from None
     except PubmedParseError as exc:
         raise _Retry(str(exc)) from None
 
