@@ -208,8 +208,8 @@ def iter_records(
                 body,
                 label,
                 [
-                    ((b"\n",), limits.max_field, "a line"),
-                    ((b"\n\n", b"\n\r\n"), limits.max_record, "a record"),
+                    ((b"\n", b"\r"), limits.max_field, "a line"),
+                    ((b"\n\n", b"\n\r\n", b"\r\r"), limits.max_record, "a record"),
                 ],
             )
             yield from _iter_medline(guarded, label)
