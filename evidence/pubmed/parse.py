@@ -673,6 +673,7 @@ class _RecordStream(io.RawIOBase):
     def _measure(self, record: list[bytes] | None) -> None:
         """Count the bytes an unfinished record has gathered, refusing it past the limit."""
         if record is None:
+            self._measured = None
             return
         if record is not self._measured:
             self._measured, self._measured_parts, self._measured_size = record, 0, 0
