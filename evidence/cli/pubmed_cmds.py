@@ -87,6 +87,12 @@ Import saved PubMed files into the cache with source "file".
 A file is imported whole or not at all: a truncated or non-PubMed file is reported by
 name and nothing from it is stored. Live records are kept unless --force.
 
+Files are not trusted: a compressed file may expand to at most --max-decompressed (default
+2G, or $EVIDENCE_PUBMED_MAX_DECOMPRESSED) and to at most --max-ratio times its size (default
+100, or $EVIDENCE_PUBMED_MAX_RATIO; real PubMed XML compresses 4-15 times), and no tag,
+record or nesting may grow far beyond what PubMed writes; such a file is refused within
+seconds, naming the limit, and nothing from it is stored.
+
 """
 )
 
@@ -162,6 +168,27 @@ def _progress(total: int, label: str) -> Iterator[Callable[[int], None]]:
     with Progress(console=Console(stderr=True), transient=True) as bar:
         task = bar.add_task(label, total=total)
         yield lambda n: bar.advance(task, n)
+
+
+@contextmanager
+def _terminate_as_exit() -> Iterator[None]:
+    """Turn SIGTERM (a timeout, a service stop) into SystemExit while a file is imported, so
+    the import's clean-up runs instead of the process vanishing with its staging folder."""
+    import signal
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def stop(signum: int, frame: object) -> None:
+        raise SystemExit(128 + signum)
+
+    previous = signal.signal(signal.SIGTERM, stop)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def _client() -> EutilsClient:
@@ -491,21 +518,47 @@ def import_pubmed_cmd(
     force: Annotated[
         bool, typer.Option("--force", help="Replace records fetched live as well.")
     ] = False,
+    max_decompressed: Annotated[
+        str | None,
+        typer.Option(
+            "--max-decompressed",
+            metavar="SIZE",
+            help="Most a compressed file may expand to, e.g. 800M or 4G (default 2G).",
+        ),
+    ] = None,
+    max_ratio: Annotated[
+        str | None,
+        typer.Option(
+            "--max-ratio",
+            metavar="N",
+            help="Most a compressed file may expand, as a multiple of its size (default 100).",
+        ),
+    ] = None,
     data: DataOpt = DEFAULT_DATA,
     processed: ProcessedOpt = DEFAULT_PROCESSED,
     reports: ReportsOpt = DEFAULT_REPORTS,
 ) -> None:
     """Import saved PubMed files into the cache with source "file"."""
     from evidence.pubmed.cache import import_file
-    from evidence.pubmed.parse import PubmedParseError
+    from evidence.pubmed.parse import Limits, PubmedParseError, parse_ratio, parse_size
 
+    try:
+        limits = Limits.from_env(
+            max_decompressed=(
+                parse_size(max_decompressed, "--max-decompressed") if max_decompressed else None
+            ),
+            max_ratio=parse_ratio(max_ratio, "--max-ratio") if max_ratio else None,
+        )
+    except ValueError as exc:
+        raise fail(str(exc), code=2) from None
     ws = workspace(data, processed, reports)
     failures = 0
     for path in files:
         try:
-            report, count = import_file(
-                _cache(ws), path, retrieved=_today().isoformat(), force=force
-            )
+            with _terminate_as_exit():
+                report, count = import_file(
+                    _cache(ws), path, retrieved=_today().isoformat(), force=force, limits=limits
+                )
         except PubmedParseError as exc:
             failures += 1
             typer.echo(f"error: {exc}", err=True)
