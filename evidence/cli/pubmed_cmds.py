@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from evidence.cli.app import DataOpt, ProcessedOpt, ReportsOpt, app, fail, workspace
+from evidence.safepath import UnsafePath, check_id, inside, is_pmid
 from evidence.workspace import DEFAULT_DATA, DEFAULT_PROCESSED, DEFAULT_REPORTS, Workspace
 
 if TYPE_CHECKING:
@@ -229,8 +230,15 @@ def _protocol_pmids(ws: Workspace, protocol_id: str | None) -> list[str]:
 
 
 def _protocol_id(ws: Workspace, protocol: str) -> str:
-    if not ws.protocol_path(protocol).is_file():
-        return protocol
+    try:
+        path = ws.protocol_path(protocol)
+    except ValueError as exc:
+        raise fail(str(exc)) from None
+    if not path.is_file():  # a protocol id whose file is gone: its queue rows still count
+        try:
+            return check_id(protocol, "--protocol")
+        except UnsafePath as exc:
+            raise fail(str(exc)) from None
     return str(_load_search(ws, protocol).protocol_id)
 
 
@@ -404,7 +412,7 @@ def fetch_cmd(
     wanted: list[str] = []
     if pmids:
         wanted += [p.strip() for p in pmids.split(",") if p.strip()]
-        bad = [p for p in wanted if not p.isdigit()]
+        bad = [p for p in wanted if not is_pmid(p)]
         if bad:
             raise fail(f"not PMIDs: {', '.join(bad)}", code=2)
     protocol_id = None
@@ -671,7 +679,10 @@ def resolve_cmd(
     if path.is_file():
         spec = _load_search(ws, str(path))
         if spec.citations:
-            citations = ws.data / spec.citations
+            try:
+                citations = inside(ws.data, spec.citations)
+            except UnsafePath as exc:
+                raise fail(f"{path}: files.citations: {exc}") from None
     try:
         targets = resolution_targets(ws.data, citations)
     except FileNotFoundError as exc:
@@ -720,10 +731,7 @@ def designs_cmd(
     reports: ReportsOpt = DEFAULT_REPORTS,
 ) -> None:
     """Compare curated designs (studies.csv) with those PubMed indexing suggests."""
-    import csv
-    import io
-
-    from evidence.io import atomic_write_bytes
+    from evidence.io import atomic_write_bytes, csv_text
     from evidence.pubmed.cache import iter_cached
     from evidence.pubmed.classify import design_disagreements
 
@@ -732,12 +740,9 @@ def designs_cmd(
     designs, by_pmid = _curated(ws)
     found = design_disagreements(iter_cached(_cache(ws)), designs, by_pmid)
     columns = ["study_id", "pmid", "curated", "pubmed", "reason"]
-    buf = io.StringIO()
-    writer = csv.writer(buf, lineterminator="\n")
-    writer.writerow(columns)
-    writer.writerows([d.study_id, d.pmid, d.curated, d.pubmed, d.reason] for d in found)
+    rows = [[d.study_id, d.pmid, d.curated, d.pubmed, d.reason] for d in found]
     out = ws.processed / "pubmed_design_disagreements.csv"
-    atomic_write_bytes(out, buf.getvalue().encode("utf-8"))
+    atomic_write_bytes(out, csv_text(columns, rows, neutralise=True).encode("utf-8"))
     if fmt == "json":
         _emit_json(
             [

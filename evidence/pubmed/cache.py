@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING
 
 from evidence.io import atomic_write_bytes
 from evidence.pubmed.records import PubmedRecord
+from evidence.safepath import PMID_RE
 
 if TYPE_CHECKING:
     from evidence.pubmed.parse import Limits
@@ -47,7 +48,7 @@ def records_dir(cache_dir: Path) -> Path:
 def record_path(cache_dir: Path, pmid: str) -> Path:
     """Where a PMID's record lives; refuses anything but digits so no path can escape the dir."""
     pmid = str(pmid).strip()
-    if not pmid.isdigit():
+    if not PMID_RE.fullmatch(pmid):  # ASCII digits, no leading zero: one file per PMID
         raise ValueError(f"not a PMID: {pmid!r}")
     return records_dir(cache_dir) / f"{pmid}.json"
 

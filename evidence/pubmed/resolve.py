@@ -245,12 +245,12 @@ def resolve(client: EutilsClient, targets: Iterable[Target]) -> list[Resolution]
 
 
 def resolutions_csv(resolutions: Iterable[Resolution]) -> str:
-    import csv
-    import io
+    """The resolutions as CSV for reviewers, text cells spreadsheet-safe (`io.sheet_cell`)."""
+    from evidence.io import csv_text
 
-    buf = io.StringIO()
-    writer = csv.DictWriter(buf, fieldnames=RESOLUTION_COLUMNS, lineterminator="\n")
-    writer.writeheader()
-    for res in sorted(resolutions, key=lambda r: r.study_id):
-        writer.writerow(res.row())
-    return buf.getvalue()
+    rows = [res.row() for res in sorted(resolutions, key=lambda r: r.study_id)]
+    return csv_text(
+        RESOLUTION_COLUMNS,
+        [[r.get(c, "") for c in RESOLUTION_COLUMNS] for r in rows],
+        neutralise=True,
+    )
