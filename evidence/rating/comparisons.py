@@ -97,22 +97,42 @@ def group_evidence(
     """Each comparison with its pools and its voting trials.
 
     A trial belongs to the comparison `assignment` gives it (the protocol's assignment of
-    studies), else to that of a declared pool it is in, else to its route and comparator. A pool
+    studies), else to that of a declared pool it is in, else to the one declared comparison
+    whose pooled trials share its route and comparator, else to its route and comparator. A pool
     the protocol did not assign to a comparison belongs to its trials' common comparison, or, if
     they differ, to a group named for all of them (such a pool mixes comparisons).
     """
     assignment = assignment or {}
-    own: dict[str, tuple[str, str]] = {}
-    for row in trials.itertuples(index=False):
-        sid = str(row.study_id)
-        own[sid] = assignment.get(sid) or fallback_comparison(
+    fallback: dict[str, tuple[str, str]] = {
+        str(row.study_id): fallback_comparison(
             _text(getattr(row, "route", "")), _text(row.comparator), drug
         )
+        for row in trials.itertuples(index=False)
+    }
+    own = {sid: assignment.get(sid, key) for sid, key in fallback.items()}
+    declared: dict[tuple[str, str], set[tuple[str, str]]] = {}
     for p in pools:
         if p.comparison != UNDECLARED:
+            key = (p.comparison, p.comparison_label or p.comparison)
             for sid in p.study_ids:
                 if sid not in assignment:
-                    own[sid] = (p.comparison, p.comparison_label or p.comparison)
+                    own[sid] = key
+                if sid in fallback:
+                    declared.setdefault(key, set()).add(fallback[sid])
+    # A trial in no declared pool joins the one declared comparison whose pooled trials all
+    # share its route and comparator; if none or several do, it stays in its own group.
+    joins: dict[tuple[str, str], list[tuple[str, str]]] = {}
+    for key, kinds in declared.items():
+        if len(kinds) == 1:
+            joins.setdefault(next(iter(kinds)), []).append(key)
+    labels = {key[1] for key in declared}
+    for sid, key in fallback.items():
+        if sid in assignment or own[sid] != key:
+            continue
+        if len(joins.get(key, [])) == 1:
+            own[sid] = joins[key][0]
+        elif key[1] in labels:
+            own[sid] = (key[0], f"{key[1]} (trials in no declared comparison)")
     pooled_ids = {sid for p in pools for sid in p.study_ids}
     groups: dict[tuple[str, str], tuple[list[PooledEvidence], list[str]]] = {}
     for p in pools:
