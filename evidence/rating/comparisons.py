@@ -19,6 +19,9 @@ from evidence.rating.features import PooledSignal, format_effect, trial_directio
 from evidence.rating.rules import ByComparison, Rating, RuleSet, rate_with
 
 UNDECLARED = ""  # an Analysis whose comparison the protocol did not name
+# The protocol's assignment of studies: study id -> (comparison id, label), or None for a study
+# that fits no comparison (it is then neither pooled into nor voting in any rating).
+Assignment = Mapping[str, tuple[str, str] | None]
 DIRECTION_WORDS = {
     "favours": "favour the drug",
     "no_difference": "no difference",
@@ -92,7 +95,7 @@ def group_evidence(
     trials: pd.DataFrame,
     pools: Sequence[PooledEvidence],
     drug: str,
-    assignment: Mapping[str, tuple[str, str]] | None = None,
+    assignment: Assignment | None = None,
 ) -> dict[tuple[str, str], tuple[list[PooledEvidence], pd.DataFrame]]:
     """Each comparison with its pools and its voting trials.
 
@@ -103,13 +106,14 @@ def group_evidence(
     they differ, to a group named for all of them (such a pool mixes comparisons).
     """
     assignment = assignment or {}
+    trials = trials[~trials["study_id"].isin(unassigned(assignment))]
     fallback: dict[str, tuple[str, str]] = {
         str(row.study_id): fallback_comparison(
             _text(getattr(row, "route", "")), _text(row.comparator), drug
         )
         for row in trials.itertuples(index=False)
     }
-    own = {sid: assignment.get(sid, key) for sid, key in fallback.items()}
+    own = {sid: assignment.get(sid) or key for sid, key in fallback.items()}
     declared: dict[tuple[str, str], set[tuple[str, str]]] = {}
     for p in pools:
         if p.comparison != UNDECLARED:
@@ -156,6 +160,11 @@ def group_evidence(
         key: (ps, by_id.loc[sorted(ids)].reset_index() if ids else trials.iloc[0:0])
         for key, (ps, ids) in sorted(groups.items())
     }
+
+
+def unassigned(assignment: Assignment | None) -> set[str]:
+    """Studies the protocol's assignment places in no comparison."""
+    return {sid for sid, key in (assignment or {}).items() if key is None}
 
 
 def comparison_features(
@@ -216,7 +225,7 @@ def rate_comparisons(
     trials: pd.DataFrame,
     pools: Sequence[PooledEvidence],
     drug: str,
-    assignment: Mapping[str, tuple[str, str]] | None = None,
+    assignment: Assignment | None = None,
 ) -> list[ComparisonRating]:
     """Each comparison rated by `rules.by_comparison` from its counted pools and its votes."""
     bc = _by_comparison(rules)
@@ -269,13 +278,14 @@ def rate_indication(
     effects: pd.DataFrame,
     pools: Sequence[PooledEvidence],
     drug: str,
-    assignment: Mapping[str, tuple[str, str]] | None = None,
+    assignment: Assignment | None = None,
 ) -> IndicationRating:
     """The indication's level: its carrying comparison's, or without trials, by design."""
     bc = _by_comparison(rules)
     trials = human_trials(studies, effects, rules)
     rated = rate_comparisons(rules, trials, pools, drug, assignment)
     carry = carrier(bc, rated)
+    outside = sorted(set(trials["study_id"]) & unassigned(assignment))
     g = rules.design_groups
     features = {
         "human_controlled_trials": sum(c.features["trials"] for c in rated),
@@ -283,6 +293,11 @@ def rate_indication(
         "human_studies": int((studies["species"] == "human").sum()),
     }
     summary = _indication_summary(rated, carry, features)
+    if outside:
+        summary += (
+            f" | {len(outside)} trial{'s' if len(outside) != 1 else ''} in no comparison of the "
+            f"protocol, not rated: {' '.join(outside)}"
+        )
     r = rate_with(bc.indication_levels, rules.version, features, summary)
     if r.level != "carried":
         return IndicationRating(r, tuple(rated), None, features)

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from dataclasses import dataclass
 
 import pandas as pd
 
-from evidence.rating.comparisons import ComparisonRating, PooledEvidence, rate_indication
+from evidence.rating.comparisons import (
+    Assignment,
+    ComparisonRating,
+    PooledEvidence,
+    rate_indication,
+)
 from evidence.rating.crosscheck import cross_check
 from evidence.rating.features import (
     IndicationFeatures,
@@ -87,7 +91,7 @@ def rate_uses(
     snapshot: Snapshot,
     analyses: list[Analysis],
     rules: RuleSet,
-    assignment: Mapping[str, tuple[str, str]] | None = None,
+    assignment: Assignment | None = None,
 ) -> list[UseRating]:
     """Each indication's level; with a `by_comparison` rule set, per comparison.
 
@@ -117,7 +121,7 @@ def _rate_by_comparison(
     snapshot: Snapshot,
     analyses: list[Analysis],
     rules: RuleSet,
-    assignment: Mapping[str, tuple[str, str]] | None,
+    assignment: Assignment | None,
 ) -> list[UseRating]:
     out = []
     drug = snapshot.protocol.drug.name

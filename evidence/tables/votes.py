@@ -7,11 +7,15 @@ instead. With a rule set of version 1 (no `by_comparison`), trials are grouped b
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-
 import pandas as pd
 
-from evidence.rating.comparisons import counted_pools, group_evidence, human_trials, sign_test
+from evidence.rating.comparisons import (
+    Assignment,
+    counted_pools,
+    group_evidence,
+    human_trials,
+    sign_test,
+)
 from evidence.rating.features import trial_directions
 from evidence.rating.rules import RuleSet
 from evidence.snapshot import Snapshot
@@ -25,7 +29,7 @@ def vote_counts(
     snapshot: Snapshot,
     analyses: list[Analysis],
     rules: RuleSet,
-    assignment: Mapping[str, tuple[str, str]] | None = None,
+    assignment: Assignment | None = None,
 ) -> pd.DataFrame:
     """`assignment`: the same study → (comparison id, label) map the ratings were given."""
     if rules.by_comparison is not None:
@@ -56,7 +60,7 @@ def _by_comparison(
     snapshot: Snapshot,
     analyses: list[Analysis],
     rules: RuleSet,
-    assignment: Mapping[str, tuple[str, str]] | None,
+    assignment: Assignment | None,
 ) -> pd.DataFrame:
     rows = []
     drug = snapshot.protocol.drug.name

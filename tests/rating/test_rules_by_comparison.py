@@ -328,3 +328,18 @@ def test_a_rule_set_without_the_section_cannot_rate_comparisons() -> None:
 def test_the_protocol_points_at_rule_set_2() -> None:
     assert PROTOCOL.rating.rule_set == "rules/evidence_levels_v2.yaml"
     assert PROTOCOL.rating.rule_set_version == RULES_V2.version == "2.0.0"
+
+
+def test_a_trial_the_protocol_places_in_no_comparison_neither_votes_nor_decides() -> None:
+    """E.g. single-dose screening tests declared outside every maintenance comparison."""
+    studies = [study(f"t{i}") for i in range(6)]
+    effects = [effect(f"t{i}", "favours_baclofen") for i in range(6)]
+    frame = pd.DataFrame(studies, columns=STUDY_COLUMNS)
+    eff = pd.DataFrame(effects, columns=["study_id", "outcome", "direction"])
+    everyone = rate_indication(RULES_V2, frame, eff, [], "drug")
+    assert everyone.rating.level == "Strong"
+    assignment = {"t5": None}
+    fewer = rate_indication(RULES_V2, frame, eff, [], "drug", assignment)
+    assert fewer.rating.level == "Experimental/limited"
+    assert {s for s, _ in fewer.comparisons[0].votes} == {"t0", "t1", "t2", "t3", "t4"}
+    assert "1 trial in no comparison of the protocol, not rated: t5" in fewer.rating.reasons
