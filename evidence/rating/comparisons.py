@@ -146,6 +146,8 @@ def group_evidence(
             keys = sorted({own[s] for s in p.study_ids if s in own})
             if len(keys) == 1:
                 key = keys[0]
+            elif not keys:  # none of its studies is a controlled trial of the indication
+                key = ("undeclared", "comparison not declared")
             else:
                 key = (
                     " + ".join(k for k, _ in keys),
