@@ -46,6 +46,8 @@ class Analysis:
     control_risk: float | None = None  # pooled control-arm risk, for absolute effects
     years: tuple[int | None, ...] = ()
     egger_note: str = ""  # "not computable: <why>" when Egger's test could not be run
+    comparison: str = ""
+    comparison_label: str = ""
 
 
 def egger(es: EffectSizes, method: str) -> tuple[float | None, str]:

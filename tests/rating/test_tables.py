@@ -75,18 +75,19 @@ def test_sensitivity_leaves_out_derived_comparisons(processed: Path) -> None:
 
 
 def test_a_stricter_rule_set_changes_the_rating(data_copy: Path, tmp_path: Path) -> None:
-    rules_path = data_copy / "rules" / "evidence_levels.yaml"
+    rules_path = data_copy / "rules" / "evidence_levels_v2.yaml"
     rules = yaml.safe_load(rules_path.read_text())
-    for cond in rules["levels"][0]["all"]:
-        if cond[0] == "placebo_favour_share":
-            cond[2] = 0.95
+    for rule in rules["by_comparison"]["levels"]:
+        for cond in rule.get("all", []):
+            if rule["level"] == "Mixed" and cond[0] == "evidence_trials":
+                cond[2] = 100
     rules_path.write_text(yaml.safe_dump(rules, sort_keys=False))
     uses = pd.read_csv(run(data_copy, tmp_path) / "table_uses.csv").set_index("indication")
-    assert uses.loc["spasticity", "evidence_level"] != "Strong"
+    assert uses.loc["alcohol_use_disorder", "evidence_level"] != "Mixed"
 
 
 def test_rule_set_version_must_match_the_protocol(data_copy: Path, tmp_path: Path) -> None:
-    rules_path = data_copy / "rules" / "evidence_levels.yaml"
+    rules_path = data_copy / "rules" / "evidence_levels_v2.yaml"
     rules = yaml.safe_load(rules_path.read_text())
     rules["version"] = "9.9.9"
     rules_path.write_text(yaml.safe_dump(rules, sort_keys=False))
