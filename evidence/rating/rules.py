@@ -70,6 +70,9 @@ class RuleSet(_M):
     levels: list[LevelRule]
     grade: dict[str, Any]
     frequency_bands: list[dict[str, Any]]
+    # Optional sections, each validated by the module that reads it.
+    interactions: dict[str, Any] = Field(default_factory=dict)  # evidence.tables.interactions
+    dosage: dict[str, Any] = Field(default_factory=dict)  # evidence.tables.dosage
 
     @field_validator("levels")
     @classmethod
