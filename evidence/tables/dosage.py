@@ -25,6 +25,13 @@ UNCLASSIFIED = "unclassified"
 MATCHED_COLUMNS = ("notes", "population", "statement")
 
 
+def _compile(pattern: str) -> None:
+    try:
+        re.compile(pattern)
+    except re.error as exc:
+        raise ValueError(f"pattern {pattern!r} does not compile: {exc}") from None
+
+
 class _M(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -43,7 +50,7 @@ class SourceTypeRule(_M):
     @classmethod
     def _compiles(cls, v: str | None) -> str | None:
         if v is not None:
-            re.compile(v)
+            _compile(v)
         return v
 
     def matches(self, fact: dict[str, Any]) -> bool:

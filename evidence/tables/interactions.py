@@ -36,6 +36,13 @@ NOT_RATED = "not rated"
 UNCLEAR = "unclear"
 
 
+def _compile(pattern: str) -> None:
+    try:
+        re.compile(pattern)
+    except re.error as exc:
+        raise ValueError(f"pattern {pattern!r} does not compile: {exc}") from None
+
+
 class _M(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -68,7 +75,7 @@ class InteractionRules(_M):
     @field_validator("ratio_measure")
     @classmethod
     def _compiles(cls, v: str) -> str:
-        re.compile(v)
+        _compile(v)
         return v
 
     @model_validator(mode="after")
