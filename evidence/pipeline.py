@@ -34,8 +34,8 @@ from evidence.safepath import UnsafePath, check_id, inside, relative_name
 from evidence.snapshot import Snapshot, load_snapshot
 from evidence.synthesis import Analysis, analyses_frame, pool_protocol
 from evidence.tables.agreement import agreement_frame
-from evidence.tables.dosage import dosage_frame
-from evidence.tables.interactions import interactions_frame
+from evidence.tables.dosage import DosageRules, dosage_frame, typed_facts
+from evidence.tables.interactions import InteractionRules, interactions_frame
 from evidence.tables.side_effects import side_effects_frame
 from evidence.tables.uses import UseRating, certainty_of, rate_uses, uses_frame
 from evidence.tables.votes import vote_counts
@@ -215,13 +215,15 @@ def report(
     rules = ratings.rules
     out = RunOutputs()
     uses = uses_frame(snapshot, ratings.uses)
+    dosage_rules = DosageRules.from_section(rules.dosage)
+    facts = typed_facts(snapshot.dosing_facts, dosage_rules)
     dosage = dosage_frame(
-        snapshot.studies, snapshot.outcomes, snapshot.dosing_facts, p, snapshot.refs
+        snapshot.studies, snapshot.outcomes, facts, p, snapshot.refs, dosage_rules
     )
     side, found = side_effects_frame(tab.tiered, snapshot.refs, p, rules)
-    inter = interactions_frame(snapshot, rules)
+    inter = interactions_frame(snapshot, InteractionRules.from_section(rules.interactions))
     votes = vote_counts(snapshot, analyses, rules)
-    agreement = agreement_frame(snapshot, ratings.uses, dosage, found, inter)
+    agreement = agreement_frame(snapshot, ratings.uses, dosage, found, inter, facts, dosage_rules)
     out.processed = {
         "outcomes_by_tier.csv": frame_to_csv_text(tab.by_tier),
         "pooled.csv": frame_to_csv_text(

@@ -114,6 +114,17 @@ class DosageRow(_Model):
     compare: Literal["recommended", "studied", "populations"]
 
 
+class InteractionSpec(_Model):
+    """An interaction and where its evidence lies in the data: the outcome names that measure it
+    (study_effects.csv, outcomes.csv) and further studies that report it. `description` is used
+    for an interaction the article's table does not print."""
+
+    row: str
+    description: str = ""
+    outcomes: list[str] = Field(default_factory=list)
+    studies: list[str] = Field(default_factory=list)
+
+
 class RatingSpec(_Model):
     rule_set: DataFile
     rule_set_version: str
@@ -149,6 +160,8 @@ class Protocol(_Model):
     rating: RatingSpec
     # A pooled estimate "moved" between runs when it changes by more than this (analysis scale).
     change_tolerance: float = 0.05
+    # Where the data hold each interaction's evidence (see InteractionSpec).
+    interactions: list[InteractionSpec] = Field(default_factory=list)
 
     @model_validator(mode="after")
     def _unique_ids(self) -> Protocol:
@@ -169,6 +182,10 @@ class Protocol(_Model):
         clash = sorted({k for k in keys if keys.count(k) > 1})
         if clash:
             raise ValueError(f"indication and outcome ids give the same figure name: {clash}")
+        rows = [i.row for i in self.interactions]
+        dupes = sorted({r for r in rows if rows.count(r) > 1})
+        if dupes:
+            raise ValueError(f"interaction rows repeat: {dupes}")
         return self
 
     @property

@@ -110,6 +110,9 @@ class RuleSet(_M):
     frequency_bands: list[dict[str, Any]]
     # From version 2: uses are rated per comparison; `levels` then rate only interaction rows.
     by_comparison: ByComparison | None = None
+    # Optional sections, each validated by the module that reads it.
+    interactions: dict[str, Any] = Field(default_factory=dict)  # evidence.tables.interactions
+    dosage: dict[str, Any] = Field(default_factory=dict)  # evidence.tables.dosage
 
     @field_validator("levels")
     @classmethod
