@@ -48,7 +48,7 @@ OUTCOMES = pd.DataFrame(columns=["study_id", "outcome", "dose_mg_day", "dose_ug_
 @pytest.fixture(scope="module")
 def rules() -> DosageRules:
     """The bundled rule set's section: the rules under test are the ones the runs use."""
-    return DosageRules.from_section(load_rules(RAW / "rules" / "evidence_levels.yaml").dosage)
+    return DosageRules.from_section(load_rules(RAW / "rules" / "evidence_levels_v2.yaml").dosage)
 
 
 def fact(row_id: str, lo: float | None, hi: float | None, **kw: object) -> dict[str, object]:

@@ -27,7 +27,7 @@ ARM_COLS = ["row_id", "study_id", "outcome", "arm", "arm_role", "n", "events"]
 def rules() -> InteractionRules:
     """The bundled rule set's section: the rules under test are the ones the runs use."""
     return InteractionRules.from_section(
-        load_rules(RAW / "rules" / "evidence_levels.yaml").interactions
+        load_rules(RAW / "rules" / "evidence_levels_v2.yaml").interactions
     )
 
 
