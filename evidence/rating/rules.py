@@ -70,6 +70,8 @@ class RuleSet(_M):
     levels: list[LevelRule]
     grade: dict[str, Any]
     frequency_bands: list[dict[str, Any]]
+    # Side-effect rules, checked by evidence.tables.harm_rules when the table is built.
+    harms: dict[str, Any] = Field(default_factory=dict)
 
     @field_validator("levels")
     @classmethod

@@ -7,7 +7,7 @@ import re
 import pandas as pd
 
 from evidence.snapshot import Snapshot
-from evidence.tables.side_effects import SideEffect
+from evidence.tables.side_effects import SideEffect, primary
 from evidence.tables.uses import UseRating, uses_agreement
 
 NUMBER = re.compile(r"\d+(?:[.,]\d+)*")
@@ -116,13 +116,12 @@ def _frequency_word(text: str) -> str | None:
 def side_effect_agreement(snapshot: Snapshot, found: list[SideEffect]) -> list[dict]:
     if snapshot.claims is None or "side_effects" not in snapshot.claims.tables:
         return []
-    by_row = {s.row: s for s in found}
     out = []
     for row in snapshot.claims.tables["side_effects"].rows:
         name = str(row.get("side_effect"))
         printed = str(row.get("frequency_severity", ""))
         theirs = _frequency_word(printed)
-        mine = by_row.get(name)
+        mine = primary(found, name)
         rec = {
             "table": "side_effects",
             "row": name,
@@ -139,21 +138,20 @@ def side_effect_agreement(snapshot: Snapshot, found: list[SideEffect]) -> list[d
                 }
             )
             continue
-        ours = mine.band
+        ours = f"{mine.band} ({mine.route})"
         if theirs is None:
             equal, why = "n/a", "the article prints no frequency band"
-        elif mine.incidence_pct is None:
-            equal, why = "no", f"no arm-level counts ({mine.band})"
+        elif mine.band == "not assessable":
+            signals = "; signals only" if mine.signals else ""
+            equal, why = "no", f"no frequency from exposed participants{signals}"
         else:
-            equal = "yes" if ours == theirs else "no"
-            why = (
-                ""
-                if equal == "yes"
-                else (
-                    f"pooled incidence {mine.incidence_pct:.1f}% ({mine.ci_low_pct:.1f}–"
-                    f"{mine.ci_high_pct:.1f}) from {mine.arms} arms of {len(mine.studies)} studies"
+            equal = "yes" if mine.band == theirs else "no"
+            why = "" if equal == "yes" else f"{mine.route}: {mine.band_basis}"
+            if equal == "no" and mine.incidence_pct is not None:
+                why += (
+                    f"; pooled incidence {mine.incidence_pct:.1f}% ({mine.ci_low_pct:.1f}–"
+                    f"{mine.ci_high_pct:.1f}) from {mine.arms} arms"
                 )
-            )
         if "dose-dependent" in printed.lower() and not mine.dose_dependence.startswith("dose-dep"):
             why = "; ".join(x for x in (why, f"dose-dependence: {mine.dose_dependence}") if x)
             equal = "no" if equal == "yes" else equal
