@@ -138,7 +138,9 @@ def side_effect_agreement(snapshot: Snapshot, found: list[SideEffect]) -> list[d
                 }
             )
             continue
-        ours = f"{mine.band} ({mine.route})"
+        ours = "; ".join(
+            f"{s.band} ({s.route})" if s.route else s.band for s in found if s.row == name
+        )
         if theirs is None:
             equal, why = "n/a", "the article prints no frequency band"
         elif mine.band == "not assessable":

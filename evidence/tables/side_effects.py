@@ -358,7 +358,9 @@ def primary(found: list[SideEffect], row: str) -> SideEffect | None:
     mine = [s for s in found if s.row == row]
     if not mine:
         return None
-    return sorted(mine, key=lambda s: (s.band == "not assessable", -s.participants, s.route))[0]
+    return sorted(
+        mine, key=lambda s: (s.band == "not assessable", -s.participants, -len(s.studies), s.route)
+    )[0]
 
 
 def side_effects_frame(
