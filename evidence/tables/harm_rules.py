@@ -37,6 +37,8 @@ class HarmRules(_M):
     min_exposed: int = Field(ge=1)
     # A relative risk against placebo is claimed only from this many trials with counts.
     rr_min_trials: int = Field(ge=1)
+    # Designs whose arms are the same people in two periods: named when an RR uses them.
+    crossover_designs: list[str] = Field(default_factory=list)
     # Counts computed from printed numbers are left out of incidence and RR when true.
     exclude_derived: bool = False
     reversibility_terms: list[ReversibilityTerm] = Field(default_factory=list)

@@ -148,7 +148,7 @@ def _placebo_pairs(rows: pd.DataFrame, hr: HarmRules) -> tuple[list[tuple], list
 
 
 def _relative_risk(
-    pairs: list[tuple], hr: HarmRules
+    pairs: list[tuple], hr: HarmRules, crossover: list[str]
 ) -> tuple[float | None, tuple[float, float] | None, str]:
     k = len(pairs)
     if k == 0:
@@ -170,7 +170,10 @@ def _relative_risk(
     except ValueError as e:
         return None, None, f"no RR: {e}"
     ci = (math.exp(res.ci_low), math.exp(res.ci_high))
-    return math.exp(res.estimate), ci, f"Mantel–Haenszel RR, {k} trials"
+    note = f"Mantel–Haenszel RR, {k} trials"
+    if crossover:
+        note += f"; crossover trials' periods taken as parallel groups ({', '.join(crossover)})"
+    return math.exp(res.estimate), ci, note
 
 
 def _dose_dependence(counted: pd.DataFrame, route: str, protocol: Protocol) -> str:
@@ -239,13 +242,15 @@ def _band(
     rules: RuleSet,
 ) -> tuple[str, str]:
     exposed = int(counted["n"].sum()) if not counted.empty else 0
+    derived = sorted(set(counted.loc[_derived(counted), "study_id"])) if exposed else []
+    flag = f"; includes derived counts ({', '.join(derived)})" if derived else ""
     for source in order:
         if source == "label" and not label_pct.empty:
             pct = float(label_pct["pct"].median())
             ids = ", ".join(sorted(set(label_pct["study_id"])))
             return band_of(pct, rules), f"label: {pct:g}% ({ids})"
         if source == "counts" and pooled is not None and exposed >= hr.min_exposed:
-            return band_of(pooled[0], rules), f"pooled counts, {exposed} exposed"
+            return band_of(pooled[0], rules), f"pooled counts, {exposed} exposed{flag}"
         if source == "printed" and not printed.empty:
             pct = float(printed["pct"].median())
             ids = ", ".join(sorted(set(printed["study_id"])))
@@ -256,7 +261,7 @@ def _band(
         if source == "few_counts" and pooled is not None:
             return (
                 band_of(pooled[0], rules),
-                f"pooled counts from only {exposed} exposed (fewer than {hr.min_exposed})",
+                f"pooled counts from only {exposed} exposed (fewer than {hr.min_exposed}){flag}",
             )
     return "not assessable", "no incidence from exposed participants"
 
@@ -286,7 +291,16 @@ def _route_row(
     pooled = _pool_incidence(counted) if not counted.empty else None
     band, basis = _band(hr.band_order, label_pct, counted, printed, pooled, hr, rules)
     pairs, printed_pairs = _placebo_pairs(rows[~is_signal], hr)
-    rr, rr_ci, rr_note = _relative_risk(pairs, hr)
+    paired = {p[0] for p in pairs}
+    crossover = sorted(
+        set(
+            rows.loc[
+                rows["study_id"].isin(paired) & rows["design"].isin(hr.crossover_designs),
+                "study_id",
+            ]
+        )
+    )
+    rr, rr_ci, rr_note = _relative_risk(pairs, hr, crossover)
     placebo = [f"{_num(p[1])}/{_num(p[2])} vs {_num(p[3])}/{_num(p[4])} ({p[0]})" for p in pairs]
     dose = (
         _dose_dependence(counted, route, protocol)

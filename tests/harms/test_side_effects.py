@@ -211,6 +211,20 @@ def test_derived_counts_can_be_left_out() -> None:
     (kept,) = table(studies, arms)
     (left,) = table(studies, arms, rules=with_harms(exclude_derived=True))
     assert kept.participants == 420 and left.participants == 220
+    assert kept.band_basis.endswith("includes derived counts (trial_c)")
+    assert "derived" not in left.band_basis
+
+
+def test_an_rr_that_uses_a_crossover_trial_says_how_it_entered() -> None:
+    arms = [
+        arm("trial_a", "treatment", n=20, events=8),
+        arm("trial_a", "control", n=20, events=2),
+        arm("cross_b", "treatment", n=15, events=6),
+        arm("cross_b", "control", n=15, events=1),
+    ]
+    (s,) = table([study("trial_a", "rct"), study("cross_b", "crossover_rct")], arms)
+    assert s.rr is not None
+    assert s.rr_note.endswith("periods taken as parallel groups (cross_b)")
 
 
 def test_reversibility_comes_from_the_rows_or_says_not_reported() -> None:
