@@ -3,17 +3,19 @@
 from __future__ import annotations
 
 import math
+from pathlib import Path
 from typing import Any
 
 import pandas as pd
 import pytest
+import yaml
 
 from evidence.meta.fit import rma_mh
 from evidence.protocol import Protocol, SideEffectRow, load_protocol
 from evidence.rating.rules import RuleSet, load_rules
 from evidence.tables.side_effects import SideEffect, side_effect_rows, side_effects_frame
 from evidence.tabulate import assign_tiers
-from tests.conftest import RAW
+from tests.conftest import RAW, synthesize
 
 PROTOCOL = load_protocol(RAW / "protocols" / "baclofen.yaml")
 RULES = load_rules(RAW / "rules" / "evidence_levels.yaml")
@@ -281,3 +283,17 @@ def test_the_frame_has_one_row_per_side_effect_and_route() -> None:
 def test_a_bad_harms_section_is_refused_by_name(harms: dict, message: str) -> None:
     with pytest.raises(ValueError, match=message):
         table(TRIALS, TRIAL_ARMS, rules=RULES.model_copy(update={"harms": harms}))
+
+
+def test_a_run_with_a_bad_harms_section_stops_naming_it_and_writes_no_table(
+    data_copy: Path, tmp_path: Path
+) -> None:
+    path = data_copy / "rules" / "evidence_levels.yaml"
+    rules = yaml.safe_load(path.read_text(encoding="utf-8"))
+    rules["harms"]["rr_min_trials"] = 0
+    path.write_text(yaml.safe_dump(rules), encoding="utf-8")
+    result = synthesize(data_copy, tmp_path / "processed", tmp_path / "reports")
+    assert result.exit_code != 0
+    assert "harms.rr_min_trials" in result.output
+    assert not (tmp_path / "processed" / "baclofen" / "table_side_effects.csv").exists()
+    assert not (tmp_path / "reports" / "baclofen").exists()
