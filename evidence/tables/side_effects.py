@@ -59,6 +59,7 @@ class SideEffect:
     rr_k: int
     rr_note: str
     signals: str
+    left_out: str
     reversibility: str
     dose_dependence: str
 
@@ -79,7 +80,7 @@ def _num(v: object) -> str:
 
 
 def _has_counts(df: pd.DataFrame) -> pd.Series:
-    return df["events"].notna() & df["n"].notna()
+    return df["events"].notna() & df["n"].notna() & (df["n"].astype(float) > 0)
 
 
 def _derived(df: pd.DataFrame) -> pd.Series:
@@ -277,6 +278,8 @@ def _route_row(
 ) -> SideEffect:
     is_signal = rows["design"].isin(hr.signal_designs) | rows["outcome"].isin(spec.signal_outcomes)
     incidence = rows[rows["design"].isin(hr.incidence_designs) & ~is_signal]
+    # Designs in neither list (reviews, animal work) give neither a frequency nor a signal.
+    stray = rows[~rows["design"].isin(hr.incidence_designs) & ~is_signal].fillna({"design": ""})
     drug = incidence[incidence["arm_role"].isin(DRUG_ARMS)]
     with_counts = drug[_has_counts(drug)]
     if hr.exclude_derived:
@@ -286,7 +289,7 @@ def _route_row(
     label_pct = pct_only[pct_only["design"].isin(hr.label_designs)]
     printed = pct_only[~pct_only["design"].isin(hr.label_designs)]
     # Counts without a denominator cannot give a rate: they are listed beside the signals.
-    no_denominator = drug[drug["events"].notna() & drug["n"].isna()]
+    no_denominator = drug[drug["events"].notna() & ~_has_counts(drug)]
     signal_rows = pd.concat([rows[is_signal], no_denominator]).sort_values(["study_id", "row_id"])
     pooled = _pool_incidence(counted) if not counted.empty else None
     band, basis = _band(hr.band_order, label_pct, counted, printed, pooled, hr, rules)
@@ -331,6 +334,10 @@ def _route_row(
         rr_k=len(pairs),
         rr_note=rr_note,
         signals="; ".join(_signal_text(r) for _, r in signal_rows.iterrows()),
+        left_out=", ".join(
+            f"{sid} ({d})"
+            for sid, d in sorted(set(zip(stray["study_id"], stray["design"], strict=True)))
+        ),
         reversibility=_reversibility(rows, rev, hr),
         dose_dependence=dose,
     )
@@ -405,6 +412,7 @@ def side_effects_frame(
                 "rr_k": s.rr_k,
                 "rr_note": s.rr_note,
                 "signals": s.signals,
+                "left_out": s.left_out,
                 "reversibility": s.reversibility,
                 "dose_dependence": s.dose_dependence,
                 "sources": source_refs(refs, s.studies),

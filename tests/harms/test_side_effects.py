@@ -297,3 +297,18 @@ def test_a_run_with_a_bad_harms_section_stops_naming_it_and_writes_no_table(
     assert "harms.rr_min_trials" in result.output
     assert not (tmp_path / "processed" / "baclofen" / "table_side_effects.csv").exists()
     assert not (tmp_path / "reports" / "baclofen").exists()
+
+
+def test_designs_in_neither_list_are_named_as_left_out() -> None:
+    animal = study("mouse_study", "animal", comparator="placebo")
+    (s,) = table(
+        [*TRIALS, animal],
+        [*TRIAL_ARMS, arm("mouse_study", "treatment", n=10, events=9)],
+    )
+    assert s.participants == 220 and "mouse_study" not in s.signals
+    assert s.left_out == "mouse_study (animal)"
+
+
+def test_an_arm_with_no_participants_gives_no_rate() -> None:
+    (s,) = table(TRIALS, [*TRIAL_ARMS, arm("trial_b", "treatment", n=0, events=0, arm="b2")])
+    assert s.participants == 220 and s.arms == 2
