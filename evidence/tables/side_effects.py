@@ -36,6 +36,7 @@ from evidence.tables.harm_rules import HarmRules, harm_rules
 
 DRUG_ARMS = ("treatment", "single")
 NO_ROUTE = "route not stated"
+PLACEBO = "placebo"  # the data's comparator vocabulary (studies.csv `comparator`)
 
 
 @dataclass(frozen=True)
@@ -127,15 +128,19 @@ def _placebo_pairs(rows: pd.DataFrame, hr: HarmRules) -> tuple[list[tuple], list
     incidence = rows[rows["design"].isin(hr.incidence_designs)]
     # A label's controlled-study percentages carry no comparator field: its control arm is named.
     placebo = incidence[
-        (incidence["comparator"] == "placebo") | incidence["design"].isin(hr.label_designs)
+        (incidence["comparator"] == PLACEBO) | incidence["design"].isin(hr.label_designs)
     ]
     for sid, grp in placebo.groupby("study_id", sort=True):
         t_all = grp[grp["arm_role"] == "treatment"]
         c_all = grp[grp["arm_role"] == "control"]
         t, c = t_all[_has_counts(t_all)], c_all[_has_counts(c_all)]
+        if len(c) > 1:
+            # A placebo trial's other control arms (active drugs) are no placebo: keep the
+            # arms the data name after the comparator, so no other comparison enters the RR.
+            c = c[c["arm"].astype(str).str.lower().str.contains(PLACEBO, regex=False)]
         if hr.exclude_derived:
             t, c = t[~_derived(t)], c[~_derived(c)]
-        if not t.empty and not c.empty and grp["comparator"].eq("placebo").all():
+        if not t.empty and not c.empty and grp["comparator"].eq(PLACEBO).all():
             pairs.append((sid, t["events"].sum(), t["n"].sum(), c["events"].sum(), c["n"].sum()))
             continue
         tp, cp = t_all[t_all["pct"].notna()], c_all[c_all["pct"].notna()]

@@ -312,3 +312,17 @@ def test_designs_in_neither_list_are_named_as_left_out() -> None:
 def test_an_arm_with_no_participants_gives_no_rate() -> None:
     (s,) = table(TRIALS, [*TRIAL_ARMS, arm("trial_b", "treatment", n=0, events=0, arm="b2")])
     assert s.participants == 220 and s.arms == 2
+
+
+def test_an_active_arm_of_a_placebo_trial_stays_out_of_the_rr() -> None:
+    three_arm = [
+        arm("trial_a", "treatment", n=40, events=10),
+        arm("trial_a", "control", n=40, events=2, arm="placebo"),
+        arm("trial_a", "control", n=40, events=30, arm="other drug"),
+        arm("trial_b", "treatment", n=50, events=10),
+        arm("trial_b", "control", n=50, events=4),
+    ]
+    (s,) = table(TRIALS, three_arm)
+    mh = rma_mh([10, 10], [40, 50], [2, 4], [40, 50], measure="RR")
+    assert s.rr == pytest.approx(math.exp(mh.estimate))
+    assert "10/40 vs 2/40 (trial_a)" in s.placebo_comparison
