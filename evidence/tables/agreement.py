@@ -122,10 +122,11 @@ def side_effect_agreement(snapshot: Snapshot, found: list[SideEffect]) -> list[d
         printed = str(row.get("frequency_severity", ""))
         theirs = _frequency_word(printed)
         mine = primary(found, name)
+        their_rev = str(row.get("reversibility") or "")
         rec = {
             "table": "side_effects",
             "row": name,
-            "article": printed,
+            "article": f"{printed}; reversibility: {their_rev}" if their_rev else printed,
             "article_label": theirs or "",
         }
         if mine is None:
@@ -157,9 +158,13 @@ def side_effect_agreement(snapshot: Snapshot, found: list[SideEffect]) -> list[d
         if "dose-dependent" in printed.lower() and not mine.dose_dependence.startswith("dose-dep"):
             why = "; ".join(x for x in (why, f"dose-dependence: {mine.dose_dependence}") if x)
             equal = "no" if equal == "yes" else equal
-        out.append(
-            rec | {"ours": f"{ours}; {mine.dose_dependence}", "equal": equal, "why_different": why}
-        )
+        said = [
+            f"{s.route}: {s.reversibility}" if s.route else s.reversibility
+            for s in found
+            if s.row == name and s.reversibility != "not reported"
+        ]
+        ours += f"; {mine.dose_dependence}; reversibility: {'; '.join(said) or 'not reported'}"
+        out.append(rec | {"ours": ours, "equal": equal, "why_different": why})
     return out
 
 
