@@ -106,6 +106,11 @@ class RouteTiers(_Model):
 class SideEffectRow(_Model):
     row: str
     outcomes: list[str]
+    # Outcomes that name the effect but count something other than its incidence (people who
+    # stopped because of it): listed as signals with their counts, never as a frequency.
+    signal_outcomes: list[str] = Field(default_factory=list)
+    # Outcomes that say how the effect resolved (recovery on stopping, on reintroduction).
+    reversibility_outcomes: list[str] = Field(default_factory=list)
 
 
 class DosageRow(_Model):

@@ -8,7 +8,7 @@ import pandas as pd
 
 from evidence.snapshot import Snapshot
 from evidence.tables.dosage import DosageRules, recommended_doses
-from evidence.tables.side_effects import SideEffect
+from evidence.tables.side_effects import SideEffect, primary
 from evidence.tables.uses import UseRating, uses_agreement
 
 NUMBER = re.compile(r"\d+(?:[.,]\d+)*")
@@ -146,17 +146,17 @@ def _frequency_word(text: str) -> str | None:
 def side_effect_agreement(snapshot: Snapshot, found: list[SideEffect]) -> list[dict]:
     if snapshot.claims is None or "side_effects" not in snapshot.claims.tables:
         return []
-    by_row = {s.row: s for s in found}
     out = []
     for row in snapshot.claims.tables["side_effects"].rows:
         name = str(row.get("side_effect"))
         printed = str(row.get("frequency_severity", ""))
         theirs = _frequency_word(printed)
-        mine = by_row.get(name)
+        mine = primary(found, name)
+        their_rev = str(row.get("reversibility") or "")
         rec = {
             "table": "side_effects",
             "row": name,
-            "article": printed,
+            "article": f"{printed}; reversibility: {their_rev}" if their_rev else printed,
             "article_label": theirs or "",
         }
         if mine is None:
@@ -169,27 +169,32 @@ def side_effect_agreement(snapshot: Snapshot, found: list[SideEffect]) -> list[d
                 }
             )
             continue
-        ours = mine.band
+        ours = "; ".join(
+            f"{s.band} ({s.route})" if s.route else s.band for s in found if s.row == name
+        )
         if theirs is None:
             equal, why = "n/a", "the article prints no frequency band"
-        elif mine.incidence_pct is None:
-            equal, why = "no", f"no arm-level counts ({mine.band})"
+        elif mine.band == "not assessable":
+            signals = "; signals only" if mine.signals else ""
+            equal, why = "no", f"no frequency from exposed participants{signals}"
         else:
-            equal = "yes" if ours == theirs else "no"
-            why = (
-                ""
-                if equal == "yes"
-                else (
-                    f"pooled incidence {mine.incidence_pct:.1f}% ({mine.ci_low_pct:.1f}–"
-                    f"{mine.ci_high_pct:.1f}) from {mine.arms} arms of {len(mine.studies)} studies"
+            equal = "yes" if mine.band == theirs else "no"
+            why = "" if equal == "yes" else f"{mine.route}: {mine.band_basis}"
+            if equal == "no" and mine.incidence_pct is not None:
+                why += (
+                    f"; pooled incidence {mine.incidence_pct:.1f}% ({mine.ci_low_pct:.1f}–"
+                    f"{mine.ci_high_pct:.1f}) from {mine.arms} arms"
                 )
-            )
         if "dose-dependent" in printed.lower() and not mine.dose_dependence.startswith("dose-dep"):
             why = "; ".join(x for x in (why, f"dose-dependence: {mine.dose_dependence}") if x)
             equal = "no" if equal == "yes" else equal
-        out.append(
-            rec | {"ours": f"{ours}; {mine.dose_dependence}", "equal": equal, "why_different": why}
-        )
+        said = [
+            f"{s.route}: {s.reversibility}" if s.route else s.reversibility
+            for s in found
+            if s.row == name and s.reversibility != "not reported"
+        ]
+        ours += f"; {mine.dose_dependence}; reversibility: {'; '.join(said) or 'not reported'}"
+        out.append(rec | {"ours": ours, "equal": equal, "why_different": why})
     return out
 
 
