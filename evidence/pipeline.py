@@ -39,7 +39,8 @@ from evidence.tables.interactions import interactions_frame
 from evidence.tables.side_effects import side_effects_frame
 from evidence.tables.uses import UseRating, certainty_of, rate_uses, uses_frame
 from evidence.tables.votes import vote_counts
-from evidence.tabulate import assign_tiers, outcomes_by_tier
+from evidence.dose_response import dose_response, dose_response_shown
+from evidence.tabulate import arm_doses_table, assign_tiers, dose_counts, outcomes_by_tier
 from evidence.workspace import Workspace
 
 RUNS_DIR = "runs"
@@ -222,8 +223,12 @@ def report(
     inter = interactions_frame(snapshot, rules)
     votes = vote_counts(snapshot, analyses, rules)
     agreement = agreement_frame(snapshot, ratings.uses, dosage, found, inter)
+    arm_doses = arm_doses_table(tab.tiered)
+    doses = dose_response(tab.tiered, p)
     out.processed = {
         "outcomes_by_tier.csv": frame_to_csv_text(tab.by_tier),
+        "arm_doses.csv": frame_to_csv_text(arm_doses),
+        "dose_response.csv": frame_to_csv_text(doses),
         "pooled.csv": frame_to_csv_text(
             analyses_frame(analyses, ratings.certainty_levels, snapshot.refs)
         ),
@@ -268,6 +273,8 @@ def report(
         indications=[(i.id, i.label) for i in p.indications],
         last_search=ctx.last_search,
         stale=ctx.stale,
+        dose_response=dose_response_shown(doses),
+        dose_counts=dose_counts(arm_doses),
     )
     out.reports = {
         "index.html": render_html(data),

@@ -238,6 +238,23 @@ def arm_doses_table(tiered: pd.DataFrame) -> pd.DataFrame:
     return out.sort_values(["indication", "study_id", "arm"], kind="stable").reset_index(drop=True)
 
 
+def dose_counts(arm_doses: pd.DataFrame) -> dict[str, int]:
+    """How many drug arms have a daily dose, by where it came from, for the report's methods."""
+    known = arm_doses["dose"].notna()
+    return {
+        "arms": len(arm_doses),
+        "known": int(known.sum()),
+        "own_field": int((arm_doses["dose_basis"] == "arm_field").sum()),
+        "from_text": int(
+            (known & arm_doses["dose_basis"].isin(["arm_label", "row_note", "study_notes"])).sum()
+        ),
+        "derived": int(arm_doses["dose_derived"].sum()),
+        "achieved": int((arm_doses["dose_kind"] == "achieved_mean").sum()),
+        "range_only": int((arm_doses["dose_basis"] == "study_range").sum()),
+        "unknown": int((arm_doses["dose_tier"] == "unknown").sum()),
+    }
+
+
 def outcomes_by_tier(tiered: pd.DataFrame) -> pd.DataFrame:
     """One row per indication × outcome × dose tier × arm role, with counts and sources."""
     df = tiered.copy()

@@ -63,6 +63,8 @@ class ReportData:
     indications: list[tuple[str, str]]
     last_search: dict[str, str] = field(default_factory=dict)
     stale: dict[str, str] = field(default_factory=dict)
+    dose_response: pd.DataFrame = field(default_factory=pd.DataFrame)
+    dose_counts: dict[str, int] = field(default_factory=dict)
 
 
 def md_cell(v: Any) -> str:
@@ -158,6 +160,7 @@ def _context(data: ReportData) -> dict[str, Any]:
         "interactions": _records(data.interactions),
         "votes": _records(data.votes),
         "agreement": _records(data.agreement),
+        "dose_response": _records(data.dose_response),
         "references": _references(data.references),
     }
 
