@@ -25,6 +25,7 @@ COLUMNS = [
     "indication",
     "comparison",
     "outcome",
+    "analysis",
     "measure",
     "route",
     "dose_unit",
@@ -58,8 +59,10 @@ class ArmContrasts:
 
 def _latest_paired(grp: pd.DataFrame) -> pd.DataFrame:
     tp = grp["timepoint_weeks"].astype("Float64").fillna(-1.0)
-    both = grp.assign(_tp=tp).groupby("_tp")["arm_role"].agg(
-        lambda s: "control" in set(s) and "treatment" in set(s)
+    both = (
+        grp.assign(_tp=tp)
+        .groupby("_tp")["arm_role"]
+        .agg(lambda s: "control" in set(s) and "treatment" in set(s))
     )
     if not both.any():
         return grp.iloc[0:0]
@@ -72,7 +75,9 @@ def arm_contrasts(tiered: pd.DataFrame, outcome: str, measure: str) -> ArmContra
     if measure in BINARY:
         rows = rows[rows["events"].notna() & rows["n"].notna()]
     else:
-        rows = rows[rows["mean"].notna() & rows["n"].notna() & (rows["sd"].notna() | rows["se"].notna())]
+        rows = rows[
+            rows["mean"].notna() & rows["n"].notna() & (rows["sd"].notna() | rows["se"].notna())
+        ]
         rows = rows[rows["n"] > 1]
     out: list[dict[str, object]] = []
     unknown = 0
@@ -124,13 +129,21 @@ def _r(x: float | None, nd: int = 6) -> float | None:
 
 
 def assess(
-    tiered: pd.DataFrame, protocol: Protocol, base: dict[str, object], spec: OutcomeSpec
+    tiered: pd.DataFrame,
+    protocol: Protocol,
+    base: dict[str, object],
+    spec: OutcomeSpec,
+    exclude_derived: bool = False,
 ) -> dict[str, object]:
-    """One dose-response row for the arms in `tiered` (one indication, comparison and route)."""
+    """One dose-response row for the arms in `tiered` (one indication, comparison and route);
+    `exclude_derived` leaves out arms whose dose was computed from a regimen."""
+    base = base | {"analysis": "excluding_derived_doses" if exclude_derived else "primary"}
     if spec.measure not in BINARY | CONTINUOUS:
         return _row(base, status=NOT_ASSESSABLE, reason="the outcome has no comparative measure")
     con = arm_contrasts(tiered, spec.id, spec.measure)
     rows = con.rows
+    if exclude_derived and not rows.empty:
+        rows = rows[~rows["dose_derived"]]
     k = int(rows["study_id"].nunique()) if not rows.empty else 0
     doses = int(rows["dose"].nunique()) if not rows.empty else 0
     counts = {
@@ -148,8 +161,7 @@ def assess(
     elif k < rule.min_studies:
         have = "no study" if k == 0 else f"only {k} stud{'y' if k == 1 else 'ies'}"
         why = (
-            f"{have} with a known arm dose and a control "
-            f"(the protocol asks for {rule.min_studies})"
+            f"{have} with a known arm dose and a control (the protocol asks for {rule.min_studies})"
         )
     elif doses < rule.min_doses:
         why = f"only {doses} distinct daily doses (the protocol asks for {rule.min_doses})"
@@ -159,11 +171,13 @@ def assess(
     test = protocol.rating.model.get("test", "knha")
     es = effect_sizes(rows, spec.measure)
     try:
-        res = meta_regression(es, moderator=rows["dose"].to_numpy(float), name="dose",
-                              method=method, test=test)
+        res = meta_regression(
+            es, moderator=rows["dose"].to_numpy(float), name="dose", method=method, test=test
+        )
     except ValueError as exc:
-        return _row(base, status=NOT_ASSESSABLE, reason=f"the model cannot be fitted: {exc}",
-                    **counts)
+        return _row(
+            base, status=NOT_ASSESSABLE, reason=f"the model cannot be fitted: {exc}", **counts
+        )
     icpt, slope = res.coefficients
     return _row(
         base,
@@ -197,12 +211,23 @@ def dose_response(tiered: pd.DataFrame, protocol: Protocol) -> pd.DataFrame:
             if not routes or not comps:
                 out.append(
                     _row(
-                        {"indication": ind.id, "comparison": "", "outcome": spec.id,
-                         "measure": spec.measure, "route": "", "dose_unit": ""},
+                        {
+                            "indication": ind.id,
+                            "comparison": "",
+                            "outcome": spec.id,
+                            "analysis": "primary",
+                            "measure": spec.measure,
+                            "route": "",
+                            "dose_unit": "",
+                        },
                         status=NOT_ASSESSABLE,
                         reason="no drug arm on a route with dose tiers reports this outcome",
-                        studies=0, arms=0, distinct_doses=0, arms_dose_unknown=0,
-                        derived_doses=0, study_ids="",
+                        studies=0,
+                        arms=0,
+                        distinct_doses=0,
+                        arms_dose_unknown=0,
+                        derived_doses=0,
+                        study_ids="",
                     )
                 )
                 continue
@@ -217,7 +242,11 @@ def dose_response(tiered: pd.DataFrame, protocol: Protocol) -> pd.DataFrame:
                         "route": route,
                         "dose_unit": protocol.dose_tiers[route].unit,
                     }
-                    out.append(assess(in_comp[in_comp["route"] == route], protocol, base, spec))
+                    arms = in_comp[in_comp["route"] == route]
+                    first = assess(arms, protocol, base, spec)
+                    out.append(first)
+                    if first["status"] == ASSESSED and first["derived_doses"]:
+                        out.append(assess(arms, protocol, base, spec, exclude_derived=True))
     frame = pd.DataFrame(out, columns=COLUMNS)
     for col in ("studies", "arms", "distinct_doses", "arms_dose_unknown", "derived_doses"):
         frame[col] = frame[col].astype("Int64")
@@ -239,7 +268,8 @@ def dose_response_shown(frame: pd.DataFrame) -> pd.DataFrame:
             {
                 "indication": r.indication,
                 "comparison": r.comparison,
-                "outcome": r.outcome,
+                "outcome": r.outcome
+                + ("" if r.analysis == "primary" else " (derived doses left out)"),
                 "route": r.route or "none",
                 "studies": r.studies,
                 "distinct_doses": r.distinct_doses,

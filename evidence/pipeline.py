@@ -20,6 +20,7 @@ import pandas as pd
 
 from evidence import history as hist
 from evidence import rawdata
+from evidence.dose_response import dose_response, dose_response_shown
 from evidence.io import frame_to_csv_text
 from evidence.outputs import Folder, Slot, publish, recover_folders
 from evidence.protocol import load_protocol
@@ -39,7 +40,6 @@ from evidence.tables.interactions import interactions_frame
 from evidence.tables.side_effects import side_effects_frame
 from evidence.tables.uses import UseRating, certainty_of, rate_uses, uses_frame
 from evidence.tables.votes import vote_counts
-from evidence.dose_response import dose_response, dose_response_shown
 from evidence.tabulate import arm_doses_table, assign_tiers, dose_counts, outcomes_by_tier
 from evidence.workspace import Workspace
 

@@ -51,7 +51,8 @@ _MENTION = re.compile(
     rf"(?<![\w.,])(?P<lo>{_NUM})\s*(?:(?P<sep>-|–|—|to)\s*(?P<hi>{_NUM})\s*)?"
     rf"(?P<unit>{_UNIT})(?![a-zA-Z])"
     rf"(?P<kg>\s*(?:/|per)\s*kg)?"
-    rf"(?:(?P<day>{_DAY})(?![a-zA-Z])|\s+(?:po\s+|orally\s+|by mouth\s+)?(?P<freq>{_FREQ})(?![a-zA-Z]))?",
+    rf"(?:(?P<day>{_DAY})(?![a-zA-Z])"
+    rf"|\s+(?:po\s+|orally\s+|by mouth\s+)?(?P<freq>{_FREQ})(?![a-zA-Z]))?",
     re.IGNORECASE,
 )
 # Words just before a dose that make it something other than the arm's daily dose.
@@ -161,9 +162,7 @@ def read_daily_dose(text: str | None, mass_unit: str) -> DailyDose:
                 )
             )
         else:
-            return DailyDose(
-                "ambiguous", why=f"'{shown}' is a single dose with no daily frequency"
-            )
+            return DailyDose("ambiguous", why=f"'{shown}' is a single dose with no daily frequency")
     if not found:
         return DailyDose("none")
     values = sorted({f[0] for f in found})

@@ -54,9 +54,7 @@ def test_study_range_used_only_for_a_single_drug_arm_within_one_tier() -> None:
     assert arm_dose(PROTO, "oral", {}, []).tier == "unknown"
     assert arm_dose(PROTO, "other", {"dose_mg_day": 10.0}, []).tier == "not_tiered"
     # a multi-dose study's range never tiers one of its arms
-    multi = arm_dose(
-        PROTO, "oral", {}, [], StudyDose("mg/day", 30.0, 30.0, single_drug_arm=False)
-    )
+    multi = arm_dose(PROTO, "oral", {}, [], StudyDose("mg/day", 30.0, 30.0, single_drug_arm=False))
     assert multi.tier == "unknown" and "several drug arms" in multi.why
 
 
@@ -71,7 +69,13 @@ def test_target_arm_tiered_from_its_own_dose_not_the_study_range() -> None:
 
 def test_regimen_in_the_arm_label_gives_a_derived_daily_dose() -> None:
     d = arm_dose(PROTO, "oral", {}, [("arm_label", "baclofen 10 mg t.i.d.")])
-    assert (d.tier, d.basis, d.dose, d.unit, d.derived) == ("low", "arm_label", 30.0, "mg/day", True)
+    assert (d.tier, d.basis, d.dose, d.unit, d.derived) == (
+        "low",
+        "arm_label",
+        30.0,
+        "mg/day",
+        True,
+    )
     assert "10 mg x 3 a day = 30 mg/day" in d.how
 
 
@@ -101,7 +105,12 @@ def test_achieved_mean_dose_kept_apart_from_the_assigned_dose() -> None:
     d = arm_dose(PROTO, "oral", {"dose_mg_day": 150.0}, [], study)
     assert (d.dose, d.kind, d.achieved, d.tier) == (150.0, "assigned", 93.6, "high")
     only = arm_dose(PROTO, "oral", {}, [], study)
-    assert (only.dose, only.kind, only.achieved, only.tier) == (93.6, "achieved_mean", 93.6, "moderate")
+    assert (only.dose, only.kind, only.achieved, only.tier) == (
+        93.6,
+        "achieved_mean",
+        93.6,
+        "moderate",
+    )
     # a study with several drug arms: its notes speak for none of them
     multi = arm_dose(PROTO, "oral", {}, [], StudyDose(notes="Mean dose 93.6 mg/day."))
     assert multi.dose is None and multi.achieved is None

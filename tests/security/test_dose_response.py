@@ -61,13 +61,39 @@ ARMS = {
 def _tiered(arms: dict[str, tuple[list[tuple[str, float, float, int]], int]]) -> pd.DataFrame:
     rows: list[dict[str, object]] = []
     for sid, (drug, n_ctrl) in arms.items():
-        base = {"indication": "ind", "outcome": "score", "study_id": sid, "route": "oral",
-                "timepoint_weeks": 12.0, "events": np.nan, "sd": SD, "se": np.nan}
+        base = {
+            "indication": "ind",
+            "outcome": "score",
+            "study_id": sid,
+            "route": "oral",
+            "timepoint_weeks": 12.0,
+            "events": np.nan,
+            "sd": SD,
+            "se": np.nan,
+        }
         for arm, dose, mean, n in drug:
-            rows.append(base | {"arm": arm, "arm_role": "treatment", "dose": dose,
-                                "dose_derived": arm == "lo", "mean": mean, "n": n})
-        rows.append(base | {"arm": "placebo", "arm_role": "control", "dose": np.nan,
-                            "dose_derived": False, "mean": 0.0, "n": n_ctrl})
+            rows.append(
+                base
+                | {
+                    "arm": arm,
+                    "arm_role": "treatment",
+                    "dose": dose,
+                    "dose_derived": arm == "lo",
+                    "mean": mean,
+                    "n": n,
+                }
+            )
+        rows.append(
+            base
+            | {
+                "arm": "placebo",
+                "arm_role": "control",
+                "dose": np.nan,
+                "dose_derived": False,
+                "mean": 0.0,
+                "n": n_ctrl,
+            }
+        )
     frame = pd.DataFrame(rows)
     frame["dose"] = frame["dose"].astype("Float64")
     return frame
@@ -89,8 +115,10 @@ def _expected(weights_tau2: float) -> tuple[float, float]:
     return float(beta[1]), float(np.sqrt(cov[1, 1]))
 
 
-def _row(frame: pd.DataFrame, outcome: str = "score") -> pd.Series:
-    return frame[(frame["outcome"] == outcome) & (frame["route"] == "oral")].iloc[0]
+def _row(frame: pd.DataFrame, analysis: str = "primary") -> pd.Series:
+    return frame[
+        (frame["outcome"] == "score") & (frame["route"] == "oral") & (frame["analysis"] == analysis)
+    ].iloc[0]
 
 
 @pytest.mark.parametrize("method", ["FE", "REML"])
@@ -98,7 +126,12 @@ def test_slope_matches_a_direct_weighted_regression(method: str) -> None:
     proto = _protocol(method, "z", {"min_studies": 5, "min_doses": 3})
     row = _row(dose_response(_tiered(ARMS), proto))
     assert row["status"] == ASSESSED
-    assert (row["studies"], row["arms"], row["distinct_doses"], row["derived_doses"]) == (6, 7, 7, 1)
+    assert (row["studies"], row["arms"], row["distinct_doses"], row["derived_doses"]) == (
+        6,
+        7,
+        7,
+        1,
+    )
     if method == "REML":
         assert row["tau2"] > 0  # the weights really include tau^2
     slope, se = _expected(0.0 if method == "FE" else float(row["tau2"]))
@@ -138,3 +171,12 @@ def test_arms_of_unknown_dose_are_counted_not_used() -> None:
     row = _row(dose_response(frame, _protocol("FE", "z", {"min_studies": 5, "min_doses": 3})))
     assert (row["studies"], row["arms_dose_unknown"]) == (5, 1)
     assert "s5" not in row["study_ids"].split()
+
+
+def test_derived_doses_can_be_left_out() -> None:
+    proto = _protocol("FE", "z", {"min_studies": 5, "min_doses": 3})
+    frame = dose_response(_tiered(ARMS), proto)
+    primary, sens = _row(frame), _row(frame, "excluding_derived_doses")
+    assert (primary["arms"], sens["arms"]) == (7, 6)
+    assert sens["derived_doses"] == 0 and sens["status"] == ASSESSED
+    assert sens["slope"] != primary["slope"]
