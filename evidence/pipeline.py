@@ -40,7 +40,13 @@ from evidence.tables.interactions import interactions_frame
 from evidence.tables.side_effects import side_effects_frame
 from evidence.tables.uses import UseRating, certainty_of, rate_uses, uses_frame
 from evidence.tables.votes import vote_counts
-from evidence.tabulate import arm_doses_table, assign_tiers, dose_counts, outcomes_by_tier
+from evidence.tabulate import (
+    arm_doses_shown,
+    arm_doses_table,
+    assign_tiers,
+    dose_counts,
+    outcomes_by_tier,
+)
 from evidence.workspace import Workspace
 
 RUNS_DIR = "runs"
@@ -275,6 +281,7 @@ def report(
         stale=ctx.stale,
         dose_response=dose_response_shown(doses),
         dose_counts=dose_counts(arm_doses),
+        arm_doses=arm_doses_shown(arm_doses),
     )
     out.reports = {
         "index.html": render_html(data),

@@ -238,6 +238,35 @@ def arm_doses_table(tiered: pd.DataFrame) -> pd.DataFrame:
     return out.sort_values(["indication", "study_id", "arm"], kind="stable").reset_index(drop=True)
 
 
+def arm_doses_shown(arm_doses: pd.DataFrame) -> pd.DataFrame:
+    """The report's arm-dose rows: the daily dose and tier with where they came from, or why
+    the dose is unknown."""
+    rows = []
+    for r in arm_doses.itertuples(index=False):
+        dose = "" if pd.isna(r.dose) else f"{r.dose:g} {r.dose_unit_day}"
+        if r.dose_kind == "achieved_mean":
+            dose += " (mean achieved)"
+        elif dose and r.dose_derived:
+            dose += " (derived)"
+        achieved = (
+            f"; mean achieved {r.achieved_dose:g}"
+            if not pd.isna(r.achieved_dose) and r.dose_kind != "achieved_mean"
+            else ""
+        )
+        rows.append(
+            {
+                "indication": r.indication,
+                "study_id": r.study_id,
+                "arm": r.arm,
+                "route": r.route,
+                "daily_dose": dose,
+                "tier": r.dose_tier,
+                "source": "; ".join(t for t in (r.dose_how, r.dose_why) if t) + achieved,
+            }
+        )
+    return pd.DataFrame(rows)
+
+
 def dose_counts(arm_doses: pd.DataFrame) -> dict[str, int]:
     """How many drug arms have a daily dose, by where it came from, for the report's methods."""
     known = arm_doses["dose"].notna()
