@@ -157,3 +157,84 @@ def test_outcomes_by_tier_counts_match_rows() -> None:
     multi = drug[drug["study_id"].isin(per_study[per_study > 1].index)]
     assert not (multi["dose_basis"].isin(["study_range", "study_dose", "study_notes"])).any()
     assert pd.api.types.is_integer_dtype(table["participants"])
+
+
+def _frames() -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Hand-made studies: a 30-150 mg/day three-arm trial, a one-arm 30-60 trial, a two-arm
+    trial with only a range, and an intrathecal pump trial printing its daily dose."""
+    study_cols = ["study_id", "indication", "design", "route", "comparator", "year", "notes"]
+    studies = pd.DataFrame(
+        [
+            ["three", "ind", "rct", "oral", "placebo", 2020, "Three arms.", 30.0, 150.0],
+            ["one", "ind", "rct", "oral", "placebo", 2019, "", 30.0, 60.0],
+            ["two", "ind", "rct", "oral", "placebo", 2018, "", 30.0, 30.0],
+            ["pump", "ind", "rct", "intrathecal", "placebo", 2017, "", None, None],
+        ],
+        columns=[*study_cols, "dose_min", "dose_max"],
+    )
+    studies["dose_unit"] = ["mg/day", "mg/day", "mg/day", None]
+    rows = [
+        ("three", "high dose (target)", "treatment", 150.0, None, None),
+        ("three", "baclofen 10 mg t.i.d.", "treatment", None, None, None),
+        ("three", "placebo", "control", None, None, None),
+        ("one", "baclofen", "treatment", None, None, None),
+        ("one", "placebo", "control", None, None, None),
+        ("two", "baclofen a", "treatment", None, None, None),
+        ("two", "baclofen b", "treatment", None, None, "up to 80 mg"),
+        ("two", "placebo", "control", None, None, None),
+        ("pump", "intrathecal pump", "treatment", None, None, "pump set at 250 ug/day"),
+        ("pump", "placebo", "control", None, None, None),
+    ]
+    outcomes = pd.DataFrame(
+        [
+            {
+                "row_id": f"{s}-{i}",
+                "study_id": s,
+                "outcome": "o",
+                "arm": arm,
+                "arm_role": role,
+                "dose_mg_day": mg,
+                "dose_ug_day": ug,
+                "note": note,
+                "events": 1.0,
+                "n": 10.0,
+                "mean": None,
+                "sd": None,
+                "se": None,
+                "derived": False,
+            }
+            for i, (s, arm, role, mg, ug, note) in enumerate(rows)
+        ]
+    )
+    return outcomes, studies
+
+
+def test_tiers_of_hand_made_arms() -> None:
+    outcomes, studies = _frames()
+    tiered = assign_tiers(outcomes, studies, PROTO).set_index(["study_id", "arm"])
+    # a 150 mg/day target arm of a 30-150 study: its own dose, not the study's range
+    assert tiered.loc[("three", "high dose (target)"), "dose_tier"] == "high"
+    assert tiered.loc[("three", "high dose (target)"), "dose_basis"] == "arm_field"
+    tid = tiered.loc[("three", "baclofen 10 mg t.i.d.")]
+    assert (tid["dose_tier"], tid["dose"], tid["dose_derived"]) == ("low", 30.0, True)
+    assert tiered.loc[("three", "placebo"), "dose_tier"] == "mixed"  # its arms differ
+    # one drug arm: the study's range is a fallback, within one tier
+    assert tiered.loc[("one", "baclofen"), "dose_tier"] == "low"
+    assert tiered.loc[("one", "baclofen"), "dose_basis"] == "study_range"
+    # two drug arms: the range is never theirs; a ceiling stays unknown with why
+    assert tiered.loc[("two", "baclofen a"), "dose_tier"] == "unknown"
+    assert "several drug arms" in tiered.loc[("two", "baclofen a"), "dose_why"]
+    assert "up to" in tiered.loc[("two", "baclofen b"), "dose_why"]
+    # the intrathecal arm gets a microgram tier from its own row
+    pump = tiered.loc[("pump", "intrathecal pump")]
+    assert (pump["dose_tier"], pump["dose"], pump["dose_unit_day"]) == ("moderate", 250.0, "ug/day")
+    assert pd.isna(tiered.loc[("pump", "placebo"), "dose"])  # a control arm gets no dose
+
+
+def test_dose_response_thresholds_are_validated() -> None:
+    raw = PROTO.model_dump()
+    raw["dose_response"] = {"min_studies": 2, "min_doses": 3}
+    with pytest.raises(ProtocolError, match=r"dose_response\.min_studies"):
+        parse_protocol(raw, "p.yaml")
+    raw.pop("dose_response")
+    assert parse_protocol(raw, "p.yaml").dose_response is None  # optional: older protocols load
