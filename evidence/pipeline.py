@@ -20,6 +20,7 @@ import pandas as pd
 
 from evidence import history as hist
 from evidence import rawdata
+from evidence.dose_response import dose_response, dose_response_shown
 from evidence.io import frame_to_csv_text
 from evidence.outputs import Folder, Slot, publish, recover_folders
 from evidence.protocol import load_protocol
@@ -39,7 +40,13 @@ from evidence.tables.interactions import InteractionRules, interactions_frame
 from evidence.tables.side_effects import side_effects_frame
 from evidence.tables.uses import UseRating, certainty_of, rate_uses, uses_frame
 from evidence.tables.votes import vote_counts
-from evidence.tabulate import assign_tiers, outcomes_by_tier
+from evidence.tabulate import (
+    arm_doses_shown,
+    arm_doses_table,
+    assign_tiers,
+    dose_counts,
+    outcomes_by_tier,
+)
 from evidence.workspace import Workspace
 
 RUNS_DIR = "runs"
@@ -224,8 +231,12 @@ def report(
     inter = interactions_frame(snapshot, InteractionRules.from_section(rules.interactions))
     votes = vote_counts(snapshot, analyses, rules)
     agreement = agreement_frame(snapshot, ratings.uses, dosage, found, inter, facts, dosage_rules)
+    arm_doses = arm_doses_table(tab.tiered)
+    doses = dose_response(tab.tiered, p)
     out.processed = {
         "outcomes_by_tier.csv": frame_to_csv_text(tab.by_tier),
+        "arm_doses.csv": frame_to_csv_text(arm_doses),
+        "dose_response.csv": frame_to_csv_text(doses),
         "pooled.csv": frame_to_csv_text(
             analyses_frame(analyses, ratings.certainty_levels, snapshot.refs)
         ),
@@ -270,6 +281,9 @@ def report(
         indications=[(i.id, i.label) for i in p.indications],
         last_search=ctx.last_search,
         stale=ctx.stale,
+        dose_response=dose_response_shown(doses),
+        dose_counts=dose_counts(arm_doses),
+        arm_doses=arm_doses_shown(arm_doses),
     )
     out.reports = {
         "index.html": render_html(data),

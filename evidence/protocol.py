@@ -103,6 +103,14 @@ class RouteTiers(_Model):
         raise AssertionError("unreachable: the last tier is unbounded")
 
 
+class DoseResponseSpec(_Model):
+    """When a dose-response meta-regression is attempted: the fewest studies with a known arm
+    dose, and the fewest distinct daily doses, within one indication, outcome and route."""
+
+    min_studies: int = Field(ge=3)
+    min_doses: int = Field(ge=2)
+
+
 class SideEffectRow(_Model):
     row: str
     outcomes: list[str]
@@ -160,6 +168,8 @@ class Protocol(_Model):
     trial_filter: str = ""
     indications: list[Indication]
     dose_tiers: dict[str, RouteTiers]
+    # Absent: no dose-response analysis is attempted, and the table says so.
+    dose_response: DoseResponseSpec | None = None
     side_effects: list[SideEffectRow] = Field(default_factory=list)
     dosage_rows: list[DosageRow] = Field(default_factory=list)
     rating: RatingSpec

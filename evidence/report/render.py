@@ -63,6 +63,9 @@ class ReportData:
     indications: list[tuple[str, str]]
     last_search: dict[str, str] = field(default_factory=dict)
     stale: dict[str, str] = field(default_factory=dict)
+    dose_response: pd.DataFrame = field(default_factory=pd.DataFrame)
+    dose_counts: dict[str, int] = field(default_factory=dict)
+    arm_doses: pd.DataFrame = field(default_factory=pd.DataFrame)
 
 
 def md_cell(v: Any) -> str:
@@ -158,6 +161,8 @@ def _context(data: ReportData) -> dict[str, Any]:
         "interactions": _records(data.interactions),
         "votes": _records(data.votes),
         "agreement": _records(data.agreement),
+        "dose_response": _records(data.dose_response),
+        "arm_doses": _records(data.arm_doses),
         "references": _references(data.references),
     }
 
