@@ -181,7 +181,9 @@ def assign_tiers(outcomes: pd.DataFrame, studies: pd.DataFrame, protocol: Protoc
         "dose_unit",
     ]
     merged = outcomes.merge(studies[cols], on="study_id", how="left", validate="many_to_one")
-    notes = dict(zip(studies["study_id"], studies["notes"], strict=True))
+    # Notes are optional in a studies frame (hand-made tables and older extracts lack them).
+    study_notes = studies["notes"] if "notes" in studies else [None] * len(studies)
+    notes = dict(zip(studies["study_id"], study_notes, strict=True))
     single = _single_drug_arm(outcomes)
     doses: list[ArmDose | None] = []
     for r in merged.itertuples(index=False):
