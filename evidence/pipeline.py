@@ -27,6 +27,7 @@ from evidence.comparisons import (
     unassigned_frame,
     with_comparisons,
 )
+from evidence.dose_response import dose_response, dose_response_shown
 from evidence.io import frame_to_csv_text
 from evidence.outputs import Folder, Slot, publish, recover_folders
 from evidence.protocol import load_protocol
@@ -41,12 +42,18 @@ from evidence.safepath import UnsafePath, check_id, inside, relative_name
 from evidence.snapshot import Snapshot, load_snapshot
 from evidence.synthesis import Analysis, analyses_frame, methods_notes, pool_protocol
 from evidence.tables.agreement import agreement_frame
-from evidence.tables.dosage import dosage_frame
-from evidence.tables.interactions import interactions_frame
+from evidence.tables.dosage import DosageRules, dosage_frame, typed_facts
+from evidence.tables.interactions import InteractionRules, interactions_frame
 from evidence.tables.side_effects import side_effects_frame
 from evidence.tables.uses import UseRating, certainty_of, rate_uses, uses_frame
 from evidence.tables.votes import vote_counts
-from evidence.tabulate import assign_tiers, outcomes_by_tier
+from evidence.tabulate import (
+    arm_doses_shown,
+    arm_doses_table,
+    assign_tiers,
+    dose_counts,
+    outcomes_by_tier,
+)
 from evidence.workspace import Workspace
 
 RUNS_DIR = "runs"
@@ -233,16 +240,22 @@ def report(
     rules = ratings.rules
     out = RunOutputs()
     uses = uses_frame(snapshot, ratings.uses)
+    dosage_rules = DosageRules.from_section(rules.dosage)
+    facts = typed_facts(snapshot.dosing_facts, dosage_rules)
     dosage = dosage_frame(
-        snapshot.studies, snapshot.outcomes, snapshot.dosing_facts, p, snapshot.refs
+        snapshot.studies, snapshot.outcomes, facts, p, snapshot.refs, dosage_rules
     )
     side, found = side_effects_frame(tab.tiered, snapshot.refs, p, rules)
-    inter = interactions_frame(snapshot, rules)
+    inter = interactions_frame(snapshot, InteractionRules.from_section(rules.interactions))
     votes = vote_counts(snapshot, analyses, rules)
     unassigned = unassigned_frame(tab.assignments)
-    agreement = agreement_frame(snapshot, ratings.uses, dosage, found, inter)
+    agreement = agreement_frame(snapshot, ratings.uses, dosage, found, inter, facts, dosage_rules)
+    arm_doses = arm_doses_table(tab.tiered)
+    doses = dose_response(tab.tiered, p)
     out.processed = {
         "outcomes_by_tier.csv": frame_to_csv_text(tab.by_tier),
+        "arm_doses.csv": frame_to_csv_text(arm_doses),
+        "dose_response.csv": frame_to_csv_text(doses),
         "pooled.csv": frame_to_csv_text(
             analyses_frame(analyses, ratings.certainty_levels, snapshot.refs)
         ),
@@ -290,6 +303,9 @@ def report(
         stale=ctx.stale,
         unassigned=unassigned,
         methods=methods_notes(p),
+        dose_response=dose_response_shown(doses),
+        dose_counts=dose_counts(arm_doses),
+        arm_doses=arm_doses_shown(arm_doses),
     )
     out.reports = {
         "index.html": render_html(data),

@@ -163,15 +163,39 @@ class RouteTiers(_Model):
         raise AssertionError("unreachable: the last tier is unbounded")
 
 
+class DoseResponseSpec(_Model):
+    """When a dose-response meta-regression is attempted: the fewest studies with a known arm
+    dose, and the fewest distinct daily doses, within one indication, outcome and route."""
+
+    min_studies: int = Field(ge=3)
+    min_doses: int = Field(ge=2)
+
+
 class SideEffectRow(_Model):
     row: str
     outcomes: list[str]
+    # Outcomes that name the effect but count something other than its incidence (people who
+    # stopped because of it): listed as signals with their counts, never as a frequency.
+    signal_outcomes: list[str] = Field(default_factory=list)
+    # Outcomes that say how the effect resolved (recovery on stopping, on reintroduction).
+    reversibility_outcomes: list[str] = Field(default_factory=list)
 
 
 class DosageRow(_Model):
     row: str
     formulation: str
     compare: Literal["recommended", "studied", "populations"]
+
+
+class InteractionSpec(_Model):
+    """An interaction and where its evidence lies in the data: the outcome names that measure it
+    (study_effects.csv, outcomes.csv) and further studies that report it. `description` is used
+    for an interaction the article's table does not print."""
+
+    row: str
+    description: str = ""
+    outcomes: list[str] = Field(default_factory=list)
+    studies: list[str] = Field(default_factory=list)
 
 
 class RatingSpec(_Model):
@@ -229,6 +253,8 @@ class Protocol(_Model):
     trial_filter: str = ""
     indications: list[Indication]
     dose_tiers: dict[str, RouteTiers]
+    # Absent: no dose-response analysis is attempted, and the table says so.
+    dose_response: DoseResponseSpec | None = None
     side_effects: list[SideEffectRow] = Field(default_factory=list)
     dosage_rows: list[DosageRow] = Field(default_factory=list)
     rating: RatingSpec
@@ -238,6 +264,8 @@ class Protocol(_Model):
     usual_care_terms: list[str] = Field(default_factory=list)
     # A pooled estimate "moved" between runs when it changes by more than this (analysis scale).
     change_tolerance: float = 0.05
+    # Where the data hold each interaction's evidence (see InteractionSpec).
+    interactions: list[InteractionSpec] = Field(default_factory=list)
 
     @model_validator(mode="after")
     def _unique_ids(self) -> Protocol:
@@ -267,6 +295,10 @@ class Protocol(_Model):
         clash = sorted({k for k in keys if keys.count(k) > 1})
         if clash:
             raise ValueError(f"indication and outcome ids give the same figure name: {clash}")
+        rows = [i.row for i in self.interactions]
+        dupes = sorted({r for r in rows if rows.count(r) > 1})
+        if dupes:
+            raise ValueError(f"interaction rows repeat: {dupes}")
         return self
 
     @property

@@ -35,6 +35,10 @@ def check_id(value: object, what: str = "id") -> str:
     return str(value)
 
 
+def is_pmid(value: object) -> bool:
+    return isinstance(value, str) and PMID_RE.fullmatch(value) is not None
+
+
 def check_pmid(value: object, what: str = "pmid") -> str:
     text = str(value).strip() if value is not None else ""
     if not PMID_RE.fullmatch(text):

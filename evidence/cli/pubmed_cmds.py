@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from evidence.cli.app import DataOpt, ProcessedOpt, ReportsOpt, app, fail, workspace
+from evidence.safepath import UnsafePath, check_id, inside, is_pmid
 from evidence.workspace import DEFAULT_DATA, DEFAULT_PROCESSED, DEFAULT_REPORTS, Workspace
 
 if TYPE_CHECKING:
@@ -86,6 +87,12 @@ Import saved PubMed files into the cache with source "file".
 
 A file is imported whole or not at all: a truncated or non-PubMed file is reported by
 name and nothing from it is stored. Live records are kept unless --force.
+
+Files are not trusted: a compressed file may expand to at most --max-decompressed (default
+2G, or $EVIDENCE_PUBMED_MAX_DECOMPRESSED) and to at most --max-ratio times its size (default
+100, or $EVIDENCE_PUBMED_MAX_RATIO; real PubMed XML compresses 4-15 times), and no tag,
+record or nesting may grow far beyond what PubMed writes; such a file is refused within
+seconds, naming the limit, and nothing from it is stored.
 
 """
 )
@@ -164,6 +171,27 @@ def _progress(total: int, label: str) -> Iterator[Callable[[int], None]]:
         yield lambda n: bar.advance(task, n)
 
 
+@contextmanager
+def _terminate_as_exit() -> Iterator[None]:
+    """Turn SIGTERM (a timeout, a service stop) into SystemExit while a file is imported, so
+    the import's clean-up runs instead of the process vanishing with its staging folder."""
+    import signal
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def stop(signum: int, frame: object) -> None:
+        raise SystemExit(128 + signum)
+
+    previous = signal.signal(signal.SIGTERM, stop)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
 def _client() -> EutilsClient:
     from evidence.pubmed.client import ClientConfig, EutilsClient, EutilsError
 
@@ -202,8 +230,15 @@ def _protocol_pmids(ws: Workspace, protocol_id: str | None) -> list[str]:
 
 
 def _protocol_id(ws: Workspace, protocol: str) -> str:
-    if not ws.protocol_path(protocol).is_file():
-        return protocol
+    try:
+        path = ws.protocol_path(protocol)
+    except ValueError as exc:
+        raise fail(str(exc)) from None
+    if not path.is_file():  # a protocol id whose file is gone: its queue rows still count
+        try:
+            return check_id(protocol, "--protocol")
+        except UnsafePath as exc:
+            raise fail(str(exc)) from None
     return str(_load_search(ws, protocol).protocol_id)
 
 
@@ -377,7 +412,7 @@ def fetch_cmd(
     wanted: list[str] = []
     if pmids:
         wanted += [p.strip() for p in pmids.split(",") if p.strip()]
-        bad = [p for p in wanted if not p.isdigit()]
+        bad = [p for p in wanted if not is_pmid(p)]
         if bad:
             raise fail(f"not PMIDs: {', '.join(bad)}", code=2)
     protocol_id = None
@@ -491,21 +526,47 @@ def import_pubmed_cmd(
     force: Annotated[
         bool, typer.Option("--force", help="Replace records fetched live as well.")
     ] = False,
+    max_decompressed: Annotated[
+        str | None,
+        typer.Option(
+            "--max-decompressed",
+            metavar="SIZE",
+            help="Most a compressed file may expand to, e.g. 800M or 4G (default 2G).",
+        ),
+    ] = None,
+    max_ratio: Annotated[
+        str | None,
+        typer.Option(
+            "--max-ratio",
+            metavar="N",
+            help="Most a compressed file may expand, as a multiple of its size (default 100).",
+        ),
+    ] = None,
     data: DataOpt = DEFAULT_DATA,
     processed: ProcessedOpt = DEFAULT_PROCESSED,
     reports: ReportsOpt = DEFAULT_REPORTS,
 ) -> None:
     """Import saved PubMed files into the cache with source "file"."""
     from evidence.pubmed.cache import import_file
-    from evidence.pubmed.parse import PubmedParseError
+    from evidence.pubmed.parse import Limits, PubmedParseError, parse_ratio, parse_size
 
+    try:
+        limits = Limits.from_env(
+            max_decompressed=(
+                parse_size(max_decompressed, "--max-decompressed") if max_decompressed else None
+            ),
+            max_ratio=parse_ratio(max_ratio, "--max-ratio") if max_ratio else None,
+        )
+    except ValueError as exc:
+        raise fail(str(exc), code=2) from None
     ws = workspace(data, processed, reports)
     failures = 0
     for path in files:
         try:
-            report, count = import_file(
-                _cache(ws), path, retrieved=_today().isoformat(), force=force
-            )
+            with _terminate_as_exit():
+                report, count = import_file(
+                    _cache(ws), path, retrieved=_today().isoformat(), force=force, limits=limits
+                )
         except PubmedParseError as exc:
             failures += 1
             typer.echo(f"error: {exc}", err=True)
@@ -618,7 +679,10 @@ def resolve_cmd(
     if path.is_file():
         spec = _load_search(ws, str(path))
         if spec.citations:
-            citations = ws.data / spec.citations
+            try:
+                citations = inside(ws.data, spec.citations)
+            except UnsafePath as exc:
+                raise fail(f"{path}: files.citations: {exc}") from None
     try:
         targets = resolution_targets(ws.data, citations)
     except FileNotFoundError as exc:
@@ -667,10 +731,7 @@ def designs_cmd(
     reports: ReportsOpt = DEFAULT_REPORTS,
 ) -> None:
     """Compare curated designs (studies.csv) with those PubMed indexing suggests."""
-    import csv
-    import io
-
-    from evidence.io import atomic_write_bytes
+    from evidence.io import atomic_write_bytes, csv_text
     from evidence.pubmed.cache import iter_cached
     from evidence.pubmed.classify import design_disagreements
 
@@ -679,12 +740,9 @@ def designs_cmd(
     designs, by_pmid = _curated(ws)
     found = design_disagreements(iter_cached(_cache(ws)), designs, by_pmid)
     columns = ["study_id", "pmid", "curated", "pubmed", "reason"]
-    buf = io.StringIO()
-    writer = csv.writer(buf, lineterminator="\n")
-    writer.writerow(columns)
-    writer.writerows([d.study_id, d.pmid, d.curated, d.pubmed, d.reason] for d in found)
+    rows = [[d.study_id, d.pmid, d.curated, d.pubmed, d.reason] for d in found]
     out = ws.processed / "pubmed_design_disagreements.csv"
-    atomic_write_bytes(out, buf.getvalue().encode("utf-8"))
+    atomic_write_bytes(out, csv_text(columns, rows, neutralise=True).encode("utf-8"))
     if fmt == "json":
         _emit_json(
             [

@@ -6,6 +6,7 @@ network I/O stays at the edges (`client`, `cache`). Modules:
 - `records`: the normalized `PubmedRecord`
 - `parse`: streaming parser for PubMed/MEDLINE XML and MEDLINE text
 - `client`, `ratelimit`: the E-utilities client and its thread-safe rate limiter
+- `secrets`: scrubbing the NCBI key and email from anything logged, stored or reported
 - `cache`: one JSON file per PMID, written atomically
 - `snapshot`: cache records seeded from the curated tables
 - `search`: incremental searches, their state and the screening queue

@@ -8,17 +8,24 @@ a reader sees either the old record or the new one, never a fragment. Bytes are 
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import tempfile
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from evidence.io import atomic_write_bytes
 from evidence.pubmed.records import PubmedRecord
+from evidence.safepath import PMID_RE
+
+if TYPE_CHECKING:
+    from evidence.pubmed.parse import Limits
 
 RECORDS_DIR = "records"
+STAGING_PREFIX = ".import-"  # then the importing process id, "-", a random part
 
 # Which source may replace which: a live fetch replaces anything it fetched, a file import
 # replaces snapshot and file records, the snapshot only fills gaps or refreshes itself.
@@ -41,7 +48,7 @@ def records_dir(cache_dir: Path) -> Path:
 def record_path(cache_dir: Path, pmid: str) -> Path:
     """Where a PMID's record lives; refuses anything but digits so no path can escape the dir."""
     pmid = str(pmid).strip()
-    if not pmid.isdigit():
+    if not PMID_RE.fullmatch(pmid):  # ASCII digits, no leading zero: one file per PMID
         raise ValueError(f"not a PMID: {pmid!r}")
     return records_dir(cache_dir) / f"{pmid}.json"
 
@@ -143,14 +150,50 @@ def pmids_to_fetch(cache_dir: Path, pmids: Iterable[str], *, refresh: bool = Fal
     return out
 
 
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, OverflowError, ValueError):
+        return True
+    return True
+
+
+def remove_abandoned_staging(folder: Path) -> list[Path]:
+    """Remove staging folders whose import died without cleaning up (killed outright); those
+    of imports still running are left alone. Returns what was removed."""
+    import shutil
+
+    removed: list[Path] = []
+    if os.name != "posix" or not folder.is_dir():
+        return removed
+    for entry in folder.iterdir():
+        pid, sep, _ = entry.name[len(STAGING_PREFIX) :].partition("-")
+        if not entry.name.startswith(STAGING_PREFIX) or not sep or not pid.isdigit():
+            continue
+        if entry.is_symlink() or not entry.is_dir() or _alive(int(pid)):
+            continue
+        shutil.rmtree(entry, ignore_errors=True)
+        removed.append(entry)
+    return removed
+
+
 def import_file(
-    cache_dir: Path, path: Path, *, retrieved: str, force: bool = False
+    cache_dir: Path,
+    path: Path,
+    *,
+    retrieved: str,
+    force: bool = False,
+    limits: Limits | None = None,
 ) -> tuple[WriteReport, int]:
     """Import a saved PubMed file with source `file`; nothing is stored unless it all parses.
 
     Records are staged in a temporary folder inside the cache while the file streams through
     the parser (so memory stays flat), and moved into place only after the last one was read.
-    Returns the write report and the number of records the file held.
+    The folder is removed however the import ends (an input beyond `limits` included); one left
+    by an import that was killed is removed by the next. Returns the write report and the
+    number of records the file held.
     """
     import shutil
 
@@ -158,15 +201,19 @@ def import_file(
 
     folder = records_dir(cache_dir)
     folder.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=".import-", dir=folder))
+    remove_abandoned_staging(folder)
+    staging = Path(tempfile.mkdtemp(prefix=f"{STAGING_PREFIX}{os.getpid()}-", dir=folder))
     report = WriteReport()
     try:
-        order: list[str] = []
-        for record in iter_records(Path(path)):
-            staged = staging / f"{record.pmid}.json"
-            if not staged.exists():
-                order.append(record.pmid)
-            staged.write_bytes(record_bytes(record.with_provenance("file", retrieved)))
+        staged_digests: dict[str, bytes] = {}  # in file order; a repeated PMID: the last wins
+        for record in iter_records(Path(path), limits=limits):
+            data = record_bytes(record.with_provenance("file", retrieved))
+            digest = hashlib.blake2b(data, digest_size=16).digest()
+            if staged_digests.get(record.pmid) == digest:
+                continue  # the same bytes again: rewriting a file costs far more than parsing
+            staged_digests[record.pmid] = digest
+            (staging / f"{record.pmid}.json").write_bytes(data)
+        order = list(staged_digests)
         for pmid in order:
             old = read_record(cache_dir, pmid)
             if not force and old is not None and not may_replace("file", old.source):

@@ -11,7 +11,9 @@ Settings come from the environment: `EVIDENCE_EUTILS_URL` (base URL), `NCBI_EMAI
 `NCBI_API_KEY`, and optionally `EVIDENCE_EUTILS_TIMEOUT` (socket timeout, s),
 `EVIDENCE_EUTILS_MAX_TRIES` and `EVIDENCE_EUTILS_BACKOFF` (first retry delay, s). The key
 and the email are sent to NCBI and nowhere else: they never appear in log messages,
-exceptions, reprs or cached records.
+exceptions, reprs or cached records. NCBI may echo a request back (an `<ERROR>` quoting the
+URL, an error body), so every message built from a request or its answer goes through
+`secrets.scrub` before it is logged or raised.
 """
 
 from __future__ import annotations
@@ -33,9 +35,15 @@ from datetime import date, timedelta
 from typing import Any, TypeVar
 from urllib.error import HTTPError, URLError
 
-from evidence.pubmed.parse import PubmedErrorPayload, PubmedParseError, parse_records
+from evidence.pubmed.parse import (
+    PubmedErrorPayload,
+    PubmedLimitError,
+    PubmedParseError,
+    parse_records,
+)
 from evidence.pubmed.ratelimit import RateLimiter, ncbi_rate, shared_limiter
 from evidence.pubmed.records import PubmedRecord
+from evidence.pubmed.secrets import scrub
 
 log = logging.getLogger("evidence.pubmed")
 
@@ -49,6 +57,9 @@ ENV_MAX_TRIES = "EVIDENCE_EUTILS_MAX_TRIES"
 ENV_BACKOFF = "EVIDENCE_EUTILS_BACKOFF"
 TOOL = "evidence"
 SEARCH_CAP = 10_000  # esearch returns at most this many IDs of one query
+# An efetch of 500 records is ~10 MB; anything near this is not an E-utilities answer.
+MAX_RESPONSE_BYTES = 256 * 2**20
+_EXCERPT = 200  # characters of an error body quoted in messages
 EARLIEST = date(1800, 1, 1)
 _EMPTY_RESULT = "No items found."
 
@@ -58,10 +69,15 @@ T = TypeVar("T")
 class EutilsError(RuntimeError):
     """A request that failed for good (after retries, or with a non-retryable answer)."""
 
+    def scrubbed(self, clean: Callable[[str], str]) -> EutilsError:
+        """This error with `clean` applied to every text it carries (it may quote a request)."""
+        self.args = tuple(clean(a) if isinstance(a, str) else a for a in self.args)
+        return self
+
 
 class EutilsHTTPError(EutilsError):
-    def __init__(self, endpoint: str, status: int) -> None:
-        super().__init__(f"{endpoint}: HTTP {status}")
+    def __init__(self, endpoint: str, status: int, detail: str = "") -> None:
+        super().__init__(f"{endpoint}: HTTP {status}" + (f" ({detail})" if detail else ""))
         self.status = status
 
 
@@ -72,6 +88,10 @@ class EutilsQueryError(EutilsError):
         text = "; ".join(f"{kind}: {msg}" for kind, msg in messages)
         super().__init__(f"{endpoint}: NCBI reported {text}")
         self.messages = tuple(messages)
+
+    def scrubbed(self, clean: Callable[[str], str]) -> EutilsError:
+        self.messages = tuple((kind, clean(msg)) for kind, msg in self.messages)
+        return super().scrubbed(clean)
 
     @property
     def phrase_not_found(self) -> bool:
@@ -123,6 +143,7 @@ class ClientConfig:
     batch_size: int = 200
     history_batch_size: int = 500
     search_cap: int = SEARCH_CAP
+    max_response_bytes: int = MAX_RESPONSE_BYTES
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, **overrides: Any) -> ClientConfig:
@@ -191,6 +212,30 @@ class FetchResult:
     records: list[PubmedRecord] = field(default_factory=list)
     missing: list[str] = field(default_factory=list)
     requests: int = 0
+
+
+def _read_bounded(response: Any, limit: int, endpoint: str) -> bytes:
+    """The body, refused once it passes `limit` bytes (memory stays bounded)."""
+    parts: list[bytes] = []
+    size = 0
+    while chunk := response.read(1 << 20):
+        size += len(chunk)
+        if size > limit:
+            raise EutilsError(f"{endpoint}: answer larger than {limit} bytes; refused")
+        parts.append(chunk)
+    return b"".join(parts)
+
+
+def _excerpt(exc: HTTPError) -> str:
+    """The start of an error body, on one line (NCBI says there what went wrong), unless HTML."""
+    try:
+        body = exc.read(4 * _EXCERPT)
+    except (OSError, http.client.HTTPException, ValueError):
+        return ""
+    text = " ".join(body.decode("utf-8", "replace").split())
+    if not text or text[:15].lower().startswith(("<!doctype html", "<html")):
+        return ""
+    return text[:_EXCERPT] + ("..." if len(text) > _EXCERPT else "")
 
 
 def _date_param(value: date) -> str:
@@ -267,26 +312,37 @@ class EutilsClient:
         out.update(params)
         return out
 
+    def _scrub(self, text: str) -> str:
+        return scrub(text, self.config)
+
     def _send(self, endpoint: str, params: Mapping[str, Any], post: bool | None) -> bytes:
         from Bio import Entrez
 
-        request = Entrez._build_request(self._url(endpoint), self._params(params), post=post)
+        try:
+            request = Entrez._build_request(self._url(endpoint), self._params(params), post=post)
+        except ValueError as exc:  # the message may hold the whole URL, key and email included
+            raise EutilsError(f"{endpoint}: cannot build the request ({exc})") from None
         try:
             with urllib.request.urlopen(request, timeout=self.config.timeout) as response:
-                return bytes(response.read())
+                return _read_bounded(response, self.config.max_response_bytes, endpoint)
         except HTTPError as exc:
             code = exc.code
             retry_after = _retry_after(exc.headers.get("Retry-After") if exc.headers else None)
+            detail = _excerpt(exc)
             exc.close()
             if code == 429 or 500 <= code < 600:
-                raise _Retry(f"HTTP {code}", retry_after) from None
-            raise EutilsHTTPError(endpoint, code) from None
+                reason = f"HTTP {code}" + (f" ({detail})" if detail else "")
+                raise _Retry(reason, retry_after) from None
+            raise EutilsHTTPError(endpoint, code, detail) from None
+        except ValueError as exc:  # e.g. an unknown URL scheme, quoted with the full URL
+            raise EutilsError(f"{endpoint}: cannot send the request ({exc})") from None
         except TimeoutError:
             raise _Retry(f"no answer within {self.config.timeout:g}s") from None
         except URLError as exc:
             if isinstance(exc.reason, TimeoutError):
                 raise _Retry(f"no answer within {self.config.timeout:g}s") from None
-            raise _Retry(f"connection failed ({type(exc.reason).__name__})") from None
+            why = exc.reason if isinstance(exc.reason, str) else type(exc.reason).__name__
+            raise _Retry(f"connection failed ({why})") from None
         except (http.client.HTTPException, OSError) as exc:
             raise _Retry(f"connection broke ({type(exc).__name__})") from None
 
@@ -302,6 +358,7 @@ class EutilsClient:
 
         429, 5xx, timeouts, broken connections and unparseable bodies are retried with
         exponential backoff (at least `Retry-After` when NCBI sends it); anything else raises.
+        Every message is scrubbed of the key and email first, since NCBI may echo the request.
         """
         tries = max(1, self.config.max_tries)
         last = ""
@@ -311,8 +368,10 @@ class EutilsClient:
                 self.requests_made += 1
             try:
                 return validate(self._send(endpoint, params, post))
+            except EutilsError as exc:
+                raise exc.scrubbed(self._scrub) from None
             except _Retry as retry:
-                last = retry.reason
+                last = self._scrub(retry.reason)
                 if attempt == tries:
                     break
                 delay = min(self.config.max_backoff, self.config.backoff * 2 ** (attempt - 1))
@@ -555,6 +614,8 @@ def _efetch_records(body: bytes, label: str) -> list[PubmedRecord]:
         return parse_records(body, name=label)
     except PubmedErrorPayload as exc:
         raise EutilsQueryError("efetch", [("ERROR", str(exc).split(": ", 1)[-1])]) from None
+    except PubmedLimitError as exc:  # asking again would get the same answer
+        raise EutilsError(f"efetch: {exc}") from None
     except PubmedParseError as exc:
         raise _Retry(str(exc)) from None
 

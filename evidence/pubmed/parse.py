@@ -5,6 +5,11 @@ Why not `Bio.Entrez.read`: it loads the DTD named in the DOCTYPE and, for a DTD 
 file in memory. `xml.etree.ElementTree.iterparse` never resolves external DTDs, parses any DTD
 version, and lets each record be cleared once read, so memory stays flat as files grow. The XML
 section below says how records are cut out of the stream to keep parsing fast.
+
+Inputs are not trusted: `Limits` bounds what one input may cost (decompressed size and ratio,
+the longest tag or run of text, a record's size and element count, nesting depth) and refuses
+anything beyond with a `PubmedLimitError` naming the input and the limit; XML that declares
+entities is refused, so no entity is ever expanded.
 """
 
 from __future__ import annotations
@@ -12,10 +17,13 @@ from __future__ import annotations
 import collections
 import gzip
 import io
+import itertools
+import os
 import re
 import secrets
 import xml.etree.ElementTree as ET
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import IO, Any
 
@@ -36,7 +44,9 @@ from evidence.pubmed.vocab import (
 )
 
 __all__ = [
+    "Limits",
     "PubmedErrorPayload",
+    "PubmedLimitError",
     "PubmedParseError",
     "iter_records",
     "parse_records",
@@ -90,27 +100,119 @@ class PubmedErrorPayload(PubmedParseError):
     """Well-formed XML in which NCBI reports an error (<ERROR>) instead of records."""
 
 
+class PubmedLimitError(PubmedParseError):
+    """Input refused because it would cost more than `Limits` allow (a bomb, or not PubMed)."""
+
+
+# --------------------------------------------------------------------------- limits
+
+KIB, MIB, GIB = 1 << 10, 1 << 20, 1 << 30
+ENV_MAX_DECOMPRESSED = "EVIDENCE_PUBMED_MAX_DECOMPRESSED"
+ENV_MAX_RATIO = "EVIDENCE_PUBMED_MAX_RATIO"
+_SIZE = re.compile(r"\s*(\d+(?:\.\d+)?)\s*([KMGT]?)(?:I?B)?\s*", re.IGNORECASE)
+
+
+@dataclass(frozen=True)
+class Limits:
+    """What one input may cost; beyond any of these it is refused, naming the input and limit.
+
+    The defaults take any real PubMed file with a wide margin (a baseline file is 30-60 MB
+    compressed and under 1 GB decompressed; real PubMed XML compresses 4-15 times; no PubMed
+    tag, text or record comes near these sizes) and refuse compression bombs and input made to
+    keep the parser busy or swell its memory: a single huge tag or text run, a record of
+    millions of elements, endless nesting.
+    """
+
+    max_decompressed: int = 2 * GIB  # bytes a compressed input may expand to
+    max_ratio: float = 100.0  # decompressed / compressed bytes, checked once...
+    ratio_after: int = 1 * MIB  # ...this much has been decompressed (small files vary)
+    max_field: int = 1 * MIB  # bytes from one `<` to the next (a tag or run of text); a line
+    max_record: int = 16 * MIB  # bytes of one record, or of any other top-level element
+    max_elements: int = 250_000  # elements in one record
+    max_depth: int = 256  # nesting of elements
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None, **overrides: Any) -> Limits:
+        """Defaults, then ${ENV_MAX_DECOMPRESSED} (a size: 4G, 800M) and ${ENV_MAX_RATIO}, then
+        `overrides` that are not None."""
+        env = os.environ if env is None else env
+        values: dict[str, Any] = {}
+        if env.get(ENV_MAX_DECOMPRESSED):
+            values["max_decompressed"] = parse_size(env[ENV_MAX_DECOMPRESSED], ENV_MAX_DECOMPRESSED)
+        if env.get(ENV_MAX_RATIO):
+            values["max_ratio"] = parse_ratio(env[ENV_MAX_RATIO], ENV_MAX_RATIO)
+        values.update({k: v for k, v in overrides.items() if v is not None})
+        return replace(cls(), **values)
+
+
+def parse_size(text: str, what: str = "size") -> int:
+    """Bytes from `123`, `800M`, `4G`, `1.5GiB` (powers of 1024)."""
+    match = _SIZE.fullmatch(str(text))
+    if match is None or float(match.group(1)) <= 0:
+        raise ValueError(f"{what} must be a size such as 800M or 4G, not {text!r}")
+    power = " KMGT".index(match.group(2).upper() or " ")
+    return int(float(match.group(1)) * 1024**power)
+
+
+def parse_ratio(text: str, what: str = "ratio") -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = 0.0
+    if not value >= 1:
+        raise ValueError(f"{what} must be a number of at least 1, not {text!r}")
+    return value
+
+
+def format_size(size: float) -> str:
+    """`2 GiB`, `16 MiB`, `1.5 KiB`, `300 bytes`."""
+    for unit, scale in (("GiB", GIB), ("MiB", MIB), ("KiB", KIB)):
+        if size >= scale:
+            return f"{size / scale:.4g} {unit}"
+    return f"{int(size)} bytes"
+
+
 # --------------------------------------------------------------------------- entry points
 
 
 def iter_records(
-    source: Source, *, name: str | None = None, deleted: list[str] | None = None
+    source: Source,
+    *,
+    name: str | None = None,
+    deleted: list[str] | None = None,
+    limits: Limits | None = None,
 ) -> Iterator[PubmedRecord]:
     """Yield records from a file path, bytes or binary stream, in file order.
 
     The format (PubMed/MEDLINE XML or MEDLINE text, gzip or not) is detected from the content.
-    PMIDs listed under DeleteCitation are appended to `deleted` when given.
+    PMIDs listed under DeleteCitation are appended to `deleted` when given. Input beyond
+    `limits` (default `Limits()`) raises PubmedLimitError.
     """
     label = name or _label(source)
-    stream, owned = _open(source, label)
+    limits = limits or Limits()
+    stream, owned = _open(source, label, limits)
     try:
         head = stream.read(4096)
         kind = sniff_format(head)
         body = _Chain(head, stream)
         if kind == "xml":
-            yield from _iter_xml(body, head, label, deleted)
+            guarded = _Bounded(
+                body,
+                label,
+                [((b"<",), limits.max_field, "a single tag or run of text")],
+                forbidden=(b"<!ENTITY",),
+            )
+            yield from _iter_xml(guarded, head, label, deleted, limits, guard=guarded)
         elif kind == "medline":
-            yield from _iter_medline(body, label)
+            guarded = _Bounded(
+                body,
+                label,
+                [
+                    ((b"\n", b"\r"), limits.max_field, "a line"),
+                    ((b"\n\n", b"\n\r\n", b"\r\r"), limits.max_record, "a record"),
+                ],
+            )
+            yield from _iter_medline(guarded, label)
         elif kind == "html":
             raise PubmedParseError(f"{label}: an HTML page, not PubMed data (an error page?)")
         elif kind == "empty":
@@ -125,10 +227,14 @@ def iter_records(
 
 
 def parse_records(
-    source: Source, *, name: str | None = None, deleted: list[str] | None = None
+    source: Source,
+    *,
+    name: str | None = None,
+    deleted: list[str] | None = None,
+    limits: Limits | None = None,
 ) -> list[PubmedRecord]:
     """All records of one input; raises before returning anything if the input is broken."""
-    return list(iter_records(source, name=name, deleted=deleted))
+    return list(iter_records(source, name=name, deleted=deleted, limits=limits))
 
 
 def sniff_format(head: bytes) -> str:
@@ -157,7 +263,7 @@ def _label(source: Source) -> str:
     return str(getattr(source, "name", "<stream>"))
 
 
-def _open(source: Source, label: str) -> tuple[IO[bytes], bool]:
+def _open(source: Source, label: str, limits: Limits) -> tuple[IO[bytes], bool]:
     if isinstance(source, str | Path):
         try:
             raw: IO[bytes] = open(source, "rb")
@@ -170,7 +276,7 @@ def _open(source: Source, label: str) -> tuple[IO[bytes], bool]:
         raw, owned = source, False
     magic = _peek(raw, 2)
     if magic == b"\x1f\x8b":
-        return _GzipReader(raw, label), True
+        return _GzipReader(raw, label, limits), True
     return raw, owned
 
 
@@ -183,24 +289,71 @@ def _peek(stream: IO[bytes], n: int) -> bytes:
     return data
 
 
-class _GzipReader(io.RawIOBase):
-    """gzip that reports a truncated archive as a parse error naming the file."""
+class _Counted(io.RawIOBase):
+    """A stream that counts the bytes read from it (the compressed side of a gzip input)."""
 
-    def __init__(self, raw: IO[bytes], label: str) -> None:
+    def __init__(self, raw: IO[bytes]) -> None:
         self._raw = raw
-        self._gz = gzip.GzipFile(fileobj=raw, mode="rb")
-        self._label = label
+        self.count = 0
 
     def readable(self) -> bool:
         return True
 
     def read(self, size: int = -1) -> bytes:
+        data = self._raw.read(size)
+        self.count += len(data)
+        return data
+
+    def readinto(self, buffer: Any) -> int:
+        data = self.read(len(buffer))
+        buffer[: len(data)] = data
+        return len(data)
+
+
+class _GzipReader(io.RawIOBase):
+    """gzip that reports a truncated archive as a parse error naming the file, and refuses to
+    expand past `Limits.max_decompressed` or `max_ratio` times the compressed bytes read."""
+
+    def __init__(self, raw: IO[bytes], label: str, limits: Limits) -> None:
+        self._raw = raw
+        self._counted = _Counted(raw)
+        self._gz = gzip.GzipFile(fileobj=self._counted, mode="rb")
+        self._label = label
+        self._limits = limits
+        self._out = 0
+
+    def readable(self) -> bool:
+        return True
+
+    def read(self, size: int = -1) -> bytes:
+        if size is None or size < 0:
+            return b"".join(iter(lambda: self.read(_CHUNK), b""))
         try:
-            return self._gz.read(size)
+            data = self._gz.read(size)
         except (EOFError, OSError, gzip.BadGzipFile) as exc:
             raise PubmedParseError(
                 f"{self._label}: damaged or truncated gzip data ({exc})"
             ) from None
+        self._out += len(data)
+        self._check()
+        return data
+
+    def _check(self) -> None:
+        limits, out = self._limits, self._out
+        if out > limits.max_decompressed:
+            raise PubmedLimitError(
+                f"{self._label}: refused: it decompresses to more than "
+                f"{format_size(limits.max_decompressed)}, the limit (raise it with "
+                f"--max-decompressed or {ENV_MAX_DECOMPRESSED})"
+            )
+        packed = max(1, self._counted.count)
+        if out > limits.ratio_after and out > limits.max_ratio * packed:
+            raise PubmedLimitError(
+                f"{self._label}: refused as a likely compression bomb: {format_size(packed)} "
+                f"expanded to over {format_size(out)}, more than the limit of "
+                f"{limits.max_ratio:g} times its compressed size (PubMed XML compresses "
+                f"4-15 times; raise the limit with --max-ratio or {ENV_MAX_RATIO})"
+            )
 
     def readinto(self, buffer: Any) -> int:
         data = self.read(len(buffer))
@@ -211,6 +364,101 @@ class _GzipReader(io.RawIOBase):
         self._gz.close()
         self._raw.close()
         super().close()
+
+
+class _Bounded(io.RawIOBase):
+    """Refuses input in which a run between delimiters is longer than its limit, or that holds
+    a forbidden string, as the bytes go by (a delimiter may straddle two reads).
+
+    A rule is (delimiters, limit, what): XML gets `<` (so no tag or text run, the tokens expat
+    re-scans whole and the parts the record splitter may hold back, exceeds `max_field`), and
+    `<!ENTITY` is forbidden until the parser has seen the root element (declarations can only
+    come before it); MEDLINE text gets lines and blank-line-separated records.
+    """
+
+    def __init__(
+        self,
+        stream: IO[bytes],
+        label: str,
+        rules: Sequence[tuple[tuple[bytes, ...], int, str]],
+        forbidden: Sequence[bytes] = (),
+    ) -> None:
+        self._stream = stream
+        self._label = label
+        self._rules = rules
+        self._forbidden: Sequence[bytes] = ()
+        self._keep = 0
+        self._tail = b""  # the last `_keep` bytes, for delimiters cut in two
+        self.forbid(forbidden)
+        self._pos = 0  # bytes read so far
+        self._start = [0] * len(rules)  # where each rule's current run began
+
+    def forbid(self, forbidden: Sequence[bytes]) -> None:
+        """Look for these strings from now on (none: stop looking)."""
+        self._forbidden = forbidden
+        self._keep = max(len(d) for d in [*forbidden, *(d for r in self._rules for d in r[0])]) - 1
+        self._tail = self._tail[-self._keep :] if self._keep else b""
+
+    def readable(self) -> bool:
+        return True
+
+    def read(self, size: int = -1) -> bytes:
+        data = self._stream.read(size)
+        if data:
+            self._check(data)
+        return data
+
+    def readinto(self, buffer: Any) -> int:
+        data = self.read(len(buffer))
+        buffer[: len(data)] = data
+        return len(data)
+
+    def _refuse(self, what: str, limit: int, at: int) -> PubmedLimitError:
+        return PubmedLimitError(
+            f"{self._label}: refused: {what} longer than {format_size(limit)} (the limit) "
+            f"at byte {at:,}; not PubMed data"
+        )
+
+    def _check(self, data: bytes) -> None:
+        block = self._tail + data
+        base = self._pos - len(self._tail)  # offset of block[0] in the input
+        end = self._pos + len(data)
+        for needle in self._forbidden:
+            if needle in block:
+                raise PubmedLimitError(
+                    f"{self._label}: refused: it declares XML entities ({needle.decode()}), "
+                    "which PubMed data never does; entities are not expanded"
+                )
+        for i, (delimiters, limit, what) in enumerate(self._rules):
+            found = [(p, d) for d in delimiters if (p := block.find(d)) >= 0]
+            if found:
+                first = min(p for p, _ in found)
+                if base + first - self._start[i] > limit:
+                    raise self._refuse(what, limit, self._start[i])
+                if len(block) > limit:  # a long read: look at every run inside it
+                    self._every_run(block, base, delimiters, limit, what)
+                last = max(block.rfind(d) + len(d) for _, d in found)
+                self._start[i] = max(self._start[i], base + last)
+            if end - self._start[i] > limit:
+                raise self._refuse(what, limit, self._start[i])
+        self._pos = end
+        self._tail = block[-self._keep :] if self._keep else b""
+
+    def _every_run(
+        self, block: bytes, base: int, delimiters: tuple[bytes, ...], limit: int, what: str
+    ) -> None:
+        hits = sorted((p, p + len(d)) for d in delimiters for p in _find_all(block, d))
+        for (_, prev_end), (start, _) in itertools.pairwise(hits):
+            if start - prev_end > limit:
+                raise self._refuse(what, limit, base + prev_end)
+
+
+def _find_all(data: bytes, needle: bytes) -> Iterator[int]:
+    """Every position of `needle` in `data`."""
+    at = data.find(needle)
+    while at >= 0:
+        yield at
+        at = data.find(needle, at + 1)
 
 
 class _Chain(io.RawIOBase):
@@ -352,11 +600,21 @@ class _RecordStream(io.RawIOBase):
 
     Placeholders carry the mark attribute, so that an empty record element in the input cannot
     take a cut-out record's place. Pruning works on raw bytes across chunk boundaries and counts
-    nested same-name elements.
+    nested same-name elements. Only an unfinished tag (or a container waiting for its closing
+    tag, see _HOLD) is held back between reads, so the work per byte stays constant; a record
+    is refused once it passes `Limits.max_record` bytes or `max_elements` elements.
     """
 
-    def __init__(self, raw: IO[bytes], record_tags: tuple[bytes, ...]) -> None:
+    def __init__(
+        self,
+        raw: IO[bytes],
+        record_tags: tuple[bytes, ...],
+        label: str = "<input>",
+        limits: Limits | None = None,
+    ) -> None:
         self._raw = raw
+        self._label = label
+        self._limits = limits or Limits()
         # each record's bytes, and the lists read by a fast path that its placeholders refer to
         self.records: collections.deque[tuple[bytes, list[Any]]] = collections.deque()
         actions = {n.encode(): _PRUNE for n in PRUNED_ELEMENTS}
@@ -383,9 +641,46 @@ class _RecordStream(io.RawIOBase):
         self._depth = 0
         self._record: list[bytes] | None = None
         self._extras: list[Any] = []
+        self._measured: list[bytes] | None = None  # the open record whose size is known...
+        self._measured_parts = 0  # ...up to this many parts...
+        self._measured_size = 0  # ...which hold this many bytes
+        self.completed = 0  # records cut out so far
 
     def readable(self) -> bool:
         return True
+
+    def _too_large(self, number: int, size: int) -> PubmedLimitError:
+        return PubmedLimitError(
+            f"{self._label}: record {number}: refused: larger than "
+            f"{format_size(self._limits.max_record)} (the limit for one record)"
+        )
+
+    def _finish(self, data: bytes) -> bytes:
+        """A complete record's bytes, once they are known to be within the limits."""
+        self.completed += 1
+        if len(data) > self._limits.max_record:
+            raise self._too_large(self.completed, len(data))
+        if len(data) <= 4 * self._limits.max_elements:  # `<a/>`: no element takes fewer bytes
+            return data
+        elements = data.count(b"<") - data.count(b"</")
+        if elements > self._limits.max_elements:
+            raise PubmedLimitError(
+                f"{self._label}: record {self.completed}: refused: {elements:,} elements, more "
+                f"than the limit of {self._limits.max_elements:,} for one record"
+            )
+        return data
+
+    def _measure(self, record: list[bytes] | None) -> None:
+        """Count the bytes an unfinished record has gathered, refusing it past the limit."""
+        if record is None:
+            self._measured = None
+            return
+        if record is not self._measured:
+            self._measured, self._measured_parts, self._measured_size = record, 0, 0
+        self._measured_size += sum(len(part) for part in record[self._measured_parts :])
+        self._measured_parts = len(record)
+        if self._measured_size > self._limits.max_record:
+            raise self._too_large(self.completed + 1, self._measured_size)
 
     def read(self, size: int = -1) -> bytes:
         while self._offset >= len(self._pending) and not self._eof:
@@ -423,8 +718,7 @@ class _RecordStream(io.RawIOBase):
             close, close_end = _close_tag(buf, name, pos)
             opened = _open_tag(buf, name, pos, close)
             if close < 0 and opened < 0:
-                last = buf.rfind(b"<", pos)
-                return len(buf) if last < 0 or self._eof else last
+                return _held_from(buf, pos, self._eof)
             if opened >= 0:
                 end = buf.find(b">", opened)
                 if end < 0:
@@ -454,8 +748,7 @@ class _RecordStream(io.RawIOBase):
             sink = out if record is None else record
             match = search(buf, pos)
             if match is None:
-                last = buf.rfind(b"<", pos)
-                cut = size if last < 0 or self._eof else last
+                cut = _held_from(buf, pos, self._eof)
                 sink.append(buf[pos:cut])
                 pos = cut
                 break
@@ -471,7 +764,7 @@ class _RecordStream(io.RawIOBase):
                     sink.append(match.group())  # unbalanced: the XML parser will say so
                     continue
                 record.append(match.group())
-                self.records.append((b"".join(record), self._extras))
+                self.records.append((self._finish(b"".join(record)), self._extras))
                 record = None
                 out.append(b'<%s %s=""/>' % (closing, _MARK_BYTES))
                 continue
@@ -527,6 +820,17 @@ class _RecordStream(io.RawIOBase):
             pos = stop
         self._record = record
         self._buf = buf[pos:]
+        self._measure(record)
+
+
+def _held_from(buf: bytes, pos: int, eof: bool) -> int:
+    """Where the bytes to hold back for the next read start: at an unfinished tag (its `<` has
+    no `>` after it), else nowhere (len(buf)). Holding back a complete tag and the text after
+    it would make every later read scan that text again."""
+    last = buf.rfind(b"<", pos)
+    if last < 0 or eof or buf.find(b">", last) >= 0:
+        return len(buf)
+    return last
 
 
 def _keep_children(
@@ -797,55 +1101,120 @@ _FAST = {
 
 
 def _iter_xml(
-    stream: IO[bytes], head: bytes, label: str, deleted: list[str] | None
+    stream: IO[bytes],
+    head: bytes,
+    label: str,
+    deleted: list[str] | None,
+    limits: Limits,
+    guard: _Bounded | None = None,
 ) -> Iterator[PubmedRecord]:
+    """Records from an XML stream; the ElementTree pull parser is fed a chunk at a time (a
+    token cut across feeds is re-scanned whole by expat at every feed, so feeds are large) and
+    the elements under the root are bounded in depth, count and bytes."""
     root_name, root_open = _root_tag(head)
     declared = _ENCODING.search(head[:200])
     encoding = declared.group(1).decode().lower() if declared else "utf-8"
     split = _SPLIT_UNDER.get(root_name, ()) if encoding in {"utf-8", "utf8"} else ()
     # Records are parsed on their own, so namespace declarations on the root must travel along.
     wrap = b"xmlns" in root_open
-    source = _RecordStream(stream, split)
+    source = _RecordStream(stream, split, label, limits)
+    parser = ET.XMLPullParser(events=("start", "end"))
     depth = 0
     count = 0
     root: ET.Element | None = None
     root_tag = ""
+    fed = 0  # bytes given to the parser so far
+    top_from = -1  # `fed` when the open element under the root started (-1: none open)
+    top_elements = 0  # elements in it so far
+    top_tag = ""  # and its name
+    others = 0  # elements under the root that are not records
+    single = False  # the root is itself a record: its children are parts of it
     try:
-        for event, elem in ET.iterparse(source, events=("start", "end")):
-            if event == "start":
-                depth += 1
-                if root is None:
-                    root, root_tag = elem, elem.tag
-                    if root_tag not in _XML_ROOTS and root_tag != "eFetchResult":
-                        raise PubmedParseError(
-                            f"{label}: XML root <{root_tag}> is not PubMed or MEDLINE XML"
+        while True:
+            chunk = source.read(_CHUNK)
+            if chunk:
+                fed += len(chunk)
+                parser.feed(chunk)
+            else:
+                parser.close()
+            for event, elem in parser.read_events():
+                if event == "start":
+                    depth += 1
+                    if root is None:
+                        root, root_tag = elem, elem.tag
+                        if guard is not None:
+                            guard.forbid(())  # the prolog, where declarations live, is over
+                        if root_tag not in _XML_ROOTS and root_tag != "eFetchResult":
+                            raise PubmedParseError(
+                                f"{label}: XML root <{root_tag}> is not PubMed or MEDLINE XML"
+                            )
+                        single = root_tag in _RECORD_TAGS or root_tag == "MedlineCitation"
+                        if single:
+                            top_from, top_elements, top_tag = fed, 1, root_tag
+                    elif depth == 2 and not single:
+                        top_from, top_elements, top_tag = fed, 1, elem.tag
+                    else:
+                        top_elements += 1
+                        _check_element(label, limits, depth, top_elements, count + 1)
+                    continue
+                depth -= 1
+                if depth > 1:
+                    continue
+                tag = elem.tag
+                if depth == 1 and elem.get(_MARK) is not None:  # a record cut out of the stream
+                    count += 1
+                    data, extras = source.records.popleft()
+                    tree = _build(data, root_open, wrap, label, count)
+                    yield _record(tree, label, count, extras)
+                elif tag in _RECORD_TAGS or (
+                    tag == "MedlineCitation" and root_tag != "PubmedArticle"
+                ):
+                    count += 1
+                    yield _record(elem, label, count)
+                elif tag == "DeleteCitation" and deleted is not None:
+                    deleted.extend(_strip(p.text) for p in elem.iter("PMID") if p.text)
+                elif tag == "ERROR":
+                    raise PubmedErrorPayload(
+                        f"{label}: NCBI returned an error instead of records: {_text(elem)}"
+                    )
+                elif single:
+                    continue
+                elif depth == 1:
+                    others += 1
+                    if others > limits.max_elements:
+                        raise PubmedLimitError(
+                            f"{label}: refused: more than {limits.max_elements:,} elements "
+                            "under the root that are not PubMed records (the limit)"
                         )
-                continue
-            depth -= 1
-            if depth > 1:
-                continue
-            tag = elem.tag
-            if depth == 1 and elem.get(_MARK) is not None:  # a record cut out of the stream
-                count += 1
-                data, extras = source.records.popleft()
-                tree = _build(data, root_open, wrap, label, count)
-                yield _record(tree, label, count, extras)
-            elif tag in _RECORD_TAGS or (tag == "MedlineCitation" and root_tag != "PubmedArticle"):
-                count += 1
-                yield _record(elem, label, count)
-            elif tag == "DeleteCitation" and deleted is not None:
-                deleted.extend(_strip(p.text) for p in elem.iter("PMID") if p.text)
-            elif tag == "ERROR":
-                raise PubmedErrorPayload(
-                    f"{label}: NCBI returned an error instead of records: {_text(elem)}"
+                if depth == 1:
+                    elem.clear()
+                    top_from = -1
+            if root is not None and not single and len(root):
+                del root[:]  # all at once: removing children one by one is quadratic
+            if top_from >= 0 and fed - top_from > limits.max_record:
+                raise PubmedLimitError(
+                    f"{label}: refused: <{top_tag}> after record {count} is larger than "
+                    f"{format_size(limits.max_record)} (the limit for one record)"
                 )
-            if depth == 1 and root is not None:
-                elem.clear()
-                root.remove(elem)
+            if not chunk:
+                break
     except ET.ParseError as exc:
         raise PubmedParseError(f"{label}: malformed or truncated XML ({exc})") from None
     if root is None:
         raise PubmedParseError(f"{label}: no XML element found")
+
+
+def _check_element(label: str, limits: Limits, depth: int, elements: int, number: int) -> None:
+    """Refuse nesting or an element count no PubMed record comes near (memory grows with both)."""
+    if depth > limits.max_depth:
+        raise PubmedLimitError(
+            f"{label}: refused: elements nested more than {limits.max_depth} deep (the limit)"
+        )
+    if elements > limits.max_elements:
+        raise PubmedLimitError(
+            f"{label}: record {number}: refused: more than {limits.max_elements:,} elements "
+            "(the limit for one record)"
+        )
 
 
 def _build(data: bytes, root_open: bytes, wrap: bool, label: str, number: int) -> ET.Element:

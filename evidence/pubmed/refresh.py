@@ -26,6 +26,7 @@ from evidence.pubmed.search import (
     run_search,
     write_queue,
 )
+from evidence.pubmed.secrets import scrub
 from evidence.pubmed.snapshot import known_pmids
 
 
@@ -82,7 +83,7 @@ def fetch(
         result = client.fetch(todo, on_batch=store, progress=progress)
         out.missing = list(result.missing)
     except EutilsError as exc:
-        out.error = str(exc)
+        out.error = scrub(str(exc), client.config)
     return out
 
 

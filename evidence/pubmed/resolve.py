@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from evidence.pubmed.secrets import scrub
 from evidence.pubmed.snapshot import read_studies, study_pmids
 
 if TYPE_CHECKING:
@@ -182,7 +183,7 @@ def _lookup(client: EutilsClient, term: str) -> tuple[tuple[str, ...], int, str]
         page = client.esearch(term, retmax=_CANDIDATES, usehistory=False)
     except EutilsQueryError as exc:
         if exc.phrase_not_found:
-            return (), 0, str(exc)
+            return (), 0, scrub(str(exc), client.config)
         raise
     return page.ids, page.count, ""
 
@@ -230,7 +231,7 @@ def resolve_target(client: EutilsClient, target: Target) -> Resolution:
                     detail=f"{count} records match; none chosen",
                 )
     except EutilsError as exc:
-        return Resolution(**base, status="error", query=term, detail=str(exc))
+        return Resolution(**base, status="error", query=term, detail=scrub(str(exc), client.config))
     return Resolution(
         **base,
         status="missing",
@@ -244,12 +245,12 @@ def resolve(client: EutilsClient, targets: Iterable[Target]) -> list[Resolution]
 
 
 def resolutions_csv(resolutions: Iterable[Resolution]) -> str:
-    import csv
-    import io
+    """The resolutions as CSV for reviewers, text cells spreadsheet-safe (`io.sheet_cell`)."""
+    from evidence.io import csv_text
 
-    buf = io.StringIO()
-    writer = csv.DictWriter(buf, fieldnames=RESOLUTION_COLUMNS, lineterminator="\n")
-    writer.writeheader()
-    for res in sorted(resolutions, key=lambda r: r.study_id):
-        writer.writerow(res.row())
-    return buf.getvalue()
+    rows = [res.row() for res in sorted(resolutions, key=lambda r: r.study_id)]
+    return csv_text(
+        RESOLUTION_COLUMNS,
+        [[r.get(c, "") for c in RESOLUTION_COLUMNS] for r in rows],
+        neutralise=True,
+    )

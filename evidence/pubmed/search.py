@@ -4,6 +4,10 @@ Each protocol indication is searched by Entrez date from the day before its last
 search (Entrez dates are whole days and indexing lags, so one day of overlap loses nothing;
 duplicates are removed by PMID). The date advances only when that indication's search succeeded.
 PMIDs not yet in the curated data join a queue awaiting screening.
+
+The state file is an input that reports quote (a failed search makes them say the results are
+stale, and why), so the NCBI key and email never enter it: failures are scrubbed when they are
+stored, and the whole state again when it is read, in case an older version stored them.
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from evidence.io import atomic_write_bytes
+from evidence.pubmed.secrets import HasSecrets, scrub, scrub_all
 
 if TYPE_CHECKING:
     from evidence.pubmed.client import EutilsClient
@@ -112,11 +117,12 @@ def load_protocol_search(path: Path) -> ProtocolSearch:
 
 
 def load_state(path: Path) -> dict[str, dict[str, dict[str, Any]]]:
-    """{protocol: {indication: {"last_search": ISO date, "count": n, "term": text}}}."""
+    """{protocol: {indication: {"last_search": ISO date, "count": n, "term": text}}}, scrubbed
+    of credentials (see the module docstring)."""
     path = Path(path)
     if not path.is_file():
         return {}
-    data = json.loads(path.read_text(encoding="utf-8"))
+    data = scrub_all(json.loads(path.read_text(encoding="utf-8")))
     return data if isinstance(data, dict) else {}
 
 
@@ -140,11 +146,20 @@ def record_success(
     atomic_write_bytes(Path(path), text.encode("utf-8"))
 
 
-def record_failure(path: Path, protocol: str, indication: str, day: date, error: str) -> None:
-    """Note a failed search without moving the watermark, so reports can say it is stale."""
+def record_failure(
+    path: Path,
+    protocol: str,
+    indication: str,
+    day: date,
+    error: str,
+    config: HasSecrets | None = None,
+) -> None:
+    """Note a failed search without moving the watermark, so reports can say it is stale.
+
+    The error is scrubbed whole before it is cut, so no fragment of a credential survives."""
     state = load_state(path)
     entry = state.setdefault(protocol, {}).setdefault(indication, {})
-    entry["last_failure"] = {"date": day.isoformat(), "error": error[:300]}
+    entry["last_failure"] = {"date": day.isoformat(), "error": scrub(error, config)[:300]}
     text = json.dumps(state, sort_keys=True, indent=2, ensure_ascii=False) + "\n"
     atomic_write_bytes(Path(path), text.encode("utf-8"))
 
@@ -180,8 +195,10 @@ def run_search(
         try:
             result = client.search(query.term, mindate=mindate, maxdate=maxdate)
         except EutilsError as exc:
-            outcome.error = str(exc)
-            record_failure(state_path, search.protocol_id, query.id, today, outcome.error)
+            outcome.error = scrub(str(exc), client.config)
+            record_failure(
+                state_path, search.protocol_id, query.id, today, outcome.error, client.config
+            )
             outcomes.append(outcome)
             continue
         outcome.found = result.ids

@@ -65,6 +65,9 @@ class ReportData:
     stale: dict[str, str] = field(default_factory=dict)
     unassigned: pd.DataFrame = field(default_factory=pd.DataFrame)  # studies in no comparison
     methods: list[str] = field(default_factory=list)  # how pools were formed and counted
+    dose_response: pd.DataFrame = field(default_factory=pd.DataFrame)
+    dose_counts: dict[str, int] = field(default_factory=dict)
+    arm_doses: pd.DataFrame = field(default_factory=pd.DataFrame)
 
 
 def md_cell(v: Any) -> str:
@@ -161,6 +164,8 @@ def _context(data: ReportData) -> dict[str, Any]:
         "votes": _records(data.votes),
         "agreement": _records(data.agreement),
         "unassigned": _records(data.unassigned),
+        "dose_response": _records(data.dose_response),
+        "arm_doses": _records(data.arm_doses),
         "references": _references(data.references),
     }
 

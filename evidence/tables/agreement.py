@@ -7,7 +7,8 @@ import re
 import pandas as pd
 
 from evidence.snapshot import Snapshot
-from evidence.tables.side_effects import SideEffect
+from evidence.tables.dosage import DosageRules, recommended_doses
+from evidence.tables.side_effects import SideEffect, primary
 from evidence.tables.uses import UseRating, uses_agreement
 
 NUMBER = re.compile(r"\d+(?:[.,]\d+)*")
@@ -25,7 +26,10 @@ def _range(lo: float | None, hi: float | None, unit: str) -> str:
     return f"{lo:g}–{hi:g} {unit}"
 
 
-def dosage_agreement(snapshot: Snapshot, dosage: pd.DataFrame, facts: pd.DataFrame) -> list[dict]:
+def dosage_agreement(
+    snapshot: Snapshot, dosage: pd.DataFrame, facts: pd.DataFrame, rules: DosageRules
+) -> list[dict]:
+    """`facts` carry their source type (`typed_facts`); only recommendation types count."""
     if snapshot.claims is None or "dosage" not in snapshot.claims.tables:
         return []
     specs = {d.row: d for d in snapshot.protocol.dosage_rows}
@@ -64,17 +68,19 @@ def dosage_agreement(snapshot: Snapshot, dosage: pd.DataFrame, facts: pd.DataFra
             )
             why = "" if equal else f"trial doses by indication: {top}"
         elif spec.compare == "recommended":
-            gen = facts[
-                (facts["formulation"] == spec.formulation)
-                & facts["population"].isna()
-                & (facts["unit"] == unit)
+            rec_rows = recommended_doses(facts, snapshot.protocol, rules)
+            gen = rec_rows[
+                (rec_rows["formulation"] == spec.formulation)
+                & (rec_rows["population"] == "general")
             ]
             lo_v = pd.to_numeric(gen["value_min"]).dropna()
             hi_v = pd.to_numeric(gen["value_max"]).dropna()
             most = float(hi_v.mode().min()) if not hi_v.empty else None
             ours = (
                 _range(float(lo_v.min()) if not lo_v.empty else None, most, unit)
-                + " (lowest stated daily dose to most often stated maximum)"
+                + " (lowest stated daily dose to most often stated maximum; "
+                + "/".join(rules.recommend_from)
+                + " sources only)"
             )
             equal = (
                 bool(nums)
@@ -83,16 +89,40 @@ def dosage_agreement(snapshot: Snapshot, dosage: pd.DataFrame, facts: pd.DataFra
                 and (not lo_v.empty and min(nums) == float(lo_v.min()))
             )
             listed = "; ".join(
-                f"{_range(a if pd.notna(a) else None, b, unit)} ({rid})"
-                for a, b, rid in zip(gen["value_min"], gen["value_max"], gen["row_id"], strict=True)
+                f"{_range(a if pd.notna(a) else None, b, unit)} ({rid}, {kind})"
+                for a, b, rid, kind in zip(
+                    gen["value_min"],
+                    gen["value_max"],
+                    gen["row_id"],
+                    gen["source_type"],
+                    strict=True,
+                )
             )
-            why = "" if equal else f"daily-dose statements without a named population: {listed}"
+            left = facts[
+                (facts["formulation"] == spec.formulation)
+                & facts["population"].isna()
+                & (facts["unit"] == unit)
+                & ~facts["source_type"].isin(rules.recommend_from)
+            ]
+            left_out = "; ".join(
+                f"{rid} ({kind})"
+                for rid, kind in zip(left["row_id"], left["source_type"], strict=True)
+            )
+            why = (
+                ""
+                if equal
+                else f"daily-dose recommendations without a named population: {listed}"
+                + (f"; not recommendations: {left_out}" if left_out else "")
+            )
         else:
             pops = facts[(facts["formulation"] == spec.formulation) & facts["population"].notna()]
             ours = f"{len(pops)} statements for named populations"
             equal = None
             why = "printed as text, not a range: " + "; ".join(
-                f"{p} ({rid})" for p, rid in zip(pops["population"], pops["row_id"], strict=True)
+                f"{p} ({rid}, {kind})"
+                for p, rid, kind in zip(
+                    pops["population"], pops["row_id"], pops["source_type"], strict=True
+                )
             )
         out.append(
             rec
@@ -116,17 +146,17 @@ def _frequency_word(text: str) -> str | None:
 def side_effect_agreement(snapshot: Snapshot, found: list[SideEffect]) -> list[dict]:
     if snapshot.claims is None or "side_effects" not in snapshot.claims.tables:
         return []
-    by_row = {s.row: s for s in found}
     out = []
     for row in snapshot.claims.tables["side_effects"].rows:
         name = str(row.get("side_effect"))
         printed = str(row.get("frequency_severity", ""))
         theirs = _frequency_word(printed)
-        mine = by_row.get(name)
+        mine = primary(found, name)
+        their_rev = str(row.get("reversibility") or "")
         rec = {
             "table": "side_effects",
             "row": name,
-            "article": printed,
+            "article": f"{printed}; reversibility: {their_rev}" if their_rev else printed,
             "article_label": theirs or "",
         }
         if mine is None:
@@ -139,27 +169,32 @@ def side_effect_agreement(snapshot: Snapshot, found: list[SideEffect]) -> list[d
                 }
             )
             continue
-        ours = mine.band
+        ours = "; ".join(
+            f"{s.band} ({s.route})" if s.route else s.band for s in found if s.row == name
+        )
         if theirs is None:
             equal, why = "n/a", "the article prints no frequency band"
-        elif mine.incidence_pct is None:
-            equal, why = "no", f"no arm-level counts ({mine.band})"
+        elif mine.band == "not assessable":
+            signals = "; signals only" if mine.signals else ""
+            equal, why = "no", f"no frequency from exposed participants{signals}"
         else:
-            equal = "yes" if ours == theirs else "no"
-            why = (
-                ""
-                if equal == "yes"
-                else (
-                    f"pooled incidence {mine.incidence_pct:.1f}% ({mine.ci_low_pct:.1f}–"
-                    f"{mine.ci_high_pct:.1f}) from {mine.arms} arms of {len(mine.studies)} studies"
+            equal = "yes" if mine.band == theirs else "no"
+            why = "" if equal == "yes" else f"{mine.route}: {mine.band_basis}"
+            if equal == "no" and mine.incidence_pct is not None:
+                why += (
+                    f"; pooled incidence {mine.incidence_pct:.1f}% ({mine.ci_low_pct:.1f}–"
+                    f"{mine.ci_high_pct:.1f}) from {mine.arms} arms"
                 )
-            )
         if "dose-dependent" in printed.lower() and not mine.dose_dependence.startswith("dose-dep"):
             why = "; ".join(x for x in (why, f"dose-dependence: {mine.dose_dependence}") if x)
             equal = "no" if equal == "yes" else equal
-        out.append(
-            rec | {"ours": f"{ours}; {mine.dose_dependence}", "equal": equal, "why_different": why}
-        )
+        said = [
+            f"{s.route}: {s.reversibility}" if s.route else s.reversibility
+            for s in found
+            if s.row == name and s.reversibility != "not reported"
+        ]
+        ours += f"; {mine.dose_dependence}; reversibility: {'; '.join(said) or 'not reported'}"
+        out.append(rec | {"ours": ours, "equal": equal, "why_different": why})
     return out
 
 
@@ -170,9 +205,9 @@ def interaction_agreement(interactions: pd.DataFrame) -> list[dict]:
             "row": r.interaction_type,
             "article": r.description,
             "article_label": "",
-            "ours": r.evidence_level,
+            "ours": f"{r.evidence_type}, {r.strength}",
             "equal": "n/a",
-            "why_different": "the article prints no evidence level for interactions",
+            "why_different": "the article prints no evidence type or strength for interactions",
         }
         for r in interactions.itertuples(index=False)
     ]
@@ -184,11 +219,14 @@ def agreement_frame(
     dosage: pd.DataFrame,
     side_effects: list[SideEffect],
     interactions: pd.DataFrame,
+    dosing_facts: pd.DataFrame,
+    dosage_rules: DosageRules,
 ) -> pd.DataFrame:
+    """`dosing_facts` as `typed_facts` returns them, typed by `dosage_rules`."""
     rows = uses_agreement(snapshot, uses).to_dict("records")
     for r in rows:
         r["equal"] = "yes" if r["equal"] else "no"
-    rows += dosage_agreement(snapshot, dosage, snapshot.dosing_facts)
+    rows += dosage_agreement(snapshot, dosage, dosing_facts, dosage_rules)
     rows += side_effect_agreement(snapshot, side_effects)
     rows += interaction_agreement(interactions)
     cols = ["table", "row", "article", "article_label", "ours", "equal", "why_different"]

@@ -1,34 +1,48 @@
-"""Table 3: how often each side effect occurs on the drug, against placebo, and by dose.
+"""Table 3: how often each side effect occurs, by route, from denominators of exposed people.
 
-Incidence is pooled on drug arms as logit proportions (random effects) and labelled by the
-frequency bands of the rule set (CIOMS). Dose-dependence is a meta-regression of the logit
-incidence on the arm's daily dose when at least three arms print one, else the dose-tier subgroup
-test when two tiers have data, else "not assessable". When a row lists several outcomes, an arm
-counts once, with the highest of its rates.
+A frequency needs a denominator of people exposed to the drug. Only drug arms of the designs the
+rule set's `harms.incidence_designs` names (trials, cohorts, labels) give one; rows from
+`signal_designs` (case series, overdose and withdrawal reports, reviews of cases) and a row's
+`signal_outcomes` (people who stopped because of the effect) are listed as signals with their
+counts and never become a frequency. Each side effect is split by route, so harms of one route
+never set the band of another.
+
+The band (CIOMS, `frequency_bands`) comes from the first source in `harms.band_order` that has
+data: `label` (a label's printed percentage), `counts` (pooled incidence, logit random effects,
+with at least `min_exposed` participants), `printed` (trials' printed percentages without
+denominators), `few_counts` (pooled incidence from fewer participants, flagged). A relative risk
+is claimed only against placebo, from at least `rr_min_trials` trials with counts, pooled by
+Mantel–Haenszel (fixed effect, raw cells, so zero cells need no correction); with fewer trials
+their counts are shown and no RR is stated. Reversibility is read from the rows' own fields.
+Dose-dependence compares arms of different daily doses in the route's dose field.
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 
 from evidence.meta.effect_sizes import escalc
-from evidence.meta.fit import rma
+from evidence.meta.fit import rma, rma_mh
 from evidence.meta.regression import meta_regression
-from evidence.meta.subgroup import subgroup_analysis
 from evidence.protocol import Protocol, SideEffectRow
 from evidence.rating.rules import RuleSet
 from evidence.tables.common import source_refs
+from evidence.tables.harm_rules import HarmRules, harm_rules
 
 DRUG_ARMS = ("treatment", "single")
+NO_ROUTE = "route not stated"
+PLACEBO = "placebo"  # the data's comparator vocabulary (studies.csv `comparator`)
 
 
 @dataclass(frozen=True)
 class SideEffect:
     row: str
+    route: str
     outcomes: tuple[str, ...]
     arms: int
     studies: tuple[str, ...]
@@ -37,10 +51,17 @@ class SideEffect:
     ci_low_pct: float | None
     ci_high_pct: float | None
     band: str
+    band_basis: str
+    exposed_groups: str
     printed_pct: str
+    placebo_comparison: str
     rr: float | None
     rr_ci: tuple[float, float] | None
     rr_k: int
+    rr_note: str
+    signals: str
+    left_out: str
+    reversibility: str
     dose_dependence: str
 
 
@@ -55,113 +76,331 @@ def _expit(x: float) -> float:
     return 100.0 / (1.0 + math.exp(-x))
 
 
-def _dose_dependence(arms: pd.DataFrame, protocol: Protocol) -> str:
-    fields = {spec.field for spec in protocol.dose_tiers.values()}
-    dosed = arms.copy()
-    dosed["dose"] = np.nan
-    for f in sorted(fields):
-        dosed["dose"] = dosed["dose"].fillna(dosed[f].astype("Float64").astype(float))
-    dosed = dosed[dosed["dose"].notna()]
+def _num(v: object) -> str:
+    return f"{float(v):g}"  # type: ignore[arg-type]
+
+
+def _has_counts(df: pd.DataFrame) -> pd.Series:
+    return df["events"].notna() & df["n"].notna() & (df["n"].astype(float) > 0)
+
+
+def _derived(df: pd.DataFrame) -> pd.Series:
+    return df["derived"].astype(str).str.lower().eq("true")
+
+
+def _arm_highest(counted: pd.DataFrame) -> pd.DataFrame:
+    """Several outcomes of one arm are the same people: keep the arm's highest rate."""
+    counted = counted.copy()
+    counted["rate"] = counted["events"].astype(float) / counted["n"].astype(float)
+    return counted.sort_values(
+        ["study_id", "arm", "rate", "outcome"], ascending=[True, True, False, True]
+    ).drop_duplicates(["study_id", "arm"])
+
+
+def _pool_incidence(counted: pd.DataFrame) -> tuple[float, float, float]:
+    es = escalc(
+        "PLO",
+        events=counted["events"].to_numpy(float),
+        n=counted["n"].to_numpy(float),
+        studies=counted["study_id"].tolist(),
+    )
+    res = rma(es, method="REML")
+    return _expit(res.estimate), _expit(res.ci_low), _expit(res.ci_high)
+
+
+def _signal_text(r: pd.Series) -> str:
+    if pd.notna(r["events"]) and pd.notna(r["n"]):
+        value = f"{_num(r['events'])} of {_num(r['n'])}"
+    elif pd.notna(r["events"]):
+        value = f"{_num(r['events'])} (no denominator printed)"
+    elif pd.notna(r["pct"]):
+        value = f"{_num(r['pct'])}% as printed (count not printed)"
+    else:
+        value = "no count printed"
+    design = r["design"] if isinstance(r["design"], str) else "design not stated"
+    return f"{r['study_id']} ({design}; {r['arm']}): {r['outcome']} {value}"
+
+
+def _placebo_pairs(rows: pd.DataFrame, hr: HarmRules) -> tuple[list[tuple], list[str]]:
+    """Placebo-controlled studies' (study, a, n1, c, n2) counts and printed percentage pairs."""
+    pairs: list[tuple] = []
+    printed: list[str] = []
+    incidence = rows[rows["design"].isin(hr.incidence_designs)]
+    # A label's controlled-study percentages carry no comparator field: its control arm is named.
+    placebo = incidence[
+        (incidence["comparator"] == PLACEBO) | incidence["design"].isin(hr.label_designs)
+    ]
+    for sid, grp in placebo.groupby("study_id", sort=True):
+        t_all = grp[grp["arm_role"] == "treatment"]
+        c_all = grp[grp["arm_role"] == "control"]
+        t, c = t_all[_has_counts(t_all)], c_all[_has_counts(c_all)]
+        if len(c) > 1:
+            # A placebo trial's other control arms (active drugs) are no placebo: keep the
+            # arms the data name after the comparator, so no other comparison enters the RR.
+            c = c[c["arm"].astype(str).str.lower().str.contains(PLACEBO, regex=False)]
+        if hr.exclude_derived:
+            t, c = t[~_derived(t)], c[~_derived(c)]
+        if not t.empty and not c.empty and grp["comparator"].eq(PLACEBO).all():
+            pairs.append((sid, t["events"].sum(), t["n"].sum(), c["events"].sum(), c["n"].sum()))
+            continue
+        tp, cp = t_all[t_all["pct"].notna()], c_all[c_all["pct"].notna()]
+        if not tp.empty and not cp.empty:
+            arms = "/".join(sorted(set(cp["arm"].astype(str))))
+            printed.append(
+                f"{'/'.join(_num(x) for x in tp['pct'])}% vs "
+                f"{'/'.join(_num(x) for x in cp['pct'])}% ({sid}: {arms}; printed)"
+            )
+    return pairs, printed
+
+
+def _relative_risk(
+    pairs: list[tuple], hr: HarmRules, crossover: list[str]
+) -> tuple[float | None, tuple[float, float] | None, str]:
+    k = len(pairs)
+    if k == 0:
+        return None, None, "no placebo-controlled trial with counts"
+    if k < hr.rr_min_trials:
+        return (
+            None,
+            None,
+            (
+                f"no RR claimed: {k} placebo-controlled trial(s) with counts, "
+                f"the rule set asks for {hr.rr_min_trials}"
+            ),
+        )
+    a = np.array([p[1:] for p in pairs], dtype=float)
+    try:
+        res = rma_mh(
+            a[:, 0], a[:, 1], a[:, 2], a[:, 3], measure="RR", studies=[p[0] for p in pairs]
+        )
+    except ValueError as e:
+        return None, None, f"no RR: {e}"
+    ci = (math.exp(res.ci_low), math.exp(res.ci_high))
+    note = f"Mantel–Haenszel RR, {k} trials"
+    if crossover:
+        note += f"; crossover trials' periods taken as parallel groups ({', '.join(crossover)})"
+    return math.exp(res.estimate), ci, note
+
+
+def _dose_dependence(counted: pd.DataFrame, route: str, protocol: Protocol) -> str:
+    spec = protocol.dose_tiers.get(route)
+    if spec is None:
+        return "not assessable: the protocol gives no daily-dose field for this route"
+    dosed = counted[counted[spec.field].notna()].copy()
+    dosed["dose"] = dosed[spec.field].astype(float)
+    within = []
+    for sid, grp in dosed.groupby("study_id", sort=True):
+        if grp["dose"].nunique() >= 2:
+            parts = ", ".join(
+                f"{_num(r.events)}/{_num(r.n)} at {_num(r.dose)} {spec.unit}"
+                for r in grp.sort_values("dose").itertuples()
+            )
+            within.append(f"{sid}: {parts}")
     if len(dosed) >= 3 and dosed["dose"].nunique() >= 2:
         es = escalc("PLO", events=dosed["events"].to_numpy(float), n=dosed["n"].to_numpy(float))
         fit = meta_regression(es, moderator=dosed["dose"].to_numpy(float), name="dose")
         slope = fit.coefficients[1]
         verdict = "dose-dependent" if slope.pval < 0.05 and slope.estimate > 0 else "no dose trend"
-        return (
-            f"{verdict}: logit slope {slope.estimate:.3f} per unit dose "
+        head = (
+            f"{verdict}: logit slope {slope.estimate:.3f} per {spec.unit} "
             f"(p = {slope.pval:.3f}, {len(dosed)} arms)"
         )
-    tiers = arms[~arms["dose_tier"].isin(["unknown", "mixed", "not_tiered"])]
-    if tiers["dose_tier"].nunique() >= 2 and len(tiers) >= 3:
-        es = escalc("PLO", events=tiers["events"].to_numpy(float), n=tiers["n"].to_numpy(float))
-        sub = subgroup_analysis(es, groups=tiers["dose_tier"].tolist(), moderator="dose_tier")
-        verdict = "differs by dose tier" if sub.q_between_pval < 0.05 else "no difference by tier"
-        return f"{verdict}: Q = {sub.q_between:.2f}, p = {sub.q_between_pval:.3f}"
-    return f"not assessable: {len(dosed)} arms with a known daily dose"
+        return "; ".join([head, *within])
+    if within:
+        return "arms at different doses (too few to test): " + "; ".join(within)
+    return (
+        f"not assessable: {len(dosed)} arm(s) with counts and a daily dose; no arms differ in dose"
+    )
 
 
-def side_effect_row(
-    spec: SideEffectRow, tiered: pd.DataFrame, protocol: Protocol, rules: RuleSet
+def _reversibility(rows: pd.DataFrame, rev: pd.DataFrame, hr: HarmRules) -> str:
+    """What the data say about recovery: matched terms in the rows' fields, recovery outcomes."""
+    found: dict[str, set[str]] = {}
+    for r in rows.itertuples(index=False):
+        text = " ".join(
+            str(x) for x in (r.outcome_definition, r.note) if isinstance(x, str)
+        ).lower()
+        for t in hr.reversibility_terms:
+            if t.term.lower() in text:
+                found.setdefault(t.says, set()).add(str(r.study_id))
+    parts = [f"{says} ({', '.join(sorted(ids))})" for says, ids in sorted(found.items())]
+    for r in rev.sort_values(["study_id", "outcome"]).itertuples(index=False):
+        if pd.notna(r.events) and pd.notna(r.n):
+            value = f"{_num(r.events)} of {_num(r.n)}"
+        elif pd.notna(r.pct):
+            value = f"{_num(r.pct)}%"
+        elif pd.notna(r.mean):
+            value = f"mean {_num(r.mean)}"
+        else:
+            continue
+        label = r.outcome_definition if isinstance(r.outcome_definition, str) else r.outcome
+        parts.append(f"{label}: {value} ({r.study_id})")
+    return "; ".join(parts) if parts else "not reported"
+
+
+def _band(
+    order: Iterable[str],
+    label_pct: pd.DataFrame,
+    counted: pd.DataFrame,
+    printed: pd.DataFrame,
+    pooled: tuple[float, float, float] | None,
+    hr: HarmRules,
+    rules: RuleSet,
+) -> tuple[str, str]:
+    exposed = int(counted["n"].sum()) if not counted.empty else 0
+    derived = sorted(set(counted.loc[_derived(counted), "study_id"])) if exposed else []
+    flag = f"; includes derived counts ({', '.join(derived)})" if derived else ""
+    for source in order:
+        if source == "label" and not label_pct.empty:
+            pct = float(label_pct["pct"].median())
+            ids = ", ".join(sorted(set(label_pct["study_id"])))
+            return band_of(pct, rules), f"label: {pct:g}% ({ids})"
+        if source == "counts" and pooled is not None and exposed >= hr.min_exposed:
+            return band_of(pooled[0], rules), f"pooled counts, {exposed} exposed{flag}"
+        if source == "printed" and not printed.empty:
+            pct = float(printed["pct"].median())
+            ids = ", ".join(sorted(set(printed["study_id"])))
+            return (
+                band_of(pct, rules),
+                f"printed percentages without denominators, median {pct:g}% ({ids})",
+            )
+        if source == "few_counts" and pooled is not None:
+            return (
+                band_of(pooled[0], rules),
+                f"pooled counts from only {exposed} exposed (fewer than {hr.min_exposed}){flag}",
+            )
+    return "not assessable", "no incidence from exposed participants"
+
+
+def _route_row(
+    spec: SideEffectRow,
+    route: str,
+    rows: pd.DataFrame,
+    rev: pd.DataFrame,
+    protocol: Protocol,
+    rules: RuleSet,
+    hr: HarmRules,
 ) -> SideEffect:
-    rows = tiered[tiered["outcome"].isin(spec.outcomes)]
-    drug = rows[rows["arm_role"].isin(DRUG_ARMS)]
-    counted = drug[drug["events"].notna() & drug["n"].notna()].copy()
-    # Several listed outcomes of one arm are the same patients: keep the arm's highest rate.
-    counted["rate"] = counted["events"].astype(float) / counted["n"].astype(float)
-    counted = counted.sort_values(
-        ["study_id", "arm", "rate", "outcome"], ascending=[True, True, False, True]
-    ).drop_duplicates(["study_id", "arm"])
-    printed = drug[drug["events"].isna() & drug["pct"].notna()]
-    printed_txt = ", ".join(
-        f"{p:g}% ({s})" for p, s in zip(printed["pct"], printed["study_id"], strict=True)
+    is_signal = rows["design"].isin(hr.signal_designs) | rows["outcome"].isin(spec.signal_outcomes)
+    incidence = rows[rows["design"].isin(hr.incidence_designs) & ~is_signal]
+    # Designs in neither list (reviews, animal work) give neither a frequency nor a signal.
+    stray = rows[~rows["design"].isin(hr.incidence_designs) & ~is_signal].fillna({"design": ""})
+    drug = incidence[incidence["arm_role"].isin(DRUG_ARMS)]
+    with_counts = drug[_has_counts(drug)]
+    if hr.exclude_derived:
+        with_counts = with_counts[~_derived(with_counts)]
+    counted = _arm_highest(with_counts) if not with_counts.empty else with_counts
+    pct_only = drug[drug["events"].isna() & drug["pct"].notna()]
+    label_pct = pct_only[pct_only["design"].isin(hr.label_designs)]
+    printed = pct_only[~pct_only["design"].isin(hr.label_designs)]
+    # Counts without a denominator cannot give a rate: they are listed beside the signals.
+    no_denominator = drug[drug["events"].notna() & ~_has_counts(drug)]
+    signal_rows = pd.concat([rows[is_signal], no_denominator]).sort_values(["study_id", "row_id"])
+    pooled = _pool_incidence(counted) if not counted.empty else None
+    band, basis = _band(hr.band_order, label_pct, counted, printed, pooled, hr, rules)
+    pairs, printed_pairs = _placebo_pairs(rows[~is_signal], hr)
+    paired = {p[0] for p in pairs}
+    crossover = sorted(
+        set(
+            rows.loc[
+                rows["study_id"].isin(paired) & rows["design"].isin(hr.crossover_designs),
+                "study_id",
+            ]
+        )
     )
-    studies = tuple(sorted(set(rows["study_id"])))
-    inc = lo = hi = None
-    band = "not assessable"
-    if not counted.empty:
-        es = escalc(
-            "PLO",
-            events=counted["events"].to_numpy(float),
-            n=counted["n"].to_numpy(float),
-            studies=counted["study_id"].tolist(),
-        )
-        res = rma(es, method="REML")
-        inc, lo, hi = _expit(res.estimate), _expit(res.ci_low), _expit(res.ci_high)
-        band = band_of(inc, rules)
-    elif not printed.empty:
-        band = band_of(float(printed["pct"].median()), rules) + " (printed percentages only)"
-    rr = rr_ci = None
-    rr_k = 0
-    pairs = []
-    for sid, grp in rows[rows["comparator"] == "placebo"].groupby("study_id", sort=True):
-        t = grp[(grp["arm_role"] == "treatment") & grp["events"].notna() & grp["n"].notna()]
-        c = grp[(grp["arm_role"] == "control") & grp["events"].notna() & grp["n"].notna()]
-        if not t.empty and not c.empty:
-            pairs.append((sid, t["events"].sum(), t["n"].sum(), c["events"].sum(), c["n"].sum()))
-    if pairs:
-        a = np.array([p[1:] for p in pairs], dtype=float)
-        es = escalc(
-            "RR",
-            events_treat=a[:, 0],
-            n_treat=a[:, 1],
-            events_ctrl=a[:, 2],
-            n_ctrl=a[:, 3],
-            studies=[p[0] for p in pairs],
-        )
-        res = rma(es, method="REML")
-        rr, rr_ci, rr_k = (
-            math.exp(res.estimate),
-            (math.exp(res.ci_low), math.exp(res.ci_high)),
-            res.k,
-        )
-    dose = _dose_dependence(counted, protocol) if not counted.empty else "not assessable: no counts"
+    rr, rr_ci, rr_note = _relative_risk(pairs, hr, crossover)
+    placebo = [f"{_num(p[1])}/{_num(p[2])} vs {_num(p[3])}/{_num(p[4])} ({p[0]})" for p in pairs]
+    dose = (
+        _dose_dependence(counted, route, protocol)
+        if not counted.empty
+        else "not assessable: no counts from exposed participants"
+    )
+    used = pd.concat([counted, label_pct, printed])
+    groups = sorted({f"{r.arm} ({r.study_id})" for r in used.itertuples(index=False)})
     return SideEffect(
-        spec.row,
-        tuple(spec.outcomes),
-        len(counted),
-        studies,
-        int(counted["n"].sum()) if not counted.empty else 0,
-        inc,
-        lo,
-        hi,
-        band,
-        printed_txt,
-        rr,
-        rr_ci,
-        rr_k,
-        dose,
+        row=spec.row,
+        route=route,
+        outcomes=tuple(spec.outcomes),
+        arms=len(counted),
+        studies=tuple(sorted(set(rows["study_id"]) | set(rev["study_id"]))),
+        participants=int(counted["n"].sum()) if not counted.empty else 0,
+        incidence_pct=None if pooled is None else pooled[0],
+        ci_low_pct=None if pooled is None else pooled[1],
+        ci_high_pct=None if pooled is None else pooled[2],
+        band=band,
+        band_basis=basis,
+        exposed_groups="; ".join(groups),
+        printed_pct=", ".join(
+            f"{_num(p)}% ({s})" for p, s in zip(pct_only["pct"], pct_only["study_id"], strict=True)
+        ),
+        placebo_comparison="; ".join(placebo + printed_pairs),
+        rr=rr,
+        rr_ci=rr_ci,
+        rr_k=len(pairs),
+        rr_note=rr_note,
+        signals="; ".join(_signal_text(r) for _, r in signal_rows.iterrows()),
+        left_out=", ".join(
+            f"{sid} ({d})"
+            for sid, d in sorted(set(zip(stray["study_id"], stray["design"], strict=True)))
+        ),
+        reversibility=_reversibility(rows, rev, hr),
+        dose_dependence=dose,
     )
+
+
+def _route_of(v: object) -> str:
+    return v if isinstance(v, str) and v else NO_ROUTE
+
+
+def side_effect_rows(
+    spec: SideEffectRow, tiered: pd.DataFrame, protocol: Protocol, rules: RuleSet
+) -> list[SideEffect]:
+    """One entry per route with data for this side effect (one `not assessable` when none)."""
+    hr = harm_rules(rules.harms, rules.rule_set)
+    listed = set(spec.outcomes) | set(spec.signal_outcomes)
+    rows = tiered[tiered["outcome"].isin(listed)].copy()
+    rev = tiered[tiered["outcome"].isin(spec.reversibility_outcomes)].copy()
+    rows["route_key"] = [_route_of(v) for v in rows["route"]]
+    rev["route_key"] = [_route_of(v) for v in rev["route"]]
+    routes = sorted(set(rows["route_key"]) | set(rev["route_key"]))
+    if not routes:
+        routes = [""]
+    return [
+        _route_row(
+            spec,
+            route,
+            rows[rows["route_key"] == route],
+            rev[rev["route_key"] == route],
+            protocol,
+            rules,
+            hr,
+        )
+        for route in routes
+    ]
+
+
+def primary(found: list[SideEffect], row: str) -> SideEffect | None:
+    """The entry compared with the review's row: the route with the most exposed participants."""
+    mine = [s for s in found if s.row == row]
+    if not mine:
+        return None
+    return sorted(
+        mine, key=lambda s: (s.band == "not assessable", -s.participants, -len(s.studies), s.route)
+    )[0]
 
 
 def side_effects_frame(
     tiered: pd.DataFrame, refs: dict[str, str], protocol: Protocol, rules: RuleSet
 ) -> tuple[pd.DataFrame, list[SideEffect]]:
-    found = [side_effect_row(s, tiered, protocol, rules) for s in protocol.side_effects]
+    found = [
+        s for spec in protocol.side_effects for s in side_effect_rows(spec, tiered, protocol, rules)
+    ]
     rows = []
     for s in found:
         rows.append(
             {
                 "side_effect": s.row,
+                "route": s.route,
                 "outcomes": " ".join(s.outcomes),
                 "arms_with_counts": s.arms,
                 "participants": s.participants,
@@ -169,10 +408,17 @@ def side_effects_frame(
                 "ci_low_pct": None if s.ci_low_pct is None else round(s.ci_low_pct, 2),
                 "ci_high_pct": None if s.ci_high_pct is None else round(s.ci_high_pct, 2),
                 "frequency": s.band,
+                "frequency_basis": s.band_basis,
+                "exposed_groups": s.exposed_groups,
                 "printed_percentages": s.printed_pct,
+                "placebo_comparison": s.placebo_comparison,
                 "rr_vs_placebo": None if s.rr is None else round(s.rr, 3),
                 "rr_ci": "" if s.rr_ci is None else f"{s.rr_ci[0]:.2f}–{s.rr_ci[1]:.2f}",
                 "rr_k": s.rr_k,
+                "rr_note": s.rr_note,
+                "signals": s.signals,
+                "left_out": s.left_out,
+                "reversibility": s.reversibility,
                 "dose_dependence": s.dose_dependence,
                 "sources": source_refs(refs, s.studies),
             }

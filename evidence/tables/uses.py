@@ -6,6 +6,13 @@ from dataclasses import dataclass
 
 import pandas as pd
 
+from evidence.rating.comparisons import (
+    Assignment,
+    ComparisonRating,
+    PooledEvidence,
+    rate_indication,
+)
+from evidence.rating.crosscheck import cross_check
 from evidence.rating.features import (
     IndicationFeatures,
     PooledSignal,
@@ -26,35 +33,73 @@ class UseRating:
     article_row: str | None
     features: IndicationFeatures
     rating: Rating
+    comparisons: tuple[ComparisonRating, ...] = ()
+    carried_by: str = ""
+    cross_check: str = ""
+
+
+def _signal(a: Analysis) -> PooledSignal:
+    r = a.result
+    return PooledSignal(
+        a.outcome.id,
+        a.outcome.label,
+        r.measure,
+        r.k,
+        r.estimate,
+        r.ci_low,
+        r.ci_high,
+        r.i2,
+        a.outcome.benefit,
+        r.is_ratio,
+    )
+
+
+def _overall(analyses: list[Analysis], indication: str) -> list[Analysis]:
+    """Overall primary pools of the indication's comparative outcomes (not single-arm rates)."""
+    return [
+        a
+        for a in analyses
+        if (a.indication, a.tier, a.analysis) == (indication, ALL_TIERS, "primary")
+        and a.outcome.measure not in SINGLE
+    ]
 
 
 def signals(analyses: list[Analysis], indication: str) -> list[PooledSignal]:
-    """Overall primary pools of the indication's comparative outcomes (not single-arm rates)."""
-    out = []
-    for a in analyses:
-        if (a.indication, a.tier, a.analysis) != (indication, ALL_TIERS, "primary"):
-            continue
-        if a.outcome.measure in SINGLE:
-            continue
-        r = a.result
-        out.append(
-            PooledSignal(
-                a.outcome.id,
-                a.outcome.label,
-                r.measure,
-                r.k,
-                r.estimate,
-                r.ci_low,
-                r.ci_high,
-                r.i2,
-                a.outcome.benefit,
-                r.is_ratio,
-            )
+    return [_signal(a) for a in _overall(analyses, indication)]
+
+
+def efficacy_pools(
+    analyses: list[Analysis], indication: str, rules: RuleSet
+) -> list[PooledEvidence]:
+    """The indication's overall efficacy pools (harm outcomes excluded), with their certainty."""
+    harm = tuple(rules.harm_outcome_prefixes)
+    return [
+        PooledEvidence(
+            _signal(a),
+            grade_analysis(a, rules).level,
+            a.participants,
+            a.study_ids,
+            a.comparison,
+            a.comparison_label,
         )
-    return out
+        for a in _overall(analyses, indication)
+        if not (harm and a.outcome.id.startswith(harm))
+    ]
 
 
-def rate_uses(snapshot: Snapshot, analyses: list[Analysis], rules: RuleSet) -> list[UseRating]:
+def rate_uses(
+    snapshot: Snapshot,
+    analyses: list[Analysis],
+    rules: RuleSet,
+    assignment: Assignment | None = None,
+) -> list[UseRating]:
+    """Each indication's level; with a `by_comparison` rule set, per comparison.
+
+    `assignment` maps a study id to its protocol comparison (id, label); without it a trial
+    is placed by the comparison of a pool it is in, else by its route and comparator.
+    """
+    if rules.by_comparison is not None:
+        return _rate_by_comparison(snapshot, analyses, rules, assignment)
     out = []
     drug = snapshot.protocol.drug.name
     for ind in snapshot.protocol.indications:
@@ -72,6 +117,43 @@ def rate_uses(snapshot: Snapshot, analyses: list[Analysis], rules: RuleSet) -> l
     return out
 
 
+def _rate_by_comparison(
+    snapshot: Snapshot,
+    analyses: list[Analysis],
+    rules: RuleSet,
+    assignment: Assignment | None,
+) -> list[UseRating]:
+    out = []
+    drug = snapshot.protocol.drug.name
+    for ind in snapshot.protocol.indications:
+        own = snapshot.studies[snapshot.studies["indication"] == ind.id]
+        pools = efficacy_pools(analyses, ind.id, rules)
+        rated = rate_indication(rules, own, snapshot.study_effects, pools, drug, assignment)
+        # Counts by design are shown, never decide: the rule set names no such feature here.
+        feats = indication_features(
+            ind.id,
+            snapshot.studies,
+            snapshot.study_effects,
+            snapshot.published_syntheses,
+            signals(analyses, ind.id),
+            rules,
+        )
+        check = cross_check(snapshot.published_syntheses, set(own["study_id"]), pools)
+        out.append(
+            UseRating(
+                ind.id,
+                ind.label,
+                ind.article_row,
+                feats,
+                rated.rating,
+                rated.comparisons,
+                rated.carried_by.label if rated.carried_by else "",
+                check,
+            )
+        )
+    return out
+
+
 def uses_frame(snapshot: Snapshot, ratings: list[UseRating]) -> pd.DataFrame:
     rows = []
     for u in ratings:
@@ -85,6 +167,11 @@ def uses_frame(snapshot: Snapshot, ratings: list[UseRating]) -> pd.DataFrame:
                 "reasons": u.rating.reasons,
                 "rule_set_version": u.rating.rule_set_version,
                 "conditions_met": "; ".join(u.rating.conditions),
+                "carried_by": u.carried_by,
+                "comparison_levels": "; ".join(
+                    f"{c.label}: {c.rating.level}" for c in u.comparisons
+                ),
+                "published_cross_check": u.cross_check,
                 "placebo_rcts": f.placebo_rcts,
                 "active_rcts": f.active_rcts,
                 "reviews": f.reviews,
@@ -100,28 +187,32 @@ def uses_frame(snapshot: Snapshot, ratings: list[UseRating]) -> pd.DataFrame:
 
 def certainty_of(analyses: list[Analysis], rules: RuleSet) -> dict[tuple, Certainty]:
     """GRADE for every comparative pool (single-arm rates have no comparison to grade)."""
-    out: dict[tuple, Certainty] = {}
-    for a in analyses:
-        if a.outcome.measure in SINGLE:
-            continue
-        r = a.result
-        out[a.key] = grade_outcome(
-            rules.grade,
-            randomised=True,
-            k=r.k,
-            estimate=r.estimate,
-            ci_low=r.ci_low,
-            ci_high=r.ci_high,
-            pi_low=r.pi_low,
-            pi_high=r.pi_high,
-            i2=r.i2,
-            participants=a.participants,
-            binary=a.outcome.measure in BINARY,
-            egger_p=a.egger_p,
-            egger_note=a.egger_note,
-            indirect=a.outcome.indirect,
-        )
-    return out
+    return {
+        a.key: grade_analysis(a, rules)
+        for a in analyses
+        if a.outcome.measure not in SINGLE
+    }
+
+
+def grade_analysis(a: Analysis, rules: RuleSet) -> Certainty:
+    """GRADE certainty of one comparative pool."""
+    r = a.result
+    return grade_outcome(
+        rules.grade,
+        randomised=True,
+        k=r.k,
+        estimate=r.estimate,
+        ci_low=r.ci_low,
+        ci_high=r.ci_high,
+        pi_low=r.pi_low,
+        pi_high=r.pi_high,
+        i2=r.i2,
+        participants=a.participants,
+        binary=a.outcome.measure in BINARY,
+        egger_p=a.egger_p,
+        egger_note=a.egger_note,
+        indirect=a.outcome.indirect,
+    )
 
 
 def uses_agreement(snapshot: Snapshot, ratings: list[UseRating]) -> pd.DataFrame:

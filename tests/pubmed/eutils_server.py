@@ -3,7 +3,8 @@
 efetch answers are assembled from the PubmedArticle elements of tests/fixtures/ncbi (bytes as
 NCBI sent them) under a real DOCTYPE header; esearch and epost answers follow the fixtures'
 layout, and error answers are the fixtures themselves. Faults (429 with Retry-After, 5xx, slow
-answers, truncated bodies, error payloads, HTML pages) are queued per endpoint. Every request
+answers, truncated bodies, error payloads, HTML pages, answers that echo the request back as
+NCBI's error messages can) are queued per endpoint. Every request
 is recorded with its arrival time and parameters so tests can check etiquette, batching and
 the rate at the server.
 """
@@ -79,7 +80,7 @@ def clone_article(article: bytes, new_pmid: str) -> bytes:
 class Fault:
     """One planned misbehaviour for the next `times` requests to `endpoint` (None: any)."""
 
-    kind: str  # status | sleep | truncate | payload | html | short
+    kind: str  # status | sleep | truncate | payload | html | short | echo
     endpoint: str | None = None
     status: int = 500
     retry_after: str | None = None
@@ -87,6 +88,7 @@ class Fault:
     body: bytes = b""
     times: int = 1
     when_id: str | None = None  # only requests whose `id` list holds this PMID
+    echo: bool = False  # a `status` answer whose body quotes the request (URL and parameters)
 
 
 @dataclass
@@ -278,7 +280,14 @@ class _Handler(BaseHTTPRequestHandler):
                 seen.status = fault.status
                 headers = {"Retry-After": fault.retry_after} if fault.retry_after else {}
                 body = RATE_LIMIT_BODY if fault.status == 429 else b"Server error"
+                if fault.echo:
+                    body = f"Server error while answering {self._echo(query, params)}".encode()
                 self._send(fault.status, body, "text/plain", headers)
+                return
+            if fault is not None and fault.kind == "echo":
+                echoed = _escape(f"Invalid request {self._echo(query, params)}")
+                tag = "eSearchResult" if endpoint == "esearch.fcgi" else "eFetchResult"
+                self._send(200, f"<{tag}><ERROR>{echoed}</ERROR></{tag}>".encode(), "text/xml")
                 return
             if fault is not None and fault.kind == "sleep":
                 time.sleep(fault.seconds)
@@ -295,6 +304,13 @@ class _Handler(BaseHTTPRequestHandler):
             self._send(200, body, "text/xml")
         except (BrokenPipeError, ConnectionResetError):
             return
+
+    def _echo(self, query: str, params: dict[str, str]) -> str:
+        """The request as an error message may quote it: its URL, then its decoded parameters."""
+        host, port = self.server.server_address[:2]
+        url = f"http://{host}:{port}{urlsplit(self.path).path}?{query}"
+        decoded = "; ".join(f"{k}: {v}" for k, v in params.items())
+        return f"{url} (parameters {decoded}; key {params.get('api_key', '')})"
 
     def _answer(self, endpoint: str, params: dict[str, str], fault: Fault | None) -> bytes:
         state = self.server.state

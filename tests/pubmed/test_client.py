@@ -150,6 +150,18 @@ def test_non_retryable_http_errors_raise_at_once(standin: StandIn, make_client: 
     assert len(standin.state.requests()) == 1
 
 
+def test_an_http_error_quotes_the_start_of_its_body(standin: StandIn, make_client: Build) -> None:
+    standin.state.add_fault(Fault("status", "efetch.fcgi", status=400))
+    with pytest.raises(EutilsError, match=r"HTTP 400 \(Server error\)"):
+        make_client().fetch(_fixture_pmids()[:2])
+
+
+def test_an_answer_larger_than_the_bound_is_refused(standin: StandIn, make_client: Build) -> None:
+    with pytest.raises(EutilsError, match="answer larger than 5000 bytes; refused"):
+        make_client(max_response_bytes=5000).fetch(_fixture_pmids())
+    assert len(standin.state.requests("efetch.fcgi")) == 1  # the same answer would come again
+
+
 @pytest.mark.parametrize("kind", ["truncate", "html"])
 def test_a_corrupt_answer_is_fetched_again(standin: StandIn, make_client: Build, kind: str) -> None:
     standin.state.add_fault(Fault(kind, "efetch.fcgi"))

@@ -351,3 +351,11 @@ def test_other_declared_encodings_are_honoured(tmp_path: Path) -> None:
     )
     assert b"ISO-8859-1" in target.read_bytes()[:60]
     assert parse_records(target) == parse_records(source)
+
+
+@pytest.mark.parametrize("path", [raw.EFETCH[0], raw.BASELINE])
+def test_a_lone_record_as_the_root_parses_whole(path: Path) -> None:
+    """A file holding one bare PubmedArticle or MedlineCitation (no set around it)."""
+    whole = {r.pmid: r for r in parse_records(path)}
+    (record,) = parse_records(raw.articles(path)[0].encode())
+    assert record == whole[record.pmid] and record.title

@@ -76,21 +76,42 @@ def test_sensitivity_leaves_out_derived_comparisons(processed: Path) -> None:
 
 
 def test_a_stricter_rule_set_changes_the_rating(data_copy: Path, tmp_path: Path) -> None:
-    rules_path = data_copy / "rules" / "evidence_levels.yaml"
+    rules_path = data_copy / "rules" / "evidence_levels_v2.yaml"
     rules = yaml.safe_load(rules_path.read_text())
-    for cond in rules["levels"][0]["all"]:
-        if cond[0] == "placebo_favour_share":
-            cond[2] = 0.95
+    for rule in rules["by_comparison"]["levels"]:
+        for cond in rule.get("all", []):
+            if rule["level"] == "Mixed" and cond[0] == "evidence_trials":
+                cond[2] = 100
     rules_path.write_text(yaml.safe_dump(rules, sort_keys=False))
     uses = pd.read_csv(run(data_copy, tmp_path) / "table_uses.csv").set_index("indication")
-    assert uses.loc["spasticity", "evidence_level"] != "Strong"
+    assert uses.loc["alcohol_use_disorder", "evidence_level"] != "Mixed"
 
 
 def test_rule_set_version_must_match_the_protocol(data_copy: Path, tmp_path: Path) -> None:
-    rules_path = data_copy / "rules" / "evidence_levels.yaml"
+    rules_path = data_copy / "rules" / "evidence_levels_v2.yaml"
     rules = yaml.safe_load(rules_path.read_text())
     rules["version"] = "9.9.9"
     rules_path.write_text(yaml.safe_dump(rules, sort_keys=False))
     result = synthesize(data_copy, tmp_path / "p", tmp_path / "r")
     assert result.exit_code == 1
     assert "rule set version 9.9.9 differs" in result.output
+
+
+def test_side_effect_frequencies_come_only_from_exposed_participants(processed: Path) -> None:
+    rules = yaml.safe_load((RAW / "rules" / "evidence_levels_v2.yaml").read_text())["harms"]
+    studies = pd.read_csv(RAW / "studies.csv", keep_default_na=False)
+    design = dict(zip(studies["study_id"], studies["design"], strict=True))
+    side = pd.read_csv(processed / "table_side_effects.csv", keep_default_na=False)
+    assert len(side) > 0
+    for r in side.itertuples():
+        groups = [g for g in r.exposed_groups.split("; ") if g]
+        if not groups:
+            assert r.frequency == "not assessable", r
+        cited = [g.rsplit("(", 1)[1].rstrip(")") for g in groups]
+        assert all(design[s] in rules["incidence_designs"] for s in cited), r
+        for sid, d in design.items():
+            if d in rules["signal_designs"] and f"{sid} (" in r.signals:
+                assert sid not in cited, r
+        if r.rr_vs_placebo != "":
+            assert r.rr_k >= rules["rr_min_trials"], r
+    assert side["reversibility"].ne("").all()

@@ -45,6 +45,7 @@ OUTCOME_2 = f"+1 | {SCRIPT} `code` *x*"
 TIER = f"-1+1 {IMG}"
 STUDY_TITLE = f"{SCRIPT}\r# injected study heading {LINKS}"
 AUTHOR = f"{IMG}\x85- injected list item"
+COMPARATOR = f"active:{SCRIPT} {IMG}\u2028# injected comparator heading"
 STUDY_TITLE_2 = "Title\u2029## injected\x0c### more\x1c|x| " + "\x1d\x1e".join("ab")
 COMPARISON = f"+cmp {SCRIPT} | {IMG}\u2028# injected comparison heading"
 PLANTED = (  # must reach the page as text
@@ -84,6 +85,8 @@ def make_hostile(data: Path) -> None:
     csvedit.set_cell(studies, {"study_id": "addolorato_2007"}, "title", STUDY_TITLE)
     csvedit.set_cell(studies, {"study_id": "addolorato_2007"}, "first_author", AUTHOR)
     csvedit.set_cell(studies, {"study_id": "addolorato_2002"}, "title", STUDY_TITLE_2)
+    # A comparator's name reaches the uses table, the vote counts and the reasons as a label.
+    csvedit.set_cell(studies, {"study_id": "gupta_2017"}, "comparator", COMPARATOR)
 
 
 class Page(HTMLParser):

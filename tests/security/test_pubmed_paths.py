@@ -1,0 +1,56 @@
+"""The PubMed commands: protocol names and PMIDs are ids, never paths; their CSVs are inert."""
+
+from __future__ import annotations
+
+import csv
+import io
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from evidence.cli import app
+from evidence.pubmed.cache import record_path
+from evidence.pubmed.resolve import Resolution, resolutions_csv
+from tests.conftest import RAW
+
+
+@pytest.mark.parametrize("name", ["../x", "..", "a/../../b", "/etc/passwd-not-yaml"])
+def test_fetch_refuses_a_protocol_name_that_is_a_path_with_a_message(
+    tmp_path: Path, name: str
+) -> None:
+    result = CliRunner().invoke(
+        app, ["fetch", "--protocol", name, "--data", str(RAW), "--processed", str(tmp_path)]
+    )
+    assert result.exit_code != 0
+    assert result.exception is None or isinstance(result.exception, SystemExit), result.exception
+    assert "protocol" in result.output.lower()
+
+
+@pytest.mark.parametrize("bad", ["١٢٣", "0123", "12a", "../1", ""])
+def test_the_cache_names_files_only_after_ascii_pmids(tmp_path: Path, bad: str) -> None:
+    with pytest.raises(ValueError, match="not a PMID"):
+        record_path(tmp_path, bad)
+    assert record_path(tmp_path, "123").name == "123.json"
+
+
+def test_fetch_refuses_pmids_that_are_not_ascii_digits(tmp_path: Path) -> None:
+    result = CliRunner().invoke(
+        app, ["fetch", "--pmids", "123,١٢٣", "--data", str(tmp_path), "--processed", str(tmp_path)]
+    )
+    assert result.exit_code == 2
+    assert "not PMIDs" in result.output
+
+
+def test_resolutions_written_for_reviewers_hold_no_formula() -> None:
+    text = resolutions_csv(
+        [
+            Resolution(
+                "s1", "unresolved", detail='=HYPERLINK("http://evil.example")', query="@SUM(1)"
+            )
+        ]
+    )
+    row = next(csv.DictReader(io.StringIO(text)))
+    assert row["detail"] == '\'=HYPERLINK("http://evil.example")'
+    assert row["query"] == "'@SUM(1)"
+    assert row["study_id"] == "s1"
