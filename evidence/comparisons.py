@@ -189,3 +189,19 @@ def effects_with_comparisons(
     )
     out["comparison"] = [known.get(s, "") for s in out["study_id"]]
     return out
+
+
+def assignment_map(assignments: pd.DataFrame) -> dict[str, tuple[str, str] | None]:
+    """study id → (comparison id, label), or None for a study fitting no comparison: the one
+    assignment that pools, ratings and vote counts all follow."""
+    if assignments.empty:
+        return {}
+    return {
+        sid: ((cid, label) if cid else None)
+        for sid, cid, label in zip(
+            assignments["study_id"],
+            assignments["comparison"],
+            assignments["comparison_label"],
+            strict=True,
+        )
+    }

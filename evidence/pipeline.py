@@ -22,6 +22,7 @@ from evidence import history as hist
 from evidence import rawdata
 from evidence.comparisons import (
     assign_studies,
+    assignment_map,
     effects_with_comparisons,
     pooling_candidates,
     unassigned_frame,
@@ -73,6 +74,7 @@ class Ratings:
     rules: RuleSet
     uses: list[UseRating]
     certainty: dict[tuple, Certainty]
+    assignment: dict[str, tuple[str, str] | None] = field(default_factory=dict)
 
     @property
     def certainty_levels(self) -> dict[tuple, str]:
@@ -179,7 +181,15 @@ def rate(snapshot: Snapshot, analyses: list[Analysis], rules_path: Path) -> Rati
             f"{rules_path}: rule set version {rules.version} differs from the protocol's "
             f"rule_set_version {snapshot.protocol.rating.rule_set_version}"
         )
-    return Ratings(rules, rate_uses(snapshot, analyses, rules), certainty_of(analyses, rules))
+    # Every study of an indication, placed as the pools place it, so that a trial rated by its
+    # reported direction sits in the same comparison as the pools (or in none).
+    assignment = assignment_map(assign_studies(snapshot.studies, snapshot.protocol))
+    return Ratings(
+        rules,
+        rate_uses(snapshot, analyses, rules, assignment),
+        certainty_of(analyses, rules),
+        assignment,
+    )
 
 
 def _manifest(
@@ -247,7 +257,7 @@ def report(
     )
     side, found = side_effects_frame(tab.tiered, snapshot.refs, p, rules)
     inter = interactions_frame(snapshot, InteractionRules.from_section(rules.interactions))
-    votes = vote_counts(snapshot, analyses, rules)
+    votes = vote_counts(snapshot, analyses, rules, ratings.assignment)
     unassigned = unassigned_frame(tab.assignments)
     agreement = agreement_frame(snapshot, ratings.uses, dosage, found, inter, facts, dosage_rules)
     arm_doses = arm_doses_table(tab.tiered)

@@ -31,7 +31,9 @@ def test_uses_one_row_per_indication_with_reasons(processed: Path) -> None:
     assert list(uses["indication"]) == [i["id"] for i in proto["indications"]]
     assert set(uses["evidence_level"]) <= LEVELS
     for r in uses.itertuples():
-        assert r.reasons.endswith(f"→ {r.evidence_level}")
+        carried = r.reasons.split(" | ")[0]  # the comparison that carries the level comes first
+        assert carried.startswith(f"carried by {r.carried_by}:"), r.reasons
+        assert carried.endswith(f"→ {r.evidence_level}"), r.reasons
         assert isinstance(r.sources, str) and r.sources
 
 
