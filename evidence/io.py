@@ -72,6 +72,14 @@ def sheet_uncell(value: str) -> str:
     return value
 
 
+def lf_cell(value: object) -> object:
+    """A text cell's bare CRs as LFs: an LF-terminated CSV quotes a cell holding LF, but not
+    one holding a bare CR, which readers and spreadsheets take for the end of the row."""
+    if isinstance(value, str) and "\r" in value:
+        return value.replace("\r\n", "\n").replace("\r", "\n")
+    return value
+
+
 def csv_text(
     header: Sequence[str],
     rows: Iterable[Sequence[object]],
@@ -84,6 +92,9 @@ def csv_text(
     if neutralise:
         header = [sheet_cell(h) for h in header]  # type: ignore[misc]
         rows = ([sheet_cell(v) for v in row] for row in rows)
+    if not crlf:  # with CRLF line ends the writer quotes a cell holding CR itself
+        header = [lf_cell(h) for h in header]  # type: ignore[misc]
+        rows = ([lf_cell(v) for v in row] for row in rows)
     writer.writerow(header)
     writer.writerows(rows)
     return buf.getvalue()
@@ -97,13 +108,13 @@ def frame_to_csv_text(
     Written for people to open, so text cells that would run as formulas are neutralised
     (`sheet_cell`) unless `neutralise` is False; numeric columns are never touched.
     """
-    if neutralise:
-        frame = frame.rename(columns=lambda c: sheet_cell(c) if isinstance(c, str) else c)
-        text = [c for c in frame.columns if not pd.api.types.is_numeric_dtype(frame[c])]
-        if text:
-            frame = frame.copy()
-            for c in text:
-                frame[c] = frame[c].map(sheet_cell)
+    cell = (lambda v: sheet_cell(lf_cell(v))) if neutralise else lf_cell
+    frame = frame.rename(columns=lambda c: cell(c) if isinstance(c, str) else c)
+    text = [c for c in frame.columns if not pd.api.types.is_numeric_dtype(frame[c])]
+    if text:
+        frame = frame.copy()
+        for c in text:
+            frame[c] = frame[c].map(cell)
     return frame.to_csv(index=False, float_format=float_format, lineterminator="\n", na_rep="")
 
 

@@ -4,6 +4,7 @@ verbatim, and a template read back gives data/raw exactly the text PubMed gave."
 from __future__ import annotations
 
 import csv
+import io
 from pathlib import Path
 
 import pandas as pd
@@ -70,7 +71,8 @@ def test_processed_tables_and_their_archive_copies_hold_no_runnable_cell(
         assert csv_formula_cells(path.read_text(encoding="utf-8")) == [], path
     uses = pd.read_csv(processed / "table_uses.csv", dtype=str, keep_default_na=False)
     labels = set(uses["label"])
-    assert "'" + LABEL in labels and "'" + LABEL_2 in labels  # neutralised, otherwise verbatim
+    # neutralised, a bare CR as LF (one row still), otherwise verbatim
+    assert "'" + LABEL.replace("\r", "\n") in labels and "'" + LABEL_2 in labels
     pooled = pd.read_csv(processed / "pooled.csv", dtype=str, keep_default_na=False)
     assert "'" + TIER in set(pooled["tier"])
     assert (pooled["estimate"].str.startswith("-")).any()  # negative numbers stay numbers
@@ -132,3 +134,13 @@ def test_every_mix_of_quotes_triggers_and_numbers_reads_back_exactly() -> None:
                 text = head + body + tail
                 assert sheet_uncell(str(sheet_cell(text))) == text, repr(text)
                 assert not csv_formula_cells(csv_text(["c"], [[text]], neutralise=True)), text
+
+
+def test_a_bare_cr_in_a_cell_never_ends_the_row() -> None:
+    """LF-terminated tables: a CR inside text becomes an LF in a quoted cell, one row still."""
+    frame = pd.DataFrame({"title": ["a\rb", "c\r\nd", "plain"], "k": [1, 2, 3]})
+    text = frame_to_csv_text(frame)
+    back = pd.read_csv(io.StringIO(text), dtype=str, keep_default_na=False)
+    assert list(back["title"]) == ["a\nb", "c\nd", "plain"] and list(back["k"]) == ["1", "2", "3"]
+    rows = list(csv.reader(io.StringIO(csv_text(["t", "k"], [["x\ry", 1]]), newline="")))
+    assert rows == [["t", "k"], ["x\ny", "1"]]
