@@ -70,6 +70,11 @@ def _blank(v: Any) -> Any:
     return None if v is None or (isinstance(v, str) and v.strip() == "") else v
 
 
+# No count, mean, SD, dose or effect this pipeline pools comes near this; a value beyond it is a
+# data-entry error, and would overflow the pooling (variances are squares of SDs).
+MAX_MAGNITUDE = 1e12
+
+
 def _num(kind: type, lo: float | None = None, lo_open: bool = False, hi: float | None = None):
     """Parse a number from text, with bounds, giving the expectation in the error."""
     bound = ""
@@ -97,6 +102,8 @@ def _num(kind: type, lo: float | None = None, lo_open: bool = False, hi: float |
             raise ValueError(f"expected {what}")
         if hi is not None and x > hi:
             raise ValueError(f"expected {what}")
+        if abs(x) > MAX_MAGNITUDE:
+            raise ValueError(f"expected {what}, within ±{MAX_MAGNITUDE:g} (a data-entry error?)")
         return x
 
     return BeforeValidator(parse)

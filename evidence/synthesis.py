@@ -24,6 +24,7 @@ from evidence.meta.effect_sizes import escalc
 from evidence.meta.fit import rma, rma_mh
 from evidence.meta.results import EffectSizes, PooledResult, SequentialResult
 from evidence.meta.subgroup import subgroup_analysis
+from evidence.meta.tau2 import ConvergenceError
 from evidence.protocol import CROSSOVER_DESIGNS, ComparisonSpec, OutcomeSpec, Protocol
 
 BINARY = {"RR", "OR", "RD"}
@@ -71,6 +72,8 @@ def egger(es: EffectSizes, method: str) -> tuple[float | None, str]:
         return egger_test(es, model="rma", method=method).pval, ""
     except NotComputable as exc:
         return None, f"not computable: {exc.reason}"
+    except (ArithmeticError, ValueError, np.linalg.LinAlgError, ConvergenceError) as exc:
+        return None, f"not computable: {exc}"
 
 
 # A count derived from a printed percentage must give that percentage back to within this many

@@ -167,6 +167,8 @@ def _fisher_scoring(
         adj = float(adj) * control.reml_stepadj
         if math.isnan(adj):
             adj = 0.0
+        if not math.isfinite(adj):  # overflowing inputs: halving an infinite step never ends
+            raise ConvergenceError("REML: the step is not finite (effects or variances overflow)")
         while tau2 + adj < 0:
             adj /= 2
         tau2 = tau2 + adj

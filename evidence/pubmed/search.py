@@ -13,7 +13,6 @@ stored, and the whole state again when it is read, in case an older version stor
 from __future__ import annotations
 
 import csv
-import io
 import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -21,7 +20,7 @@ from datetime import date, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from evidence.io import atomic_write_bytes
+from evidence.io import atomic_write_bytes, csv_text, sheet_uncell
 from evidence.pubmed.secrets import HasSecrets, scrub, scrub_all
 
 if TYPE_CHECKING:
@@ -225,9 +224,9 @@ def load_queue(path: Path) -> list[QueueRow]:
                 protocol=row.get("protocol", ""),
                 indication=row.get("indication", ""),
                 found=row.get("found", ""),
-                title=row.get("title", ""),
+                title=sheet_uncell(row.get("title", "")),
                 design=row.get("design", ""),
-                design_reason=row.get("design_reason", ""),
+                design_reason=sheet_uncell(row.get("design_reason", "")),
             )
             for row in csv.DictReader(handle)
             if (row.get("pmid") or "").isdigit()
@@ -270,12 +269,12 @@ def merge_queue(
 
 
 def queue_csv(rows: Iterable[QueueRow]) -> str:
-    buf = io.StringIO()
-    writer = csv.DictWriter(buf, fieldnames=QUEUE_COLUMNS, lineterminator="\n")
-    writer.writeheader()
-    for row in sorted(rows, key=_sort_key):
-        writer.writerow(row.as_dict())
-    return buf.getvalue()
+    """The screening queue, which reviewers open in a spreadsheet: PubMed's text cells are made
+    inert (`io.sheet_cell`) and `load_queue` reads them back exactly (`io.sheet_uncell`)."""
+    records = [row.as_dict() for row in sorted(rows, key=_sort_key)]
+    return csv_text(
+        QUEUE_COLUMNS, [[r.get(c, "") for c in QUEUE_COLUMNS] for r in records], neutralise=True
+    )
 
 
 def write_queue(path: Path, rows: Iterable[QueueRow]) -> None:

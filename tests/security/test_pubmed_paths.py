@@ -54,3 +54,16 @@ def test_resolutions_written_for_reviewers_hold_no_formula() -> None:
     assert row["detail"] == '\'=HYPERLINK("http://evil.example")'
     assert row["query"] == "'@SUM(1)"
     assert row["study_id"] == "s1"
+
+
+def test_the_screening_queue_is_inert_in_a_spreadsheet_and_reads_back_exactly(
+    tmp_path: Path,
+) -> None:
+    from evidence.pubmed.search import QueueRow, load_queue, write_queue
+
+    title = '=HYPERLINK("http://evil.example/?x","open")'
+    row = QueueRow("123", "baclofen", "pain", "2026-11-27", title, "rct", "@SUM(1) in text")
+    write_queue(tmp_path / "queue.csv", [row])
+    cells = next(csv.DictReader(io.StringIO((tmp_path / "queue.csv").read_text("utf-8"))))
+    assert cells["title"] == "'" + title and cells["design_reason"] == "'@SUM(1) in text"
+    assert load_queue(tmp_path / "queue.csv") == [row]

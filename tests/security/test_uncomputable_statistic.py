@@ -132,3 +132,60 @@ def test_grade_never_calls_an_uncomputed_egger_test_not_significant() -> None:
             (d, why) for d, _, why in grade_outcome(rules.grade, egger_p=0.5, **common).domains
         )["publication bias"]
     )
+
+
+def test_egger_on_extreme_but_valid_spreads_is_not_computable_and_the_run_goes_on(
+    data_copy: Path, tmp_path: Path
+) -> None:
+    """Distinct tiny SDs pass validation but make Egger's design rank-deficient in floating
+    point: the cell says why, the synthesis finishes."""
+    add_equal_variance_trials(data_copy)
+    path = data_copy / "outcomes.csv"
+    text = path.read_bytes().decode("utf-8")  # CRLF kept
+    for i in range(K):
+        for role in ("treatment", "control"):
+            row = f"synthetic_equal_se_{i:02d}-{role}"
+            start = text.index(row)
+            end = text.index("\r\n", start)
+            line = text[start:end].replace(",5,", f",{1e-149 * (1 + i / 10):.6g},", 1)
+            text = text[:start] + line + text[end:]
+    path.write_text(text, encoding="utf-8", newline="")
+    result = synthesize(data_copy, tmp_path / "p", tmp_path / "r")
+    assert result.exit_code == 0, result.output
+    with (tmp_path / "p" / "baclofen" / "pooled.csv").open(encoding="utf-8", newline="") as fh:
+        cells = [r["egger_p"] for r in csv.DictReader(fh) if r["outcome"] == "rmdq_improvement"]
+    assert any(c.startswith("not computable") for c in cells), cells
+
+
+def test_overflowing_spreads_are_refused_by_validation_naming_the_row(data_copy: Path) -> None:
+    from typer.testing import CliRunner
+
+    from evidence.cli import app
+
+    path = data_copy / "outcomes.csv"
+    lines = path.read_bytes().decode("utf-8").split("\r\n")
+    header = lines[0].split(",")
+    i, se = next(
+        (n, header.index("se")) for n, line in enumerate(lines[1:], start=1) if line.strip()
+    )
+    cells = next(csv.reader([lines[i]]))
+    cells[se] = "1e300"
+    buf = io.StringIO()
+    csv.writer(buf, lineterminator="").writerow(cells)
+    lines[i] = buf.getvalue()
+    path.write_text("\r\n".join(lines), encoding="utf-8", newline="")
+    result = CliRunner().invoke(app, ["validate", "--data", str(data_copy)])
+    assert result.exit_code == 1
+    assert f"outcomes.csv:{i + 1}: se:" in result.output and "data-entry error" in result.output
+
+
+def test_reml_on_overflowing_effects_stops_with_a_reason_instead_of_spinning() -> None:
+    import numpy as np
+    import pytest
+
+    from evidence.meta.tau2 import ConvergenceError, tau2_reml
+
+    y = np.array([1e150 * (1 + i / 10) for i in range(12)])
+    v = np.array([1e298 * (1 + i / 10) for i in range(12)])
+    with np.errstate(all="ignore"), pytest.raises(ConvergenceError, match="not finite"):
+        tau2_reml(y, v, np.ones((12, 1)))
