@@ -12,4 +12,5 @@ network I/O stays at the edges (`client`, `cache`). Modules:
 - `search`: incremental searches, their state and the screening queue
 - `resolve`: PMIDs for studies and citations that lack one
 - `classify`: study design from publication types and MeSH
+- `extraction`: a record as rows a reviewer completes, and completed rows into the tables
 """

@@ -9,10 +9,10 @@ from pathlib import Path
 import pandas as pd
 import yaml
 
-from evidence.documents import Citations, Claims
-from evidence.protocol import Protocol
+from evidence.inputs.documents import Citations, Claims
+from evidence.inputs.protocol import Protocol
+from evidence.inputs.validate import Issue, data_file, validate_inputs
 from evidence.tables.common import reference_map
-from evidence.validate import Issue, data_file, validate_inputs
 
 INT_COLS = {"year", "n_total", "n", "events", "k", "participants"}
 FLOAT_COLS = {
