@@ -1,4 +1,4 @@
-"""Where a run reads and writes, one at a time, its outputs published whole and kept.
+"""Around a run: the folders it uses, one run at a time, outputs published whole, every run kept.
 
 - `workspace`: the folders a run reads and writes
 - `runlock`: one run at a time per protocol's outputs
