@@ -12,10 +12,10 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
+from evidence.inputs.protocol import load_protocol
 from evidence.pipeline import protocol_id, synthesize
-from evidence.protocol import load_protocol
-from evidence.runlock import protocol_lock
-from evidence.workspace import Workspace
+from evidence.runs.runlock import protocol_lock
+from evidence.runs.workspace import Workspace
 
 
 @dataclass(frozen=True)

@@ -18,20 +18,10 @@ from pathlib import Path
 
 import pandas as pd
 
-from evidence import history as hist
-from evidence import rawdata
-from evidence.comparisons import (
-    assign_studies,
-    assignment_map,
-    effects_with_comparisons,
-    pooling_candidates,
-    unassigned_frame,
-    with_comparisons,
-)
-from evidence.dose_response import dose_response, dose_response_shown
+from evidence.inputs import rawdata
+from evidence.inputs.protocol import load_protocol
+from evidence.inputs.snapshot import Snapshot, load_snapshot
 from evidence.io import frame_to_csv_text
-from evidence.outputs import Folder, Slot, publish, recover_folders
-from evidence.protocol import load_protocol
 from evidence.rating.grade import Certainty
 from evidence.rating.rules import RuleSet, load_rules
 from evidence.report.build import certainty_keyed, figures, flow, references
@@ -39,23 +29,33 @@ from evidence.report.provenance import package_versions
 from evidence.report.render import ReportData, escaped_changes, render_html, render_markdown
 from evidence.report.sof import findings
 from evidence.report.summary import render_summary
+from evidence.runs import history as hist
+from evidence.runs.outputs import Folder, Slot, publish, recover_folders
+from evidence.runs.workspace import Workspace
 from evidence.safepath import UnsafePath, check_id, inside, relative_name
-from evidence.snapshot import Snapshot, load_snapshot
-from evidence.synthesis import Analysis, analyses_frame, methods_notes, pool_protocol
-from evidence.tables.agreement import agreement_frame
-from evidence.tables.dosage import DosageRules, dosage_frame, typed_facts
-from evidence.tables.interactions import InteractionRules, interactions_frame
-from evidence.tables.side_effects import side_effects_frame
-from evidence.tables.uses import UseRating, certainty_of, rate_uses, uses_frame
-from evidence.tables.votes import vote_counts
-from evidence.tabulate import (
+from evidence.synthesis.comparisons import (
+    assign_studies,
+    assignment_map,
+    effects_with_comparisons,
+    pooling_candidates,
+    unassigned_frame,
+    with_comparisons,
+)
+from evidence.synthesis.dose_response import dose_response, dose_response_shown
+from evidence.synthesis.pool import Analysis, analyses_frame, methods_notes, pool_protocol
+from evidence.synthesis.tabulate import (
     arm_doses_shown,
     arm_doses_table,
     assign_tiers,
     dose_counts,
     outcomes_by_tier,
 )
-from evidence.workspace import Workspace
+from evidence.tables.agreement import agreement_frame
+from evidence.tables.dosage import DosageRules, dosage_frame, typed_facts
+from evidence.tables.interactions import InteractionRules, interactions_frame
+from evidence.tables.side_effects import side_effects_frame
+from evidence.tables.uses import UseRating, certainty_of, rate_uses, uses_frame
+from evidence.tables.votes import vote_counts
 
 RUNS_DIR = "runs"
 log = logging.getLogger("evidence")

@@ -19,7 +19,7 @@ from evidence import batch
 from evidence.pubmed import refresh
 from evidence.pubmed.client import ClientConfig, EutilsClient
 from evidence.pubmed.search import IndicationOutcome, ProtocolSearch, load_protocol_search
-from evidence.workspace import Workspace
+from evidence.runs.workspace import Workspace
 from flows.synthesize import synthesize
 
 

@@ -10,8 +10,8 @@ from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from prefect.cache_policies import NO_CACHE
 
 from evidence import batch, pipeline
-from evidence.runlock import protocol_lock
-from evidence.workspace import Workspace
+from evidence.runs.runlock import protocol_lock
+from evidence.runs.workspace import Workspace
 
 # Steps pass DataFrames and results between them within a run; nothing to reuse across runs.
 recover_outputs = task(pipeline.recover_outputs, name="recover-outputs", cache_policy=NO_CACHE)

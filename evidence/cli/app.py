@@ -7,10 +7,10 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from evidence.workspace import DEFAULT_DATA, DEFAULT_PROCESSED, DEFAULT_REPORTS, Workspace
+from evidence.runs.workspace import DEFAULT_DATA, DEFAULT_PROCESSED, DEFAULT_REPORTS, Workspace
 
 if TYPE_CHECKING:
-    from evidence.protocol import Protocol
+    from evidence.inputs.protocol import Protocol
 
 app = typer.Typer(
     name="evidence",
@@ -46,7 +46,7 @@ def workspace(
 
 def protocol_or_fail(ws: Workspace, protocol: str | None) -> Protocol:
     """The protocol to work on, or a clean exit naming the file and what is wrong with it."""
-    from evidence.protocol import ProtocolError, load_protocol
+    from evidence.inputs.protocol import ProtocolError, load_protocol
 
     try:
         return load_protocol(ws.protocol_path(protocol))

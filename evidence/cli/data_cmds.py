@@ -17,7 +17,7 @@ from evidence.cli.app import (
     protocol_or_fail,
     workspace,
 )
-from evidence.workspace import DEFAULT_DATA, DEFAULT_PROCESSED, DEFAULT_REPORTS
+from evidence.runs.workspace import DEFAULT_DATA, DEFAULT_PROCESSED, DEFAULT_REPORTS
 
 
 @app.command("validate")
@@ -28,8 +28,8 @@ def validate_cmd(
     reports: ReportsOpt = DEFAULT_REPORTS,
 ) -> None:
     """Check every input file against its schema and across files; exit 1 on any problem."""
-    from evidence.rawdata import reading, recover
-    from evidence.validate import validate_inputs
+    from evidence.inputs.rawdata import reading, recover
+    from evidence.inputs.validate import validate_inputs
 
     ws = workspace(data, processed, reports)
     proto = protocol_or_fail(ws, protocol)
@@ -75,9 +75,9 @@ def run_cmd(
 ) -> None:
     """Synthesise protocols offline: load and validate, tabulate, pool, rate, report."""
     from evidence import batch
-    from evidence.protocol import ProtocolError
-    from evidence.runlock import RunLocked
-    from evidence.snapshot import InvalidInputs
+    from evidence.inputs.protocol import ProtocolError
+    from evidence.inputs.snapshot import InvalidInputs
+    from evidence.runs.runlock import RunLocked
 
     if task_runner not in ("serial", "threads", "dask"):
         raise fail(f"--task-runner: expected serial, threads or dask, got {task_runner!r}", 2)
@@ -114,7 +114,7 @@ def import_evidence_cmd(
     reports: ReportsOpt = DEFAULT_REPORTS,
 ) -> None:
     """Import a curated evidence set (tables + claims + citations) into the data directory."""
-    from evidence.importer import ImportConflict, import_evidence_set, write_import_report
+    from evidence.inputs.importer import ImportConflict, import_evidence_set, write_import_report
     from evidence.safepath import UnsafePath
 
     if not source.is_dir():
@@ -141,7 +141,7 @@ def diff_cmd(
     reports: ReportsOpt = DEFAULT_REPORTS,
 ) -> None:
     """What changed between two archived runs: studies, pooled estimates, ratings, certainty."""
-    from evidence.history import MANIFEST, Manifest, compare
+    from evidence.runs.history import MANIFEST, Manifest, compare
     from evidence.safepath import UnsafePath, check_id, inside
 
     manifests = []

@@ -17,7 +17,7 @@ from evidence.cli.app import (
     protocol_or_fail,
     workspace,
 )
-from evidence.workspace import DEFAULT_DATA, DEFAULT_PROCESSED, DEFAULT_REPORTS
+from evidence.runs.workspace import DEFAULT_DATA, DEFAULT_PROCESSED, DEFAULT_REPORTS
 
 
 @app.command("extract-template")
@@ -33,10 +33,10 @@ def extract_template_cmd(
     reports: ReportsOpt = DEFAULT_REPORTS,
 ) -> None:
     """Write DATA/extraction/PMID/{studies,outcomes}.csv prefilled from the PubMed record."""
-    from evidence import rawdata
-    from evidence.extraction import make_template, write_template
+    from evidence.inputs import rawdata
     from evidence.io import read_csv_rows
     from evidence.pubmed.cache import read_record
+    from evidence.pubmed.extraction import make_template, write_template
     from evidence.pubmed.search import QUEUE_FILE, load_queue
 
     ws = workspace(data, processed, reports)
@@ -91,8 +91,8 @@ def add_extraction_cmd(
     reports: ReportsOpt = DEFAULT_REPORTS,
 ) -> None:
     """Validate a completed template with the data and append it to the tables."""
-    from evidence.extraction import add_extraction
-    from evidence.runlock import RunLocked
+    from evidence.pubmed.extraction import add_extraction
+    from evidence.runs.runlock import RunLocked
 
     ws = workspace(data, processed, reports)
     folder = _folder(ws.data, pmid)
@@ -120,7 +120,7 @@ def add_extraction_cmd(
 
 def _folder(data: Path, pmid: str) -> Path:
     """The template folder of --pmid; a usage error for anything but a PMID of digits."""
-    from evidence.extraction import template_folder
+    from evidence.pubmed.extraction import template_folder
     from evidence.safepath import UnsafePath
 
     try:

@@ -7,7 +7,7 @@ from typing import Annotated
 import typer
 
 from evidence.cli.app import DataOpt, ProcessedOpt, ReportsOpt, app, fail
-from evidence.workspace import DEFAULT_DATA, DEFAULT_PROCESSED, DEFAULT_REPORTS
+from evidence.runs.workspace import DEFAULT_DATA, DEFAULT_PROCESSED, DEFAULT_REPORTS
 
 
 @app.command("serve")

@@ -17,7 +17,7 @@ from typing import Annotated, Any
 import typer
 
 from evidence.cli.app import DataOpt, ProcessedOpt, ReportsOpt, app
-from evidence.workspace import DEFAULT_DATA, DEFAULT_PROCESSED, DEFAULT_REPORTS
+from evidence.runs.workspace import DEFAULT_DATA, DEFAULT_PROCESSED, DEFAULT_REPORTS
 
 
 class Measure(StrEnum):

@@ -19,8 +19,8 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from evidence.cli.app import DataOpt, ProcessedOpt, ReportsOpt, app, fail, workspace
+from evidence.runs.workspace import DEFAULT_DATA, DEFAULT_PROCESSED, DEFAULT_REPORTS, Workspace
 from evidence.safepath import UnsafePath, check_id, inside, is_pmid
-from evidence.workspace import DEFAULT_DATA, DEFAULT_PROCESSED, DEFAULT_REPORTS, Workspace
 
 if TYPE_CHECKING:
     from evidence.pubmed.client import EutilsClient

@@ -99,7 +99,7 @@ def indication_term(query: str, trial_filter: str = "") -> str:
 
 def load_protocol_search(path: Path) -> ProtocolSearch:
     """Indications and their terms from a protocol file (validated as a whole)."""
-    from evidence.protocol import load_protocol
+    from evidence.inputs.protocol import load_protocol
 
     proto = load_protocol(path)
     return ProtocolSearch(

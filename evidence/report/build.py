@@ -6,13 +6,13 @@ from functools import partial
 
 import pandas as pd
 
+from evidence.inputs.snapshot import Snapshot
 from evidence.rating.grade import Certainty
 from evidence.report.markup import dom_id
 from evidence.report.plots import ForestGroup, cumulative_svg, forest_svg, funnel_svg, scope_ids
 from evidence.report.prisma import PrismaCounts, prisma_counts
 from evidence.report.render import Figure
-from evidence.snapshot import Snapshot
-from evidence.synthesis import (
+from evidence.synthesis.pool import (
     ALL_TIERS,
     EGGER_MIN_K,
     PRIMARY,

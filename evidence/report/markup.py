@@ -25,8 +25,8 @@ from urllib.parse import quote
 import pandas as pd
 from markupsafe import Markup
 
+from evidence.inputs.schemas import PMID_RE, is_doi, is_http_url
 from evidence.safepath import is_id
-from evidence.schemas import PMID_RE, is_doi, is_http_url
 
 # Every character Python's str.splitlines() breaks on, and every other C0/C1 control character.
 _BREAKS = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")

@@ -16,7 +16,6 @@ import pandas as pd
 from jinja2 import Environment, PackageLoader, StrictUndefined
 from markupsafe import Markup, escape
 
-from evidence.history import Changes, Manifest
 from evidence.report.markup import (
     Md,
     cell,
@@ -31,6 +30,7 @@ from evidence.report.markup import (
 from evidence.report.prisma import PrismaCounts
 from evidence.report.sof import FindingRow
 from evidence.report.svgcheck import check_figure
+from evidence.runs.history import Changes, Manifest
 
 
 @dataclass(frozen=True)

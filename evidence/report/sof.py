@@ -6,7 +6,7 @@ import math
 from dataclasses import dataclass
 
 from evidence.rating.grade import Certainty
-from evidence.synthesis import ALL_TIERS, PRIMARY, SINGLE, Analysis
+from evidence.synthesis.pool import ALL_TIERS, PRIMARY, SINGLE, Analysis
 
 
 @dataclass(frozen=True)

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pandas as pd
 
+from evidence.inputs.snapshot import Snapshot
 from evidence.report.markup import md_code, md_inline
-from evidence.snapshot import Snapshot
 
 
 def _md_table(frame: pd.DataFrame) -> str:

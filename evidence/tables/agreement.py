@@ -6,7 +6,7 @@ import re
 
 import pandas as pd
 
-from evidence.snapshot import Snapshot
+from evidence.inputs.snapshot import Snapshot
 from evidence.tables.dosage import DosageRules, recommended_doses
 from evidence.tables.side_effects import SideEffect, primary
 from evidence.tables.uses import UseRating, uses_agreement

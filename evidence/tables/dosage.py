@@ -17,7 +17,7 @@ from urllib.parse import urlsplit
 import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from evidence.protocol import Protocol
+from evidence.inputs.protocol import Protocol
 from evidence.tables.common import source_refs
 
 TRIAL_DESIGNS = ("rct", "crossover_rct", "nonrandomised_controlled", "single_arm")

@@ -27,8 +27,8 @@ from pydantic import (
     model_validator,
 )
 
-from evidence.protocol import InteractionSpec
-from evidence.snapshot import Snapshot
+from evidence.inputs.protocol import InteractionSpec
+from evidence.inputs.snapshot import Snapshot
 from evidence.tables.common import source_refs
 
 NOT_RATED = "not rated"

@@ -26,10 +26,10 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from evidence.inputs.protocol import Protocol, SideEffectRow
 from evidence.meta.effect_sizes import escalc
 from evidence.meta.fit import rma, rma_mh
 from evidence.meta.regression import meta_regression
-from evidence.protocol import Protocol, SideEffectRow
 from evidence.rating.rules import RuleSet
 from evidence.tables.common import source_refs
 from evidence.tables.harm_rules import HarmRules, harm_rules

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 import pandas as pd
 
+from evidence.inputs.snapshot import Snapshot
 from evidence.rating.comparisons import (
     Assignment,
     ComparisonRating,
@@ -21,8 +22,7 @@ from evidence.rating.features import (
 )
 from evidence.rating.grade import Certainty, grade_outcome
 from evidence.rating.rules import Rating, RuleSet, rate
-from evidence.snapshot import Snapshot
-from evidence.synthesis import ALL_TIERS, BINARY, SINGLE, Analysis
+from evidence.synthesis.pool import ALL_TIERS, BINARY, SINGLE, Analysis
 from evidence.tables.common import article_level, source_refs
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import pandas as pd
 
+from evidence.inputs.snapshot import Snapshot
 from evidence.rating.comparisons import (
     Assignment,
     counted_pools,
@@ -18,8 +19,7 @@ from evidence.rating.comparisons import (
 )
 from evidence.rating.features import trial_directions
 from evidence.rating.rules import RuleSet
-from evidence.snapshot import Snapshot
-from evidence.synthesis import Analysis
+from evidence.synthesis.pool import Analysis
 from evidence.tables.uses import efficacy_pools
 
 DIRECTIONS = ("favours", "no_difference", "favours_control", "mixed", "unclear")

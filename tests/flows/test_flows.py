@@ -12,7 +12,7 @@ import pytest
 import yaml
 
 from evidence import batch
-from evidence.workspace import Workspace
+from evidence.runs.workspace import Workspace
 
 pytestmark = pytest.mark.usefixtures("prefect_server")
 

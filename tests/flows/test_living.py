@@ -12,7 +12,7 @@ import pytest
 from typer.testing import CliRunner
 
 from evidence.cli import app
-from evidence.protocol import load_protocol
+from evidence.inputs.protocol import load_protocol
 from evidence.pubmed.search import indication_term
 from tests.foundation import csvedit
 from tests.pubmed.eutils_server import Fault, StandIn

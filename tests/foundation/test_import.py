@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from evidence.importer import ImportConflict, import_evidence_set
+from evidence.inputs.importer import ImportConflict, import_evidence_set
 from tests.conftest import RAW, SHARED_EVIDENCE
 
 needs_source = pytest.mark.skipif(

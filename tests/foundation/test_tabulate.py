@@ -5,9 +5,9 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from evidence.protocol import ProtocolError, load_protocol, parse_protocol
-from evidence.snapshot import load_snapshot
-from evidence.tabulate import StudyDose, arm_dose, assign_tiers, outcomes_by_tier
+from evidence.inputs.protocol import ProtocolError, load_protocol, parse_protocol
+from evidence.inputs.snapshot import load_snapshot
+from evidence.synthesis.tabulate import StudyDose, arm_dose, assign_tiers, outcomes_by_tier
 from tests.conftest import RAW
 
 PROTO = load_protocol(RAW / "protocols" / "baclofen.yaml")

@@ -9,8 +9,8 @@ import pytest
 from typer.testing import CliRunner
 
 from evidence.cli import app
-from evidence.protocol import load_protocol
-from evidence.validate import Issue, validate_inputs
+from evidence.inputs.protocol import load_protocol
+from evidence.inputs.validate import Issue, validate_inputs
 from tests.conftest import RAW
 from tests.foundation import csvedit
 

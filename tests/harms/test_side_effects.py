@@ -10,11 +10,11 @@ import pandas as pd
 import pytest
 import yaml
 
+from evidence.inputs.protocol import Protocol, SideEffectRow, load_protocol
 from evidence.meta.fit import rma_mh
-from evidence.protocol import Protocol, SideEffectRow, load_protocol
 from evidence.rating.rules import RuleSet, load_rules
+from evidence.synthesis.tabulate import assign_tiers
 from evidence.tables.side_effects import SideEffect, side_effect_rows, side_effects_frame
-from evidence.tabulate import assign_tiers
 from tests.conftest import RAW, synthesize
 
 PROTOCOL = load_protocol(RAW / "protocols" / "baclofen.yaml")

@@ -14,11 +14,11 @@ import pandas as pd
 import pytest
 import yaml
 
-from evidence.protocol import Indication, OutcomeSpec, load_protocol
+from evidence.inputs.protocol import Indication, OutcomeSpec, load_protocol
+from evidence.inputs.snapshot import Snapshot
 from evidence.rating.comparisons import rate_indication, sign_test
 from evidence.rating.rules import RuleSet, load_rules
-from evidence.snapshot import Snapshot
-from evidence.synthesis import Analysis, pool_outcome
+from evidence.synthesis.pool import Analysis, pool_outcome
 from evidence.tables.uses import efficacy_pools, rate_uses, uses_frame
 from evidence.tables.votes import vote_counts
 from tests.conftest import RAW

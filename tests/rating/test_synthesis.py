@@ -6,9 +6,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from evidence.inputs.protocol import OutcomeSpec, load_protocol
 from evidence.meta import escalc, rma
-from evidence.protocol import OutcomeSpec, load_protocol
-from evidence.synthesis import ALL_TIERS, _combine_continuous, comparisons, pool_outcome
+from evidence.synthesis.pool import ALL_TIERS, _combine_continuous, comparisons, pool_outcome
 from tests.conftest import RAW
 
 PROTO = load_protocol(RAW / "protocols" / "baclofen.yaml")

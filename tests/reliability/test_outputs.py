@@ -15,8 +15,8 @@ import pytest
 from typer.testing import CliRunner
 
 from evidence.cli import app
-from evidence.outputs import fault_points
-from evidence.runlock import protocol_lock
+from evidence.runs.outputs import fault_points
+from evidence.runs.runlock import protocol_lock
 from tests.conftest import synthesize
 from tests.report.test_report import add_trial
 

@@ -16,11 +16,11 @@ from click.testing import Result
 from markdown_it import MarkdownIt
 
 from evidence import pipeline
-from evidence.protocol import OutcomeSpec
+from evidence.inputs.protocol import OutcomeSpec
+from evidence.inputs.snapshot import Snapshot
 from evidence.report.build import figures
 from evidence.report.render import Figure, ReportData
-from evidence.snapshot import Snapshot
-from evidence.synthesis import Analysis
+from evidence.synthesis.pool import Analysis
 from tests.conftest import synthesize
 from tests.foundation import csvedit
 

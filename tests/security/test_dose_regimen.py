@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from evidence.regimen import read_daily_dose
+from evidence.inputs.regimen import read_daily_dose
 
 
 @pytest.mark.parametrize(

@@ -6,8 +6,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from evidence.dose_response import ASSESSED, NOT_ASSESSABLE, arm_contrasts, dose_response
-from evidence.protocol import Protocol, parse_protocol
+from evidence.inputs.protocol import Protocol, parse_protocol
+from evidence.synthesis.dose_response import ASSESSED, NOT_ASSESSABLE, arm_contrasts, dose_response
 
 SD = 2.0
 

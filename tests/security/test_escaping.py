@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from markdown_it import MarkdownIt
 
-from evidence.history import Changes
+from evidence.inputs.schemas import is_doi, is_http_url
 from evidence.report.build import figure_key
 from evidence.report.markup import (
     doi_url,
@@ -27,7 +27,7 @@ from evidence.report.markup import (
 from evidence.report.plots import scope_ids
 from evidence.report.render import escaped_changes, render_html, render_markdown
 from evidence.report.svgcheck import UnsafeFigure, check_svg
-from evidence.schemas import is_doi, is_http_url
+from evidence.runs.history import Changes
 from tests.conftest import synthesize
 from tests.foundation import csvedit
 from tests.security import hostile

@@ -15,9 +15,9 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from evidence import rawdata
 from evidence.cli import app
-from evidence.runlock import RunLocked, run_lock
+from evidence.inputs import rawdata
+from evidence.runs.runlock import RunLocked, run_lock
 from evidence.safepath import UnsafePath
 from tests.foundation import csvedit
 from tests.foundation.test_extraction import PMID, prepare

@@ -9,7 +9,7 @@ import pytest
 from typer.testing import CliRunner
 
 from evidence.cli import app
-from evidence.extraction import template_folder
+from evidence.pubmed.extraction import template_folder
 from evidence.safepath import UnsafePath
 from tests.foundation.test_extraction import FIXTURE, PMID
 

@@ -15,11 +15,11 @@ from typer.testing import CliRunner
 
 from evidence import batch, pipeline
 from evidence.cli import app
-from evidence.importer import import_evidence_set
-from evidence.protocol import ProtocolError, load_protocol
+from evidence.inputs.importer import import_evidence_set
+from evidence.inputs.protocol import ProtocolError, load_protocol
+from evidence.inputs.validate import validate_inputs
+from evidence.runs.workspace import Workspace
 from evidence.safepath import UnsafePath
-from evidence.validate import validate_inputs
-from evidence.workspace import Workspace
 from tests.conftest import synthesize
 from tests.foundation import csvedit
 

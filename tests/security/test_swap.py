@@ -11,8 +11,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from evidence.exchange import FORCE_FALLBACK_ENV, ExchangeUnsupported, exchange
-from evidence.outputs import (
+from evidence.pipeline import RunOutputs, recover_outputs, write_outputs
+from evidence.runs.exchange import FORCE_FALLBACK_ENV, ExchangeUnsupported, exchange
+from evidence.runs.outputs import (
     Folder,
     PublishError,
     Slot,
@@ -22,9 +23,8 @@ from evidence.outputs import (
     recover,
     recover_folders,
 )
-from evidence.pipeline import RunOutputs, recover_outputs, write_outputs
+from evidence.runs.workspace import Workspace
 from evidence.safepath import UnsafePath
-from evidence.workspace import Workspace
 from tests.conftest import synthesize
 
 BESIDE = {  # a checkout: the outputs' folders with other people's files in and beside them

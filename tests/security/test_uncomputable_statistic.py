@@ -13,7 +13,7 @@ from pathlib import Path
 from evidence import pipeline
 from evidence.rating.grade import grade_outcome
 from evidence.rating.rules import load_rules
-from evidence.workspace import Workspace
+from evidence.runs.workspace import Workspace
 from tests.conftest import synthesize
 
 K = 12

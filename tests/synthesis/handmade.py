@@ -6,8 +6,8 @@ from typing import Any
 
 import pandas as pd
 
-from evidence.comparisons import assign_studies, with_comparisons
-from evidence.protocol import Protocol, parse_protocol
+from evidence.inputs.protocol import Protocol, parse_protocol
+from evidence.synthesis.comparisons import assign_studies, with_comparisons
 
 PLACEBO_ORAL = {
     "id": "oral_vs_placebo",

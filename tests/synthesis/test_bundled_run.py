@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from evidence.comparisons import comparator_of
-from evidence.protocol import load_protocol
+from evidence.inputs.protocol import load_protocol
+from evidence.synthesis.comparisons import comparator_of
 from tests.conftest import synthesize
 
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from evidence.comparisons import assign_studies, comparator_of, unassigned_frame
-from evidence.protocol import ProtocolError
-from evidence.synthesis import ALL_TIERS, PRIMARY, analyses_frame, pool_protocol
+from evidence.inputs.protocol import ProtocolError
+from evidence.synthesis.comparisons import assign_studies, comparator_of, unassigned_frame
+from evidence.synthesis.pool import ALL_TIERS, PRIMARY, analyses_frame, pool_protocol
 from tests.synthesis.handmade import PLACEBO_ORAL, arm, protocol, study, tiered
 
 PLACEBO_TRIALS = [study("p1", year=2001), study("p2", year=2005), study("p3", year=2010)]

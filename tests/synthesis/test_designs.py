@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 
+from evidence.inputs.protocol import ProtocolError
 from evidence.meta import escalc, rma
 from evidence.meta.subgroup import subgroup_analysis
-from evidence.protocol import ProtocolError
-from evidence.synthesis import (
+from evidence.synthesis.pool import (
     ALL_TIERS,
     CROSSOVER_AS_PARALLEL,
     PRIMARY,

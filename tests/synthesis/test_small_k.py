@@ -10,7 +10,7 @@ import pytest
 from evidence.meta import escalc, rma
 from evidence.report.plots import ForestGroup, cumulative_svg, forest_svg
 from evidence.report.sof import relative_effect
-from evidence.synthesis import (
+from evidence.synthesis.pool import (
     ALL_TIERS,
     PRIMARY,
     analyses_frame,

@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 
 from evidence.meta import escalc, rma, rma_mh
-from evidence.synthesis import (
+from evidence.synthesis.pool import (
     ALL_TIERS,
     EXCLUDING_DERIVED,
     FIXED_EFFECT,

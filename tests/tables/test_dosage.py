@@ -7,7 +7,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from evidence.protocol import parse_protocol
+from evidence.inputs.protocol import parse_protocol
 from evidence.rating.rules import load_rules
 from evidence.tables.dosage import (
     UNCLASSIFIED,

@@ -7,7 +7,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from evidence.protocol import InteractionSpec
+from evidence.inputs.protocol import InteractionSpec
 from evidence.rating.rules import load_rules
 from evidence.tables.interactions import (
     NOT_RATED,

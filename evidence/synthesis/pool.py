@@ -1,7 +1,7 @@
 """Pooling per indication × comparison × outcome × dose tier, from the tabulated arm rows.
 
-Pools never cross comparisons (see `evidence.comparisons`). Arms are paired within a study at
-the latest timepoint both roles report. Several drug arms of one study are combined for the
+Pools never cross comparisons (see `evidence.synthesis.comparisons`). Arms are paired within a
+study at the latest timepoint both roles report. Several drug arms of one study are combined for the
 overall pool (events and n summed; means and SDs combined as for merged groups) and kept apart
 by tier for the tier subgroups, where a shared control group is split evenly between the tiers
 (Cochrane Handbook 23.3.4), so no control participant counts twice in any pool or in the tier
@@ -19,13 +19,13 @@ from dataclasses import dataclass, replace
 import numpy as np
 import pandas as pd
 
+from evidence.inputs.protocol import CROSSOVER_DESIGNS, ComparisonSpec, OutcomeSpec, Protocol
 from evidence.meta.bias import NotComputable, egger_test
 from evidence.meta.effect_sizes import escalc
 from evidence.meta.fit import rma, rma_mh
 from evidence.meta.results import EffectSizes, PooledResult, SequentialResult
 from evidence.meta.subgroup import subgroup_analysis
 from evidence.meta.tau2 import ConvergenceError
-from evidence.protocol import CROSSOVER_DESIGNS, ComparisonSpec, OutcomeSpec, Protocol
 
 BINARY = {"RR", "OR", "RD"}
 CONTINUOUS = {"MD", "SMD"}
@@ -505,7 +505,7 @@ def pool_protocol(
     tiered: pd.DataFrame, protocol: Protocol, effects: pd.DataFrame | None = None
 ) -> list[Analysis]:
     """Every indication × comparison × outcome; `tiered` carries each row's `comparison`
-    (`evidence.comparisons.with_comparisons`), and rows of no comparison pool nowhere."""
+    (`evidence.synthesis.comparisons.with_comparisons`), and rows of no comparison pool nowhere."""
     declared = any(ind.comparisons for ind in protocol.indications)
     if declared and "comparison" not in tiered.columns:
         raise ValueError("the protocol declares comparisons: assign the studies to them first")

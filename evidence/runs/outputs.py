@@ -44,8 +44,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from evidence.exchange import ExchangeUnsupported, exchange
 from evidence.io import atomic_write_text
+from evidence.runs.exchange import ExchangeUnsupported, exchange
 from evidence.safepath import UnsafePath, check_id, entry_inside, relative_name
 
 STATE = ".swap"

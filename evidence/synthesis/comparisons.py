@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 import pandas as pd
 
-from evidence.protocol import SUPPORTED_DESIGNS, ComparisonSpec, Indication, Protocol
+from evidence.inputs.protocol import SUPPORTED_DESIGNS, ComparisonSpec, Indication, Protocol
 
 UNASSIGNED_COLUMNS = [
     "indication",

@@ -5,7 +5,7 @@ protocol and rule-set versions, the package version). Rerunning on the same inpu
 run and its comparison, so its reports stay byte-identical; the changelog then says so.
 
 An archive appears under `runs/` only once its run has passed its commit point
-(`evidence.outputs.publish`), and a run killed after that point is finished by the next run
+(`evidence.runs.outputs.publish`), and a run killed after that point is finished by the next run
 before that one reads the history: every archived run is a published run.
 """
 

@@ -2,7 +2,7 @@
 
 `add-extraction` appends to studies.csv and outcomes.csv. Written one after the other, a crash
 between the two writes left a study without its outcomes, which validation accepts and a retry
-refuses. Instead both are staged and swapped in through the journal of `evidence.outputs`
+refuses. Instead both are staged and swapped in through the journal of `evidence.runs.outputs`
 (bookkeeping in DATA/.swap/), under DATA's lock. `recover` finishes or undoes a change that was
 interrupted; everything that reads DATA for a run or a validation calls it first.
 """
@@ -16,8 +16,8 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from evidence import outputs
-from evidence.runlock import LOCK_FILE, RunLocked, run_lock
+from evidence.runs import outputs
+from evidence.runs.runlock import LOCK_FILE, RunLocked, run_lock
 from evidence.safepath import UnsafePath, is_inside, relative_name
 
 SWAP_DIR = ".swap"

@@ -2,7 +2,7 @@
 
 Linux offers this as renameat2(2) with RENAME_EXCHANGE (kernel 3.15+, glibc 2.28+, ext4, xfs,
 btrfs, tmpfs and others). Where it is missing, `exchange` raises `ExchangeUnsupported` and the
-caller falls back to two renames (see `evidence.outputs`). EVIDENCE_NO_RENAME_EXCHANGE=1 forces
+caller falls back to two renames (see `evidence.runs.outputs`). EVIDENCE_NO_RENAME_EXCHANGE=1 forces
 that fallback, for filesystems that misreport support and for the tests of the fallback.
 """
 

@@ -14,10 +14,10 @@ from dataclasses import dataclass
 
 import pandas as pd
 
+from evidence.inputs.protocol import OutcomeSpec, Protocol
 from evidence.meta.regression import meta_regression
-from evidence.protocol import OutcomeSpec, Protocol
-from evidence.synthesis import BINARY, CONTINUOUS, _combine_continuous, effect_sizes
-from evidence.tabulate import DRUG_ROLES
+from evidence.synthesis.pool import BINARY, CONTINUOUS, _combine_continuous, effect_sizes
+from evidence.synthesis.tabulate import DRUG_ROLES
 
 ASSESSED = "assessed"
 NOT_ASSESSABLE = "not assessable"

@@ -9,10 +9,9 @@ from pathlib import Path
 import pandas as pd
 import yaml
 
-from evidence.documents import Citations, Claims
-from evidence.protocol import Protocol
-from evidence.tables.common import reference_map
-from evidence.validate import Issue, data_file, validate_inputs
+from evidence.inputs.documents import Citations, Claims
+from evidence.inputs.protocol import Protocol
+from evidence.inputs.validate import Issue, data_file, validate_inputs
 
 INT_COLS = {"year", "n_total", "n", "events", "k", "participants"}
 FLOAT_COLS = {
@@ -77,6 +76,22 @@ def _typed(path: Path) -> pd.DataFrame:
 
 def _sha256(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def reference_map(
+    studies: pd.DataFrame, pubmed_records: pd.DataFrame | None = None
+) -> dict[str, str]:
+    """Study id → `PMID:n` (studies.csv, else a PubMed record page), else `doi:x`, else the id."""
+    extra: dict[str, str] = {}
+    if pubmed_records is not None and not pubmed_records.empty:
+        for sid, pmid in zip(pubmed_records["study_id"], pubmed_records["pmid"], strict=True):
+            if isinstance(pmid, str):
+                extra.setdefault(sid, pmid)
+    out = {}
+    for sid, pmid, doi in zip(studies["study_id"], studies["pmid"], studies["doi"], strict=True):
+        pmid = pmid if isinstance(pmid, str) else extra.get(sid)
+        out[sid] = f"PMID:{pmid}" if pmid else (f"doi:{doi}" if isinstance(doi, str) else sid)
+    return out
 
 
 def load_snapshot(data: Path, protocol: Protocol, protocol_path: Path | None = None) -> Snapshot:

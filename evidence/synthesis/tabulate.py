@@ -5,7 +5,7 @@ tier is the tier of its own daily dose, taken in this order:
 
 1. the arm's own dose field for the route's unit (`dose_mg_day`, `dose_ug_day`);
 2. a regimen in the row's own text (the arm's label, then the row's note), read strictly by
-   `evidence.regimen` ("10 mg t.i.d." is 30 mg/day, flagged derived with how);
+   `evidence.inputs.regimen` ("10 mg t.i.d." is 30 mg/day, flagged derived with how);
 3. only when the study has a single drug arm: a regimen in the study's notes, then the study's
    dose range (one dose, or a range lying in one tier; `mixed` when it spans tiers).
 
@@ -24,8 +24,8 @@ from dataclasses import dataclass
 
 import pandas as pd
 
-from evidence.protocol import Protocol
-from evidence.regimen import DailyDose, read_daily_dose
+from evidence.inputs.protocol import Protocol
+from evidence.inputs.regimen import DailyDose, read_daily_dose
 
 GROUP_KEYS = ["indication", "outcome", "dose_tier", "arm_role"]
 DRUG_ROLES = ("treatment", "single")

@@ -3,7 +3,7 @@
 The template carries everything PubMed knows (ids, title, journal, year, design, the protocol's
 outcomes for the indication); numbers stay empty for the reviewer. Adding checks the merged
 tables with the same validation as every run and appends only when they are clean, to both
-tables as one change (see `evidence.rawdata`). A template lives in DATA/extraction/PMID/, and
+tables as one change (see `evidence.inputs.rawdata`). A template lives in DATA/extraction/PMID/, and
 only a PMID of digits names that folder.
 
 The template is opened in a spreadsheet, so its text cells are neutralised (`evidence.io.
@@ -22,13 +22,13 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from evidence import rawdata
+from evidence.inputs import rawdata
+from evidence.inputs.protocol import Protocol
+from evidence.inputs.validate import Issue, validate_inputs
 from evidence.io import atomic_write_text, csv_text, read_csv_rows, sheet_uncell
-from evidence.protocol import Protocol
 from evidence.pubmed.classify import classify_design
 from evidence.pubmed.records import PubmedRecord
 from evidence.safepath import UnsafePath, check_pmid, inside
-from evidence.validate import Issue, validate_inputs
 
 EXTRACTION_DIR = "extraction"
 ARM_ROLES = ("treatment", "control")

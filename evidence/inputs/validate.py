@@ -13,11 +13,9 @@ from pathlib import Path
 import yaml
 from pydantic import BaseModel, ValidationError
 
-from evidence.documents import Citations, Claims
-from evidence.io import read_csv_rows
-from evidence.protocol import Protocol
-from evidence.safepath import UnsafePath, inside
-from evidence.schemas import (
+from evidence.inputs.documents import Citations, Claims
+from evidence.inputs.protocol import Protocol
+from evidence.inputs.schemas import (
     DOI_RE,
     PMID_RE,
     ROUTE_DOSE_FIELD,
@@ -25,6 +23,8 @@ from evidence.schemas import (
     TABLES,
     is_http_url,
 )
+from evidence.io import read_csv_rows
+from evidence.safepath import UnsafePath, inside
 
 # (table, lower bound, upper bound) columns that must be in order when both are given.
 ORDERED_PAIRS = (
