@@ -366,6 +366,10 @@ def recover_outputs(ws: Workspace, protocol_id: str) -> list[str]:
 def write_outputs(ws: Workspace, outputs: RunOutputs) -> list[Path]:
     """Publish the run's archive, tables and report, each folder in one step."""
     pid = check_id(outputs.protocol, "protocol_id")
+    data = Path(ws.data).resolve()
+    for out in (Path(ws.processed), Path(ws.reports)):
+        if out.resolve() == data or data in out.resolve().parents:  # inputs are never outputs
+            raise UnsafePath(f"{out}: outputs must not be written inside the data folder {ws.data}")
     archive, tables, report_slot = output_slots(ws, pid)
     notes = publish(
         pid,

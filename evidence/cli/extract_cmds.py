@@ -93,6 +93,7 @@ def add_extraction_cmd(
     """Validate a completed template with the data and append it to the tables."""
     from evidence.pubmed.extraction import add_extraction
     from evidence.runs.runlock import RunLocked
+    from evidence.safepath import UnsafePath
 
     ws = workspace(data, processed, reports)
     folder = _folder(ws.data, pmid)
@@ -106,6 +107,8 @@ def add_extraction_cmd(
         )
     except RunLocked as exc:
         raise fail(str(exc)) from None
+    except UnsafePath as exc:
+        raise fail(str(exc), code=2) from None
     for issue in issues:
         typer.echo(str(issue), err=True)
     if issues:

@@ -166,8 +166,9 @@ def add_extraction(
     """
     data = Path(data)
     files = protocol.files
-    studies = template_rows(folder / "studies.csv")
-    outcomes = completed_rows(folder / "outcomes.csv")
+    # A template file that is a link must not lead the addition to read a file elsewhere.
+    studies = template_rows(inside(folder, "studies.csv"))
+    outcomes = completed_rows(inside(folder, "outcomes.csv"))
     with rawdata.changing(data, wait=wait, on_wait=on_wait):
         merged: dict[Path, str] = {}
         with tempfile.TemporaryDirectory() as tmp:

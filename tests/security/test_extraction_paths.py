@@ -76,3 +76,20 @@ def test_a_linked_pmid_folder_must_stay_directly_in_the_extraction_folder(data_c
 
 def test_a_plain_pmid_names_its_folder(data_copy: Path) -> None:
     assert template_folder(data_copy, f" {PMID} ") == data_copy / "extraction" / PMID
+
+
+@pytest.mark.parametrize("name", ["studies.csv", "outcomes.csv"])
+def test_a_template_file_linked_outside_its_folder_is_refused(data_copy: Path, name: str) -> None:
+    folder = data_copy / "extraction" / PMID
+    folder.mkdir(parents=True)
+    for other in ("studies.csv", "outcomes.csv"):
+        (folder / other).write_text("study_id\n", encoding="utf-8")
+    secret = data_copy.parent / "secret.csv"
+    secret.write_text("study_id\nsecret-row\n", encoding="utf-8")
+    (folder / name).unlink()
+    os.symlink(secret, folder / name)
+    before = (data_copy / "studies.csv").read_bytes()
+    result = runner.invoke(app, ["add-extraction", "--pmid", PMID, "--data", str(data_copy)])
+    assert result.exit_code == 2 and "would leave" in result.output
+    assert "secret-row" not in result.output
+    assert (data_copy / "studies.csv").read_bytes() == before

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 from collections.abc import Callable
 from pathlib import Path
 
@@ -408,3 +409,15 @@ def test_exchange_swaps_two_folders_or_says_it_cannot(
     with pytest.raises(ExchangeUnsupported):
         exchange(a, b)
     assert (a / "x").read_text() == "b\n"
+
+
+def test_outputs_inside_the_data_folder_are_refused(tmp_path: Path) -> None:
+    from tests.conftest import RAW, synthesize
+
+    data = tmp_path / "raw"
+    shutil.copytree(RAW, data, ignore=shutil.ignore_patterns("pubmed"))
+    before = {p: p.read_bytes() for p in data.rglob("*") if p.is_file()}
+    result = synthesize(data, data / "protocols", tmp_path / "reports")
+    assert result.exit_code != 0 and "inside the data folder" in result.output
+    after = {p: p.read_bytes() for p in data.rglob("*") if p.is_file() and "lock" not in p.name}
+    assert after == before
