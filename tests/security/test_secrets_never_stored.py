@@ -196,3 +196,22 @@ def test_a_url_the_request_cannot_be_sent_to_is_reported_without_credentials() -
     with pytest.raises(EutilsError, match=r"cannot (build|send) the request") as info:
         client.esearch("baclofen")
     assert _leaks(str(info.value).encode(), KEY, EMAIL) == []
+
+
+def test_an_echo_that_cuts_a_secret_short_or_hides_it_still_gives_nothing_away() -> None:
+    config = ClientConfig(api_key=KEY, email=EMAIL)
+    text = (
+        f"<ERROR>API key {KEY[:10]}... invalid; contact {EMAIL[:9]}...</ERROR> "
+        f"{KEY[:4]}\u200b{KEY[4:]} {KEY.upper()[2:]}"
+    )
+    out = scrub(text, config)
+    for fragment in (KEY[:8], KEY[2:10], EMAIL[:8], KEY.upper()[2:10]):
+        assert fragment.lower() not in out.lower(), out
+    assert out.count(MASK) >= 4
+    assert scrub("short canary and ordinary text", config) == "short canary and ordinary text"
+
+
+def test_scrubbing_a_long_message_finds_an_address_at_its_end() -> None:
+    """Bounded patterns: a long run without an address is passed over, one at the end found."""
+    text = "x" * 200_000 + " contact someone@example.org"
+    assert scrub(text).endswith(f" contact {MASK}")
