@@ -12,6 +12,7 @@ import yaml
 from evidence.inputs.documents import Citations, Claims
 from evidence.inputs.protocol import Protocol
 from evidence.inputs.validate import Issue, data_file, validate_inputs
+from evidence.safepath import inside
 
 INT_COLS = {"year", "n_total", "n", "events", "k", "participants"}
 FLOAT_COLS = {
@@ -131,6 +132,10 @@ def load_snapshot(data: Path, protocol: Protocol, protocol_path: Path | None = N
     hashes = {rel: _sha256(data_file(data, protocol, hashed[rel])) for rel in sorted(hashed)}
     if protocol_path is not None:
         hashes[f"protocols/{Path(protocol_path).name}"] = _sha256(Path(protocol_path))
+    # The rule set decides the ratings: a change to it is a new run even without a new version.
+    rules = inside(data, protocol.rating.rule_set)
+    if rules.is_file():
+        hashes[protocol.rating.rule_set] = _sha256(rules)
     refs = reference_map(tables["studies"], tables["pubmed_records"])
     return Snapshot(
         protocol=protocol,

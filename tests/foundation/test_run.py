@@ -49,3 +49,23 @@ def test_run_refuses_invalid_inputs_and_keeps_previous_outputs(
     assert code == 1
     assert "outcomes.csv:2: events: found '99'; expected events ≤ n (20)" in out
     assert snapshot_of(tmp_path / "processed") == before
+
+
+def test_a_changed_rule_set_is_a_new_run_even_without_a_new_version(
+    data_copy: Path, tmp_path: Path
+) -> None:
+    """Rules decide the ratings: the run id follows the rule set's bytes, not only its label."""
+    from evidence.inputs.protocol import load_protocol
+    from evidence.inputs.snapshot import load_snapshot
+
+    proto_path = data_copy / "protocols" / "baclofen.yaml"
+    proto = load_protocol(proto_path)
+    before = load_snapshot(data_copy, proto, protocol_path=proto_path).input_hashes
+    rules = data_copy / proto.rating.rule_set
+    rules.write_text(rules.read_text(encoding="utf-8") + "\n# edited\n", encoding="utf-8")
+    after = load_snapshot(data_copy, proto, protocol_path=proto_path).input_hashes
+    assert proto.rating.rule_set in before
+    assert after[proto.rating.rule_set] != before[proto.rating.rule_set]
+    assert {k: v for k, v in after.items() if k != proto.rating.rule_set} == {
+        k: v for k, v in before.items() if k != proto.rating.rule_set
+    }
