@@ -27,9 +27,9 @@ def _scale(measure: str) -> str | None:
 
 def _side(low: float, high: float, null: float) -> str:
     if low > null:
-        return "above"
+        return "lies above no effect"
     if high < null:
-        return "below"
+        return "lies below no effect"
     return "includes no effect"
 
 
