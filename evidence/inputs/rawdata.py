@@ -9,15 +9,13 @@ interrupted; everything that reads DATA for a run or a validation calls it first
 
 from __future__ import annotations
 
-import fcntl
 import os
-import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
 from evidence.runs import outputs
-from evidence.runs.runlock import LOCK_FILE, RunLocked, run_lock
+from evidence.runs.runlock import LOCK_FILE, acquire, run_lock
 from evidence.safepath import UnsafePath, is_inside, relative_name
 
 SWAP_DIR = ".swap"
@@ -62,22 +60,21 @@ def reading(data: Path, timeout: float = RECOVER_WAIT_SECONDS) -> Iterator[None]
         fd = os.open(Path(data) / LOCK_FILE, os.O_RDONLY)
     except OSError:
         fd = -1
+    if fd < 0:
+        yield
+        return
     try:
-        deadline = time.monotonic() + timeout
-        while fd >= 0:
-            try:
-                fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
-                break
-            except BlockingIOError:
-                if time.monotonic() > deadline:
-                    raise RunLocked(
-                        f"{data}: a change of the data has held it for over {timeout:g} s"
-                    ) from None
-                time.sleep(0.1)
+        acquire(
+            fd,
+            shared=True,
+            wait=True,
+            timeout=timeout,
+            busy=lambda: f"{data}: a change of the data has held it for over {timeout:g} s",
+            poll=0.1,
+        )
         yield
     finally:
-        if fd >= 0:
-            os.close(fd)  # closing drops the shared lock
+        os.close(fd)  # closing drops the shared lock
 
 
 @contextmanager

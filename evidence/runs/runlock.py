@@ -33,6 +33,36 @@ def protocol_lock_name(protocol_id: str) -> str:
     return f".evidence-{check_id(protocol_id, 'protocol_id')}.lock"
 
 
+def acquire(
+    fd: int,
+    shared: bool,
+    wait: bool,
+    timeout: float | None,
+    busy: Callable[[], str],
+    waiting: Callable[[], None] | None = None,
+    poll: float = 0.2,
+) -> None:
+    """Lock the open file `fd` (shared or exclusive), polling while another holder has it.
+
+    Without `wait`, or past `timeout` seconds, raise RunLocked with `busy()`; `waiting()` is
+    called once, when the first wait begins.
+    """
+    op = (fcntl.LOCK_SH if shared else fcntl.LOCK_EX) | fcntl.LOCK_NB
+    deadline = None if timeout is None else time.monotonic() + timeout
+    announced = False
+    while True:
+        try:
+            fcntl.flock(fd, op)
+            return
+        except BlockingIOError:
+            if not wait or (deadline is not None and time.monotonic() > deadline):
+                raise RunLocked(busy()) from None
+            if not announced and waiting is not None:
+                waiting()
+                announced = True
+            time.sleep(poll)
+
+
 @contextmanager
 def run_lock(
     directory: Path,
@@ -47,22 +77,17 @@ def run_lock(
     path = entry_inside(directory, name)
     fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
     try:
-        deadline = None if timeout is None else time.monotonic() + timeout
-        announced = False
-        while True:
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                break
-            except BlockingIOError:
-                if not wait or (deadline is not None and time.monotonic() > deadline):
-                    raise RunLocked(
-                        f"{directory}: {_holder(path)} is still writing here; "
-                        "wait for it to finish or rerun with --wait"
-                    ) from None
-                if not announced and on_wait is not None:
-                    on_wait(f"waiting for the {_holder(path)} to finish")
-                    announced = True
-                time.sleep(0.2)
+        acquire(
+            fd,
+            shared=False,
+            wait=wait,
+            timeout=timeout,
+            busy=lambda: f"{directory}: {_holder(path)} is still writing here; "
+            "wait for it to finish or rerun with --wait",
+            waiting=None if on_wait is None else lambda: on_wait(
+                f"waiting for the {_holder(path)} to finish"
+            ),
+        )
         info = {"pid": os.getpid(), "started": datetime.now(UTC).isoformat(timespec="seconds")}
         os.ftruncate(fd, 0)
         os.pwrite(fd, json.dumps(info).encode(), 0)
