@@ -17,7 +17,8 @@ ID_RULE = (
     "an id must be 1-80 characters of lower-case letters, digits, '_' or '-', "
     "starting with a letter or digit"
 )
-PMID_RE = re.compile(r"^[1-9][0-9]{0,9}$")
+# A PMID as the data and the PubMed cache accept it: ASCII digits, no leading zero, at most 9.
+PMID_RE = re.compile(r"^[1-9][0-9]{0,8}$")
 
 
 class UnsafePath(ValueError):

@@ -11,6 +11,8 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict
 
+from evidence.safepath import PMID_RE
+
 DESIGNS = (
     "rct crossover_rct nonrandomised_controlled single_arm cohort case_control case_series "
     "case_report animal in_vitro human_lab systematic_review meta_analysis narrative_review "
@@ -39,7 +41,6 @@ ROUTE_DOSE_UNITS = {
     "other": {"mg/day", "ug/day", "mg/kg"},
 }
 
-PMID_RE = re.compile(r"^[1-9][0-9]{0,8}$")
 # A DOI: `10.`, a registrant code of 4-9 digits, `/`, then a suffix of Crossref's recommended
 # characters (letters, digits and - . _ ; ( ) / :), which covers nearly every DOI registered and
 # every one in the bundled data. Whitespace, quotes, < > [ ] { } | \ ^ ` # ? % and non-ASCII
