@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import re
+
+from pydantic import BaseModel, ConfigDict
+
 LEVEL_WORDS = ("Strong", "Mixed", "Preclinical", "Experimental/limited", "Insufficient")
 
 
@@ -16,3 +20,18 @@ def article_level(cell: str) -> str:
         if cell.startswith(word.split("/")[0]):
             return word
     return cell
+
+
+class RuleSection(BaseModel):
+    """A rule-set section a table reads (harms, interactions, dosage): a misspelt key is an
+    error, not a silently ignored rule, and the rules cannot change during a run."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+def check_pattern(pattern: str) -> None:
+    """Refuse a rule's regular expression that does not compile, quoting it."""
+    try:
+        re.compile(pattern)
+    except re.error as exc:
+        raise ValueError(f"pattern {pattern!r} does not compile: {exc}") from None

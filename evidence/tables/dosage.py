@@ -15,28 +15,17 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import pandas as pd
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import Field, ValidationError, field_validator
 
 from evidence.inputs.protocol import Protocol
-from evidence.tables.common import source_refs
+from evidence.tables.common import RuleSection, check_pattern, source_refs
 
 TRIAL_DESIGNS = ("rct", "crossover_rct", "nonrandomised_controlled", "single_arm")
 UNCLASSIFIED = "unclassified"
 MATCHED_COLUMNS = ("notes", "population", "statement")
 
 
-def _compile(pattern: str) -> None:
-    try:
-        re.compile(pattern)
-    except re.error as exc:
-        raise ValueError(f"pattern {pattern!r} does not compile: {exc}") from None
-
-
-class _M(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class SourceTypeRule(_M):
+class SourceTypeRule(RuleSection):
     """A source type and when a dosing fact has it: every given pattern (case-insensitive regular
     expression on that column) must match, and one of `hosts` must be a source address's host."""
 
@@ -50,7 +39,7 @@ class SourceTypeRule(_M):
     @classmethod
     def _compiles(cls, v: str | None) -> str | None:
         if v is not None:
-            _compile(v)
+            check_pattern(v)
         return v
 
     def matches(self, fact: dict[str, Any]) -> bool:
@@ -65,7 +54,7 @@ class SourceTypeRule(_M):
         return not self.hosts or any(_on_host(h, self.hosts) for h in _hosts(fact))
 
 
-class DosageRules(_M):
+class DosageRules(RuleSection):
     """The rule set's `dosage` section."""
 
     recommend_from: list[str] = Field(default_factory=list)

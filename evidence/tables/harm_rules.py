@@ -10,21 +10,19 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import Field, ValidationError, model_validator
+
+from evidence.tables.common import RuleSection
 
 BandSource = Literal["label", "counts", "printed", "few_counts"]
 
 
-class _M(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class ReversibilityTerm(_M):
+class ReversibilityTerm(RuleSection):
     term: str = Field(min_length=1)
     says: str = Field(min_length=1)
 
 
-class HarmRules(_M):
+class HarmRules(RuleSection):
     # Designs whose drug arms count exposed participants: their counts give an incidence.
     incidence_designs: list[str] = Field(min_length=1)
     # Among those, designs whose printed percentages are a label's (they rank first, see below).

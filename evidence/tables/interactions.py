@@ -19,8 +19,6 @@ from typing import Any
 
 import pandas as pd
 from pydantic import (
-    BaseModel,
-    ConfigDict,
     Field,
     ValidationError,
     field_validator,
@@ -29,25 +27,14 @@ from pydantic import (
 
 from evidence.inputs.protocol import InteractionSpec
 from evidence.inputs.snapshot import Snapshot
-from evidence.tables.common import source_refs
+from evidence.tables.common import RuleSection, check_pattern, source_refs
 
 NOT_RATED = "not rated"
 # Directions that say nothing about the drug's own contrast (the data's vocabulary).
 UNCLEAR = "unclear"
 
 
-def _compile(pattern: str) -> None:
-    try:
-        re.compile(pattern)
-    except re.error as exc:
-        raise ValueError(f"pattern {pattern!r} does not compile: {exc}") from None
-
-
-class _M(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class EvidenceType(_M):
+class EvidenceType(RuleSection):
     """A kind of evidence: which designs/species it covers, and the strength it starts at
     (None: listed, never counted)."""
 
@@ -64,7 +51,7 @@ class EvidenceType(_M):
         )
 
 
-class InteractionRules(_M):
+class InteractionRules(RuleSection):
     """The rule set's `interactions` section."""
 
     strengths: list[str]
@@ -75,7 +62,7 @@ class InteractionRules(_M):
     @field_validator("ratio_measure")
     @classmethod
     def _compiles(cls, v: str) -> str:
-        _compile(v)
+        check_pattern(v)
         return v
 
     @model_validator(mode="after")
