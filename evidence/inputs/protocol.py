@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections import Counter
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Annotated, Literal
 
@@ -42,6 +44,11 @@ def _data_file(value: str) -> str:
 
 Id = Annotated[str, AfterValidator(_id)]
 DataFile = Annotated[str, AfterValidator(_data_file)]
+
+
+def _repeated(values: Iterable[str]) -> list[str]:
+    """The values given more than once, sorted."""
+    return sorted(v for v, n in Counter(values).items() if n > 1)
 
 
 class ProtocolError(ValueError):
@@ -270,20 +277,15 @@ class Protocol(_Model):
     @model_validator(mode="after")
     def _unique_ids(self) -> Protocol:
         ids = [i.id for i in self.indications]
-        dupes = sorted({i for i in ids if ids.count(i) > 1})
-        if dupes:
+        if dupes := _repeated(ids):
             raise ValueError(f"indication ids must be unique, repeated: {dupes}")
         overlap = sorted(set(ids) & set(self.topics))
         if overlap:
             raise ValueError(f"ids are both indications and topics: {overlap}")
         for ind in self.indications:
-            outs = [o.id for o in ind.outcomes]
-            dupes = sorted({o for o in outs if outs.count(o) > 1})
-            if dupes:
+            if dupes := _repeated(o.id for o in ind.outcomes):
                 raise ValueError(f"outcome ids of indication {ind.id} repeat: {dupes}")
-            comps = [c.id for c in ind.comparisons]
-            dupes = sorted({c for c in comps if comps.count(c) > 1})
-            if dupes:
+            if dupes := _repeated(c.id for c in ind.comparisons):
                 raise ValueError(f"comparison ids of indication {ind.id} repeat: {dupes}")
         # Figure files are named `<indication>-<comparison>-<outcome>-<kind>.svg`; no clashes.
         keys = [
@@ -292,12 +294,9 @@ class Protocol(_Model):
             for c in i.comparison_specs
             for o in i.outcomes
         ]
-        clash = sorted({k for k in keys if keys.count(k) > 1})
-        if clash:
+        if clash := _repeated(keys):
             raise ValueError(f"indication and outcome ids give the same figure name: {clash}")
-        rows = [i.row for i in self.interactions]
-        dupes = sorted({r for r in rows if rows.count(r) > 1})
-        if dupes:
+        if dupes := _repeated(i.row for i in self.interactions):
             raise ValueError(f"interaction rows repeat: {dupes}")
         return self
 
