@@ -65,7 +65,10 @@ log = logging.getLogger("evidence")
 class Tabulation:
     tiered: pd.DataFrame  # with each row's `comparison` ("" when its study fits none)
     by_tier: pd.DataFrame
-    assignments: pd.DataFrame = field(default_factory=pd.DataFrame)
+    assignments: pd.DataFrame = field(default_factory=pd.DataFrame)  # studies with numbers
+    # Every study of an indication → (comparison id, label), or None when it fits none: the one
+    # placement that pools, ratings and vote counts all follow.
+    assignment: dict[str, tuple[str, str] | None] = field(default_factory=dict)
     effects: pd.DataFrame | None = None  # reported effects with their study's comparison
 
 
@@ -74,7 +77,6 @@ class Ratings:
     rules: RuleSet
     uses: list[UseRating]
     certainty: dict[tuple, Certainty]
-    assignment: dict[str, tuple[str, str] | None] = field(default_factory=dict)
 
     @property
     def certainty_levels(self) -> dict[tuple, str]:
@@ -145,13 +147,15 @@ def load_context(ws: Workspace, snapshot: Snapshot) -> RunContext:
 def tabulate(snapshot: Snapshot) -> Tabulation:
     p = snapshot.protocol
     candidates = pooling_candidates(snapshot.studies, snapshot.outcomes, snapshot.study_effects, p)
-    assignments = assign_studies(snapshot.studies, p, candidates)
+    everyone = assign_studies(snapshot.studies, p)
+    assignments = everyone[everyone["study_id"].isin(candidates)].reset_index(drop=True)
     tiered = with_comparisons(assign_tiers(snapshot.outcomes, snapshot.studies, p), assignments)
     effects = effects_with_comparisons(snapshot.study_effects, snapshot.studies, assignments)
     return Tabulation(
         tiered=tiered,
         by_tier=outcomes_by_tier(tiered),
         assignments=assignments,
+        assignment=assignment_map(everyone),
         effects=effects,
     )
 
@@ -173,22 +177,21 @@ def rules_file(rules_path: Path | str, rule_set: str) -> Path:
     return inside(Path(*path.parts[: -len(rel)]), *rel)
 
 
-def rate(snapshot: Snapshot, analyses: list[Analysis], rules_path: Path) -> Ratings:
-    """Rate with the protocol's rule set, read from `rules_path` = DATA/<rating.rule_set>."""
+def rate(
+    snapshot: Snapshot, tab: Tabulation, analyses: list[Analysis], rules_path: Path
+) -> Ratings:
+    """Rate with the protocol's rule set, read from `rules_path` = DATA/<rating.rule_set>;
+    trials rated by their reported direction sit in the comparison the pools place them in."""
     rules = load_rules(rules_file(rules_path, snapshot.protocol.rating.rule_set))
     if rules.version != snapshot.protocol.rating.rule_set_version:
         raise ValueError(
             f"{rules_path}: rule set version {rules.version} differs from the protocol's "
             f"rule_set_version {snapshot.protocol.rating.rule_set_version}"
         )
-    # Every study of an indication, placed as the pools place it, so that a trial rated by its
-    # reported direction sits in the same comparison as the pools (or in none).
-    assignment = assignment_map(assign_studies(snapshot.studies, snapshot.protocol))
     return Ratings(
         rules,
-        rate_uses(snapshot, analyses, rules, assignment),
+        rate_uses(snapshot, analyses, rules, tab.assignment),
         certainty_of(analyses, rules),
-        assignment,
     )
 
 
@@ -257,7 +260,7 @@ def report(
     )
     side, found = side_effects_frame(tab.tiered, snapshot.refs, p, rules)
     inter = interactions_frame(snapshot, InteractionRules.from_section(rules.interactions))
-    votes = vote_counts(snapshot, analyses, rules, ratings.assignment)
+    votes = vote_counts(snapshot, analyses, rules, tab.assignment)
     unassigned = unassigned_frame(tab.assignments)
     agreement = agreement_frame(snapshot, ratings.uses, dosage, found, inter, facts, dosage_rules)
     arm_doses = arm_doses_table(tab.tiered)
@@ -395,5 +398,5 @@ def synthesize(ws: Workspace, protocol: str | None) -> list[Path]:
     ctx = load_context(ws, snapshot)
     tab = tabulate(snapshot)
     analyses = pool(snapshot, tab)
-    ratings = rate(snapshot, analyses, ws.data / snapshot.protocol.rating.rule_set)
+    ratings = rate(snapshot, tab, analyses, ws.data / snapshot.protocol.rating.rule_set)
     return write_outputs(ws, report(snapshot, tab, analyses, ratings, ctx))

@@ -65,7 +65,7 @@ def synthesize(
         ctx = load_context(ws, snapshot)
         tab = tabulate(snapshot)
         analyses = pool(snapshot, tab)
-        ratings = rate(snapshot, analyses, ws.data / snapshot.protocol.rating.rule_set)
+        ratings = rate(snapshot, tab, analyses, ws.data / snapshot.protocol.rating.rule_set)
         outputs = report(snapshot, tab, analyses, ratings, ctx)
         written = write_outputs(ws, outputs)
     publish(snapshot.protocol.protocol_id, outputs)

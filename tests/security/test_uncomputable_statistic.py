@@ -94,8 +94,9 @@ def test_a_pool_of_equal_variances_reports_egger_as_not_computable_and_the_run_g
 
     ws = Workspace(data_copy, tmp_path / "p", tmp_path / "r")
     snapshot = pipeline.load(ws, None)
-    analyses = pipeline.pool(snapshot, pipeline.tabulate(snapshot))
-    ratings = pipeline.rate(snapshot, analyses, ws.data / snapshot.protocol.rating.rule_set)
+    tab = pipeline.tabulate(snapshot)
+    analyses = pipeline.pool(snapshot, tab)
+    ratings = pipeline.rate(snapshot, tab, analyses, ws.data / snapshot.protocol.rating.rule_set)
     domains = {
         d: (lowered, why)
         for d, lowered, why in ratings.certainty[
