@@ -117,17 +117,14 @@ def assign(
     return None, "; ".join(reasons)
 
 
-def assign_studies(
-    studies: pd.DataFrame, protocol: Protocol, candidates: Iterable[str] | None = None
-) -> pd.DataFrame:
-    """One row per study of an indication (restricted to `candidates` when given): its
-    comparison id and label, or empty ones and `why` it fits none."""
-    keep = None if candidates is None else set(candidates)
+def assign_studies(studies: pd.DataFrame, protocol: Protocol) -> pd.DataFrame:
+    """One row per study of an indication: its comparison id and label, or empty ones and
+    `why` it fits none."""
     rows = []
     by_id = {i.id: i for i in protocol.indications}
     for rec in studies.sort_values("study_id").to_dict("records"):
         ind = by_id.get(_text(rec.get("indication")))
-        if ind is None or (keep is not None and rec["study_id"] not in keep):
+        if ind is None:
             continue
         spec, why = assign(rec, ind, protocol)
         rows.append(
