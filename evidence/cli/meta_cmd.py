@@ -215,6 +215,10 @@ def meta(
     ] = Test.z,
     fmt: Annotated[Format, typer.Option("--format", case_sensitive=False)] = Format.json,
     level: Annotated[float, typer.Option("--level", help="Confidence level.")] = 0.95,
+    also: Annotated[
+        list[str] | None,
+        typer.Option("--also", help="A further analysis to add (repeatable); see meta_extras."),
+    ] = None,
     data: DataOpt = DEFAULT_DATA,
     processed: ProcessedOpt = DEFAULT_PROCESSED,
     reports: ReportsOpt = DEFAULT_REPORTS,
@@ -236,15 +240,21 @@ def meta(
             typer.echo(problem, err=True)
         raise typer.Exit(2) from None
 
+    from evidence.cli import meta_extras
     from evidence.meta import ConvergenceError, escalc, rma
 
+    options: dict[str, Any] = {"method": method.value, "test": test.value, "level": level}
     try:
+        extras = {name: meta_extras.load(name) for name in also or ()}
         es = escalc(m, studies=studies, **cols)
         result = rma(es, method=method.value, test=test.value, level=level)
+        added = {name: fn(es, result, options) for name, fn in extras.items()}
     except (ValueError, ConvergenceError) as exc:
         typer.echo(f"{input_path}: {exc}", err=True)
         raise typer.Exit(1) from None
     if fmt is Format.json:
-        typer.echo(json.dumps(result.to_dict(), indent=2))
+        typer.echo(json.dumps({**result.to_dict(), **added}, indent=2))
     else:
         typer.echo(render_table(result))
+        for name, value in added.items():
+            typer.echo(f"\n{name}: {json.dumps(value, indent=2)}")

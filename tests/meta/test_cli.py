@@ -227,3 +227,12 @@ def test_cli_module_imports_numeric_libraries_lazily() -> None:
             names = [node.module]
         for name in names:
             assert not name.startswith(heavy), f"top-level import of {name}"
+
+
+def test_an_unknown_further_analysis_is_refused_naming_the_known_ones(tmp_path: Path) -> None:
+    result = invoke(
+        "--input", str(dataset_csv(tmp_path, "hackshaw1998")), "--measure", "GEN",
+        "--also", "no-such-analysis",
+    )  # fmt: skip
+    assert result.exit_code == 1
+    assert "unknown analysis 'no-such-analysis' for --also" in result.output
