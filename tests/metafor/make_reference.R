@@ -1,6 +1,8 @@
 #!/usr/bin/env Rscript
 # Writes tests/fixtures/metafor/reference.json: metafor's answers for the data sets the Python
-# tests replay. Run from the repository root:  Rscript tests/metafor/make_reference.R
+# tests replay, then runs every tests/metafor/make_reference_<topic>.R, each writing its own
+# tests/fixtures/metafor/<topic>.json. Run from the repository root:
+#   Rscript tests/metafor/make_reference.R
 # Needs the R packages metafor, metadat and jsonlite (Debian: r-cran-metafor r-cran-metadat
 # r-cran-jsonlite). The input data go into the JSON too, so the tests need neither R nor metadat.
 #
@@ -295,3 +297,9 @@ dir.create(dirname(out_path), recursive = TRUE, showWarnings = FALSE)
 writeLines(toJSON(reference, auto_unbox = TRUE, digits = NA, na = "null", null = "null",
                   pretty = TRUE), out_path)
 cat("wrote", out_path, "\n")
+
+# ---------------------------------------------------------------- the other reference sets
+for (script in sort(Sys.glob(file.path("tests", "metafor", "make_reference_*.R")))) {
+  cat("running", script, "\n")
+  source(script, local = new.env())
+}
