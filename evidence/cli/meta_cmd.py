@@ -215,6 +215,14 @@ def meta(
     ] = Test.z,
     fmt: Annotated[Format, typer.Option("--format", case_sensitive=False)] = Format.json,
     level: Annotated[float, typer.Option("--level", help="Confidence level.")] = 0.95,
+    pi_type: Annotated[
+        str,
+        typer.Option(
+            "--pi",
+            help="Prediction interval: default, riley, t, simple (metafor's pi.type) or handbook "
+            "(t with k-2 df, none for k < 3).",
+        ),
+    ] = "default",
     also: Annotated[
         list[str] | None,
         typer.Option("--also", help="A further analysis to add (repeatable); see meta_extras."),
@@ -247,7 +255,7 @@ def meta(
     try:
         extras = {name: meta_extras.load(name) for name in also or ()}
         es = escalc(m, studies=studies, **cols)
-        result = rma(es, method=method.value, test=test.value, level=level)
+        result = rma(es, method=method.value, test=test.value, level=level, pi_type=pi_type)
         added = {name: fn(es, result, options) for name, fn in extras.items()}
     except (ValueError, ConvergenceError) as exc:
         typer.echo(f"{input_path}: {exc}", err=True)

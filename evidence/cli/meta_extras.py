@@ -15,7 +15,10 @@ from typing import Any
 Extra = Callable[[Any, Any, dict[str, Any]], dict[str, Any]]
 
 # name -> "module:function"; one line per analysis, kept in alphabetical order.
-EXTRAS: dict[str, str] = {}
+EXTRAS: dict[str, str] = {
+    "confint": "evidence.meta.heterogeneity:cli_confint",
+    "influence": "evidence.meta.influence:cli_influence",
+}
 
 
 def names() -> tuple[str, ...]:

@@ -1,13 +1,16 @@
 """Meta-analysis engine whose numbers equal R's metafor.
 
 Modules follow metafor's split: `effect_sizes` (escalc), `tau2` (estimators), `fit` (rma,
-rma.mh), `subgroup`, `regression`, `bias` (regtest), `sensitivity` (leave1out, cumul), and
-`results` (the typed result objects). No I/O happens here.
+rma.mh), `heterogeneity` (confint for tau^2), `influence` (influence, baujat), `subgroup`,
+`regression`, `bias` (regtest), `sensitivity` (leave1out, cumul), and `results` (the typed
+result objects). No I/O happens here.
 """
 
 from evidence.meta.bias import egger_test
 from evidence.meta.effect_sizes import MEASURES, cmicalc, escalc
-from evidence.meta.fit import METHODS, TESTS, rma, rma_mh
+from evidence.meta.fit import METHODS, PI_TYPES, TESTS, rma, rma_mh
+from evidence.meta.heterogeneity import Tau2Interval, confint_tau2
+from evidence.meta.influence import BaujatPoints, InfluenceResult, baujat, influence
 from evidence.meta.regression import meta_regression
 from evidence.meta.results import (
     RATIO_MEASURES,
@@ -33,23 +36,30 @@ from evidence.meta.tau2 import (
 __all__ = [
     "MEASURES",
     "METHODS",
+    "PI_TYPES",
     "RATIO_MEASURES",
     "TESTS",
+    "BaujatPoints",
     "Coefficient",
     "ConvergenceError",
     "EffectSizes",
     "EggerResult",
+    "InfluenceResult",
     "MetaRegressionResult",
     "PooledResult",
     "SequentialResult",
     "SubgroupResult",
     "Tau2Control",
     "Tau2Estimate",
+    "Tau2Interval",
+    "baujat",
     "cmicalc",
+    "confint_tau2",
     "cumulative",
     "egger_test",
     "escalc",
     "estimate_tau2",
+    "influence",
     "leave_one_out",
     "meta_regression",
     "reml_loglik",

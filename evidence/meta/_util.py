@@ -64,3 +64,33 @@ def study_labels(studies: ArrayLike | None, k: int) -> tuple[str, ...]:
 def r_mad(x: FloatArray) -> float:
     """R's mad(): the scaled median absolute deviation (metafor uses it to size tau^2 brackets)."""
     return float(1.4826 * np.median(np.abs(x - np.median(x))))
+
+
+def design_matrix(
+    k: int, mods: ArrayLike | None, names: Sequence[str] | None = None
+) -> tuple[FloatArray, tuple[str, ...]]:
+    """An intercept column plus the moderators (1-D: one moderator; 2-D: one per column).
+
+    Names follow metafor: "intrcpt" and then `names`, or mod1, mod2, ... when none are given.
+    """
+    if mods is None:
+        return np.ones((k, 1)), ("intrcpt",)
+    if hasattr(mods, "to_numpy"):
+        mods = mods.to_numpy()
+    try:
+        m = np.array(mods, dtype=np.float64)
+    except (TypeError, ValueError) as exc:
+        raise TypeError(f"mods must be numeric: {exc}") from None
+    if m.ndim == 1:
+        m = m[:, None]
+    if m.ndim != 2 or m.shape[0] != k:
+        raise ValueError(f"mods must have one row per study ({k}), got shape {m.shape}")
+    bad = np.argwhere(~np.isfinite(m))
+    if bad.size:
+        raise ValueError(f"mods has non-finite values at (row, column) {bad[:5].tolist()}")
+    if names is None:
+        names = [f"mod{j + 1}" for j in range(m.shape[1])]
+    names = tuple(str(n) for n in names)
+    if len(names) != m.shape[1]:
+        raise ValueError(f"{len(names)} moderator names for {m.shape[1]} moderator columns")
+    return np.column_stack([np.ones(k), m]), ("intrcpt", *names)

@@ -33,6 +33,7 @@ from evidence.meta.tau2 import (
 
 METHODS = ("FE", "DL", "PM", "REML")
 TESTS = ("z", "knha", "adhoc")
+PI_TYPES = ("default", "riley", "t", "simple", "handbook")
 _EPS = float(np.finfo(float).eps)
 
 
@@ -261,13 +262,15 @@ def rma(
     measure: str | None = None,
     studies: ArrayLike | None = None,
     control: Tau2Control | None = None,
+    pi_type: str = "default",
 ) -> PooledResult:
     """Pool effect sizes like metafor's rma(yi, vi) followed by predict().
 
     `yi` may be an EffectSizes (then `vi`, `measure` and `studies` come from it). method: FE,
     DL, PM or REML; with method="MH" and an EffectSizes of 2x2 data this delegates to
     `rma_mh`. test: "z", "knha" (Knapp-Hartung, t with k-1 df) or "adhoc" (Knapp-Hartung whose
-    SE may not fall below the z test's). level: confidence level, e.g. 0.95.
+    SE may not fall below the z test's). level: confidence level, e.g. 0.95. pi_type: the
+    prediction interval's form, see `prediction_interval`.
     """
     if method.upper() == "MH":
         if not isinstance(yi, EffectSizes) or yi.tables is None:
@@ -276,6 +279,7 @@ def rma(
         return rma_mh(a, a + b, c, c + d, measure=yi.measure, studies=yi.studies, level=level)
     method, test = _check_method_test(method, test)
     level = _check_level(level)
+    pi_type = _check_pi_type(pi_type)
     y, v, measure, labels = _unpack(yi, vi, measure, studies)
     k = len(y)
     if k == 0:
@@ -287,11 +291,13 @@ def rma(
         return _single_study(float(y[0]), float(v[0]), measure, method, test, level, labels[0])
     fit = rma_uni(y, v, np.ones((k, 1)), method=method, test=test, level=level, control=control)
     est, se = float(fit.beta[0]), float(fit.se[0])
-    # metafor's predict(): a PI for random-effects models only; equal to the CI when tau^2 = 0.
-    half_pi = fit.crit * math.sqrt(se**2 + fit.tau2)
     notes: tuple[str, ...] = ()
     if method == "FE" and test != "z":
         notes = ("Knapp-Hartung adjustment is not meant for fixed-effect models",)
+    pi_low = pi_high = None
+    if method != "FE":  # a PI for random-effects models only
+        pi_low, pi_high, pi_note = prediction_interval(fit, pi_type)
+        notes += (pi_note,) if pi_note else ()
     return PooledResult(
         measure=measure,
         method=method,
@@ -311,8 +317,8 @@ def rma(
         tau2=fit.tau2,
         i2=fit.i2,
         h2=fit.h2,
-        pi_low=None if method == "FE" else est - half_pi,
-        pi_high=None if method == "FE" else est + half_pi,
+        pi_low=pi_low,
+        pi_high=pi_high,
         studies=labels,
         yi=tuple(float(t) for t in y),
         vi=tuple(float(t) for t in v),
@@ -321,6 +327,58 @@ def rma(
         tau2_iterations=fit.tau2_iterations,
         notes=notes,
     )
+
+
+def _check_pi_type(pi_type: str) -> str:
+    pi_type = pi_type.lower()
+    if pi_type not in PI_TYPES:
+        raise ValueError(
+            f"unknown prediction interval type {pi_type!r}; expected one of {PI_TYPES}"
+        )
+    return pi_type
+
+
+def prediction_interval(
+    fit: UniFit, pi_type: str = "default"
+) -> tuple[float | None, float | None, str | None]:
+    """The prediction interval of an intercept-only random-effects fit, and a note if any.
+
+    The first four forms are those of metafor 3.8-1's predict(pi.type=):
+    - "default": the CI's critical value (z, or t with k-p df under knha/adhoc) times
+      sqrt(SE^2 + tau^2), so the PI equals the CI when tau^2 = 0;
+    - "riley": t with k-p-1 df (k-2 here), which metafor floors at 1 df (so k = 2 still gives one);
+    - "t": t with k-p df whatever the test;
+    - "simple": z times tau alone, ignoring the estimate's SE.
+    "handbook" is the form of Higgins, Thompson & Spiegelhalter (2009) used by the Cochrane
+    Handbook and RevMan: t with k-2 df times sqrt(SE^2 + tau^2). metafor has no such option;
+    it equals "riley" for k >= 3 and, unlike metafor's floor, gives no interval for k < 3.
+    """
+    pi_type = _check_pi_type(pi_type)
+    est, se = float(fit.beta[0]), float(fit.se[0])
+    level = fit.level
+    spread = math.sqrt(se**2 + fit.tau2)
+    note: str | None = None
+    if pi_type == "default":
+        crit = fit.crit
+    elif pi_type == "simple":
+        crit = float(stats.norm.ppf(0.5 + level / 2))
+        spread = math.sqrt(fit.tau2)
+        note = "prediction interval: z times tau (SE of the estimate ignored)"
+    elif pi_type == "t":
+        crit = float(stats.t.ppf(0.5 + level / 2, fit.k - fit.p))
+        note = f"prediction interval: t with {fit.k - fit.p} df"
+    elif pi_type == "riley":
+        df = max(1, fit.k - fit.p - 1)
+        crit = float(stats.t.ppf(0.5 + level / 2, df))
+        note = f"prediction interval: t with {df} df (Riley et al. 2011)"
+    else:
+        df = fit.k - 2
+        if df < 1:
+            note = f"no prediction interval: the t(k - 2) form needs k >= 3 studies (k = {fit.k})"
+            return None, None, note
+        crit = float(stats.t.ppf(0.5 + level / 2, df))
+        note = f"prediction interval: t with {df} df (Higgins et al. 2009)"
+    return est - crit * spread, est + crit * spread, note
 
 
 def rma_mh(

@@ -1,4 +1,4 @@
-"""Forest, funnel and cumulative plots as SVG text, byte-identical for identical inputs.
+"""Forest, funnel, cumulative and Baujat plots as SVG text, byte-identical for identical inputs.
 
 Presentation only: every number drawn comes from the pooled results passed in. Labels from
 data are drawn as one line of plain text (no mathtext); matplotlib escapes them in the SVG.
@@ -11,6 +11,7 @@ import math
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from matplotlib import rc_context
 from matplotlib.axes import Axes
@@ -20,6 +21,9 @@ from matplotlib.ticker import FuncFormatter, LogLocator, NullLocator
 
 from evidence.meta.results import PooledResult, SequentialResult
 from evidence.report.markup import dom_id, one_line
+
+if TYPE_CHECKING:
+    from evidence.meta.influence import BaujatPoints
 
 STYLE = {
     "svg.hashsalt": "evidence",
@@ -227,4 +231,31 @@ def cumulative_svg(title: str, seq: SequentialResult, years: Sequence[int | None
         ax.set_xlabel(xlabel)
         ax.set_title(_label(title), loc="left", parse_math=False)
         _layout(fig, [_label(t) for _, t in labels], right=0.78)
+        return _svg(fig)
+
+
+def baujat_svg(title: str, points: BaujatPoints) -> str:
+    """Each study's contribution to heterogeneity (x) against its influence (y), labelled."""
+    with rc_context(STYLE):
+        fig = Figure(figsize=(4.5, 3.5))
+        ax = fig.subplots()
+        drawn = [
+            (x, y, _label(s))
+            for s, x, y in zip(points.studies, points.x, points.y, strict=True)
+            if y is not None
+        ]
+        ax.scatter([x for x, _, _ in drawn], [y for _, y, _ in drawn], s=12, color="#333333")
+        for x, y, label in drawn:
+            ax.annotate(
+                label,
+                xy=(x, y),
+                xytext=(3, 3),
+                textcoords="offset points",
+                fontsize=6,
+                parse_math=False,
+            )
+        ax.set_xlabel(points.xlabel)
+        ax.set_ylabel(points.ylabel)
+        ax.set_title(_label(title), loc="left", parse_math=False)
+        _layout(fig, [points.ylabel[:20]])
         return _svg(fig)

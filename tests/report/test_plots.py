@@ -57,3 +57,18 @@ def test_cumulative_plot_and_scoped_ids() -> None:
     svg = scope_ids(cumulative_svg("Cumulative", seq, [2001, 2003, None, 2010, 2012]), "fig-a")
     assert "+ study 4 (2012)" in svg and "(n.d.)" in svg
     assert 'id="fig-a-figure_1"' in svg and 'id="figure_1"' not in svg
+
+
+def test_baujat_plot_is_well_formed_and_escapes_labels() -> None:
+    from evidence.meta import baujat
+    from evidence.report.plots import baujat_svg
+    from evidence.report.svgcheck import check_svg
+
+    labels = ["<b>&", "plain", "a $x$ b", "d"]
+    pts = baujat([0.1, 0.5, -0.2, 0.3], [0.02, 0.03, 0.04, 0.05], studies=labels)
+    svg = baujat_svg("Baujat <&>", pts)
+    check_svg(svg, "baujat")  # parses as XML and holds drawing only
+    assert "&lt;b&gt;&amp;" in svg and "<b>" not in svg
+    assert "a $x$ b" in svg  # drawn as text, not mathtext
+    assert "Baujat &lt;&amp;&gt;" in svg and svg == baujat_svg("Baujat <&>", pts)
+    assert pts.ylabel in svg
