@@ -15,7 +15,13 @@ from typing import Any
 Extra = Callable[[Any, Any, dict[str, Any]], dict[str, Any]]
 
 # name -> "module:function"; one line per analysis, kept in alphabetical order.
-EXTRAS: dict[str, str] = {}
+EXTRAS: dict[str, str] = {
+    "harbord": "evidence.meta.bias_extras:harbord_extra",
+    "peters": "evidence.meta.bias_extras:peters_extra",
+    "ranktest": "evidence.meta.bias_extras:ranktest_extra",
+    "regtest": "evidence.meta.bias_extras:regtest_extra",
+    "trimfill": "evidence.meta.bias_extras:trimfill_extra",
+}
 
 
 def names() -> tuple[str, ...]:

@@ -1,13 +1,24 @@
 """Meta-analysis engine whose numbers equal R's metafor.
 
 Modules follow metafor's split: `effect_sizes` (escalc), `tau2` (estimators), `fit` (rma,
-rma.mh), `subgroup`, `regression`, `bias` (regtest), `sensitivity` (leave1out, cumul), and
-`results` (the typed result objects). No I/O happens here.
+rma.mh), `subgroup`, `regression`, `bias` (regtest, Peters' and Harbord's tests), `ranktest`,
+`trimfill`, `sensitivity` (leave1out, cumul), and `results` (the typed result objects). No I/O
+happens here.
 """
 
-from evidence.meta.bias import egger_test
+from evidence.meta.bias import (
+    HarbordResult,
+    NotAssessed,
+    NotComputable,
+    RegtestResult,
+    egger_test,
+    harbord_test,
+    peters_test,
+    regtest,
+)
 from evidence.meta.effect_sizes import MEASURES, cmicalc, escalc
 from evidence.meta.fit import METHODS, TESTS, rma, rma_mh
+from evidence.meta.ranktest import RanktestResult, ranktest
 from evidence.meta.regression import meta_regression
 from evidence.meta.results import (
     RATIO_MEASURES,
@@ -29,6 +40,7 @@ from evidence.meta.tau2 import (
     reml_loglik,
     reml_score,
 )
+from evidence.meta.trimfill import TrimFillResult, trimfill
 
 __all__ = [
     "MEASURES",
@@ -39,22 +51,33 @@ __all__ = [
     "ConvergenceError",
     "EffectSizes",
     "EggerResult",
+    "HarbordResult",
     "MetaRegressionResult",
+    "NotAssessed",
+    "NotComputable",
     "PooledResult",
+    "RanktestResult",
+    "RegtestResult",
     "SequentialResult",
     "SubgroupResult",
     "Tau2Control",
     "Tau2Estimate",
+    "TrimFillResult",
     "cmicalc",
     "cumulative",
     "egger_test",
     "escalc",
     "estimate_tau2",
+    "harbord_test",
     "leave_one_out",
     "meta_regression",
+    "peters_test",
+    "ranktest",
+    "regtest",
     "reml_loglik",
     "reml_score",
     "rma",
     "rma_mh",
     "subgroup_analysis",
+    "trimfill",
 ]

@@ -183,8 +183,7 @@ def _check_varies(x: FloatArray, what: str, test: str) -> None:
     scale = float(np.max(np.abs(x)))
     if float(np.ptp(x)) <= SAME_SE_RTOL * scale:
         raise NotComputable(
-            f"all {len(x)} studies have the same {what}, so the regression on it "
-            "is rank-deficient",
+            f"all {len(x)} studies have the same {what}, so the regression on it is rank-deficient",
             test,
         )
 
@@ -286,9 +285,7 @@ def regtest(
         )
     else:
         try:
-            fit = rma_uni(
-                y, v, x, method=method, test=test, level=level, control=control, btt=(1,)
-            )
+            fit = rma_uni(y, v, x, method=method, test=test, level=level, control=control, btt=(1,))
         except ConvergenceError as exc:
             raise NotComputable(f"tau^2 did not converge ({exc})", label) from None
         result = RegtestResult(
@@ -415,8 +412,8 @@ def harbord_test(
         rows = np.asarray(tables, dtype=float)
         if rows.ndim != 2 or rows.shape[1] != 4:
             raise ValueError(f"{HARBORD} needs one (a, b, c, d) row per study")
-        labels = tuple(studies) if studies is not None else tuple(
-            str(i + 1) for i in range(len(rows))
+        labels = (
+            tuple(studies) if studies is not None else tuple(str(i + 1) for i in range(len(rows)))
         )
     if not 0 < level < 1:
         raise ValueError(f"level must be in (0, 1), e.g. 0.95; got {level}")

@@ -85,7 +85,8 @@ def _exact_pval(tau: float, n: int) -> tuple[float, float]:
     q = round((tau + 1) * n * (n - 1) / 4)
     dist = inversion_distribution(n)
     # The distribution is symmetric: P(T >= q) = P(T <= pairs - q), summed from the small end.
-    p = float(np.sum(dist[: pairs - q + 1])) if q > n * (n - 1) / 4 else float(np.sum(dist[: q + 1]))
+    tail = pairs - q if q > n * (n - 1) / 4 else q
+    p = float(np.sum(dist[: tail + 1]))
     return min(2 * p, 1.0), float(q)
 
 
@@ -150,6 +151,4 @@ def ranktest(
             notes = ("ties in the data: the p-value uses the normal approximation",)
     if not np.isfinite(pval):
         raise NotComputable("the test gave a non-finite p-value", RANKTEST)
-    return RanktestResult(
-        k=k, tau=tau, pval=pval, exact=exact and not ties, stat=stat, notes=notes
-    )
+    return RanktestResult(k=k, tau=tau, pval=pval, exact=exact and not ties, stat=stat, notes=notes)

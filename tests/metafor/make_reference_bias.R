@@ -113,10 +113,12 @@ for (predictor in c("sei", "vi")) {
 ranktest_rows <- list()
 for (name in c("bcg", "egger2001", "pritz1997", "hackshaw1998", "big60", "ties")) {
   d <- datasets[[name]]
-  r <- suppressWarnings(ranktest(d$yi, d$vi))
-  ranktest_rows[[length(ranktest_rows) + 1]] <- list(
-    dataset = name, k = length(d$yi), tau = num(r$tau), pval = num(r$pval)
-  )
+  for (exact in c(TRUE, FALSE)) {
+    r <- suppressWarnings(ranktest(d$yi, d$vi, exact = exact))
+    ranktest_rows[[length(ranktest_rows) + 1]] <- list(
+      dataset = name, k = length(d$yi), exact = exact, tau = num(r$tau), pval = num(r$pval)
+    )
+  }
 }
 
 # ---------------------------------------------------------------- Harbord (by hand)
