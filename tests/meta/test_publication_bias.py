@@ -132,9 +132,7 @@ def test_peters_test_is_metafors_lm_regression_on_inverse_total_sample_size() ->
     ni = [sum(t) for t in es.tables or ()]
     assert ni == data("bcg")["ni"]
     rec = next(
-        r
-        for r in REGTEST
-        if (r["dataset"], r["model"], r["predictor"]) == ("bcg", "lm", "ninv")
+        r for r in REGTEST if (r["dataset"], r["model"], r["predictor"]) == ("bcg", "lm", "ninv")
     )
     res = peters_test(es, ni=ni, min_k=0)
     assert (res.model, res.predictor, res.test) == ("lm", "ninv", "t")
@@ -156,7 +154,7 @@ def test_size_predictors_need_sample_sizes() -> None:
 @pytest.mark.parametrize("predictor", ["ni", "ninv", "sqrtni", "sqrtninv"])
 def test_equal_sample_sizes_leave_no_slope_to_estimate(predictor: str) -> None:
     d = data("hackshaw1998")
-    with pytest.raises(NotComputable, match="same .*sample size") as info:
+    with pytest.raises(NotComputable, match=r"same .*sample size") as info:
         regtest(d["yi"], d["vi"], predictor=predictor, ni=[200] * 37)
     assert "rank-deficient" in info.value.reason
 
