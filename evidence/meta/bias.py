@@ -66,8 +66,10 @@ _PREDICTOR_NAMES = {
 class NotComputable(ValueError):
     """The test cannot be computed from these data; `reason` says why, for a table cell."""
 
+    outcome = "not computable"
+
     def __init__(self, reason: str, test: str = "Egger's test") -> None:
-        super().__init__(f"{test} is not computable: {reason}")
+        super().__init__(f"{test} is {self.outcome}: {reason}")
         self.reason = reason
         self.test = test
 
@@ -75,10 +77,7 @@ class NotComputable(ValueError):
 class NotAssessed(NotComputable):
     """Too few studies for the test to mean anything: it is not run, and `reason` says so."""
 
-    def __init__(self, reason: str, test: str = "Egger's test") -> None:
-        ValueError.__init__(self, f"{test} is not assessed: {reason}")
-        self.reason = reason
-        self.test = test
+    outcome = "not assessed"
 
 
 def check_min_k(k: int, min_k: int, test: str) -> None:
