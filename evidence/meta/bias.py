@@ -305,7 +305,13 @@ def regtest(
             tau2=fit.tau2,
         )
     if not _all_finite(
-        result.stat, result.pval, result.slope_se, result.limit_estimate, result.limit_ci_low
+        result.slope,
+        result.slope_se,
+        result.stat,
+        result.pval,
+        result.limit_estimate,
+        result.limit_ci_low,
+        result.limit_ci_high,
     ):
         raise NotComputable("the regression gave a non-finite statistic", label)
     return result
