@@ -17,7 +17,12 @@ Extra = Callable[[Any, Any, dict[str, Any]], dict[str, Any]]
 # name -> "module:function"; one line per analysis, kept in alphabetical order.
 EXTRAS: dict[str, str] = {
     "confint": "evidence.meta.heterogeneity:cli_confint",
+    "harbord": "evidence.meta.bias_extras:harbord_extra",
     "influence": "evidence.meta.influence:cli_influence",
+    "peters": "evidence.meta.bias_extras:peters_extra",
+    "ranktest": "evidence.meta.bias_extras:ranktest_extra",
+    "regtest": "evidence.meta.bias_extras:regtest_extra",
+    "trimfill": "evidence.meta.bias_extras:trimfill_extra",
 }
 
 

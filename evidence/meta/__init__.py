@@ -1,16 +1,27 @@
 """Meta-analysis engine whose numbers equal R's metafor.
 
-Modules follow metafor's split: `effect_sizes` (escalc), `tau2` (estimators), `fit` (rma,
-rma.mh), `heterogeneity` (confint for tau^2), `influence` (influence, baujat), `subgroup`,
-`regression`, `bias` (regtest), `sensitivity` (leave1out, cumul), and `results` (the typed
-result objects). No I/O happens here.
+Modules follow metafor's split between computing effect sizes, fitting and presenting:
+`effect_sizes` (escalc), `tau2` (estimators), `fit` (rma, rma.mh), `heterogeneity` (confint
+for tau^2), `influence` (influence, baujat), `subgroup`, `regression`, `bias` (regtest,
+Peters' and Harbord's tests), `ranktest`, `trimfill`, `sensitivity` (leave1out, cumul), and
+`results` (the typed result objects). No I/O happens here.
 """
 
-from evidence.meta.bias import egger_test
+from evidence.meta.bias import (
+    HarbordResult,
+    NotAssessed,
+    NotComputable,
+    RegtestResult,
+    egger_test,
+    harbord_test,
+    peters_test,
+    regtest,
+)
 from evidence.meta.effect_sizes import MEASURES, cmicalc, escalc
 from evidence.meta.fit import METHODS, PI_TYPES, TESTS, rma, rma_mh
 from evidence.meta.heterogeneity import Tau2Interval, confint_tau2
 from evidence.meta.influence import BaujatPoints, InfluenceResult, baujat, influence
+from evidence.meta.ranktest import RanktestResult, ranktest
 from evidence.meta.regression import meta_regression
 from evidence.meta.results import (
     RATIO_MEASURES,
@@ -32,6 +43,7 @@ from evidence.meta.tau2 import (
     reml_loglik,
     reml_score,
 )
+from evidence.meta.trimfill import TrimFillResult, trimfill
 
 __all__ = [
     "MEASURES",
@@ -44,14 +56,20 @@ __all__ = [
     "ConvergenceError",
     "EffectSizes",
     "EggerResult",
+    "HarbordResult",
     "InfluenceResult",
     "MetaRegressionResult",
+    "NotAssessed",
+    "NotComputable",
     "PooledResult",
+    "RanktestResult",
+    "RegtestResult",
     "SequentialResult",
     "SubgroupResult",
     "Tau2Control",
     "Tau2Estimate",
     "Tau2Interval",
+    "TrimFillResult",
     "baujat",
     "cmicalc",
     "confint_tau2",
@@ -59,12 +77,17 @@ __all__ = [
     "egger_test",
     "escalc",
     "estimate_tau2",
+    "harbord_test",
     "influence",
     "leave_one_out",
     "meta_regression",
+    "peters_test",
+    "ranktest",
+    "regtest",
     "reml_loglik",
     "reml_score",
     "rma",
     "rma_mh",
     "subgroup_analysis",
+    "trimfill",
 ]
