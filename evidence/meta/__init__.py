@@ -1,13 +1,15 @@
 """Meta-analysis engine whose numbers equal R's metafor.
 
 Modules follow metafor's split: `effect_sizes` (escalc), `tau2` (estimators), `fit` (rma,
-rma.mh), `subgroup`, `regression`, `bias` (regtest), `sensitivity` (leave1out, cumul), and
+rma.mh), `subgroup`, `regression`, `bias` (regtest), `sensitivity` (leave1out, cumul),
+`rare_events` (rma.peto, rma.glmm), and
 `results` (the typed result objects). No I/O happens here.
 """
 
 from evidence.meta.bias import egger_test
 from evidence.meta.effect_sizes import MEASURES, cmicalc, escalc
 from evidence.meta.fit import METHODS, TESTS, rma, rma_mh
+from evidence.meta.rare_events import rma_peto
 from evidence.meta.regression import meta_regression
 from evidence.meta.results import (
     RATIO_MEASURES,
@@ -56,5 +58,6 @@ __all__ = [
     "reml_score",
     "rma",
     "rma_mh",
+    "rma_peto",
     "subgroup_analysis",
 ]
