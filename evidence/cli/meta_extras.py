@@ -15,7 +15,9 @@ from typing import Any
 Extra = Callable[[Any, Any, dict[str, Any]], dict[str, Any]]
 
 # name -> "module:function"; one line per analysis, kept in alphabetical order.
-EXTRAS: dict[str, str] = {}
+EXTRAS: dict[str, str] = {
+    "glmm": "evidence.meta.rare_events:glmm_extra",
+}
 
 
 def names() -> tuple[str, ...]:

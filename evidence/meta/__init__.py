@@ -9,7 +9,7 @@ rma.mh), `subgroup`, `regression`, `bias` (regtest), `sensitivity` (leave1out, c
 from evidence.meta.bias import egger_test
 from evidence.meta.effect_sizes import MEASURES, cmicalc, escalc
 from evidence.meta.fit import METHODS, TESTS, rma, rma_mh
-from evidence.meta.rare_events import rma_peto
+from evidence.meta.rare_events import GlmmResult, rma_glmm, rma_peto
 from evidence.meta.regression import meta_regression
 from evidence.meta.results import (
     RATIO_MEASURES,
@@ -41,6 +41,7 @@ __all__ = [
     "ConvergenceError",
     "EffectSizes",
     "EggerResult",
+    "GlmmResult",
     "MetaRegressionResult",
     "PooledResult",
     "SequentialResult",
@@ -57,6 +58,7 @@ __all__ = [
     "reml_loglik",
     "reml_score",
     "rma",
+    "rma_glmm",
     "rma_mh",
     "rma_peto",
     "subgroup_analysis",

@@ -147,3 +147,83 @@ def test_cli_peto(tmp_path: Path) -> None:
     for key in ("estimate", "se", "q", "i2"):
         assert_close(out[key], rec[SUMMARY.get(key, key) if key != "q" else "QE"], key)
     assert out["exp_estimate"] is not None
+
+
+# ---------------------------------------------------------------- GLMM (rma.glmm, UM.FS)
+
+# lme4 stops where its optimiser and finite-difference Hessian stop: with tight controls our
+# optimum agrees to GLMM_REL; with metafor's defaults lme4 stops up to ~1e-3 short.
+GLMM_REL = 1e-4
+GLMM_DEFAULT_REL = 2e-3
+GLMM_FS = [r for r in cases("rma_glmm") if r["model"] == "UM.FS"]
+
+
+@cache
+def glmm_fit(name: str) -> Any:
+    from evidence.meta import rma_glmm
+
+    d = rare()["datasets"][name]
+    return rma_glmm(*tables(name), studies=d["study"])
+
+
+@pytest.mark.parametrize("rec", GLMM_FS, ids=[case_id(r, "dataset", "controls") for r in GLMM_FS])
+def test_glmm_matches_metafor(rec: dict[str, Any]) -> None:
+    res = glmm_fit(rec["dataset"])
+    rel = GLMM_REL if rec["controls"] == "tight" else GLMM_DEFAULT_REL
+    pairs = {"estimate": "estimate", "se": "se", "ci_low": "ci_lb", "ci_high": "ci_ub"}
+    pairs |= {"tau2": "tau2", "i2": "I2", "h2": "H2", "stat": "zval"}
+    for ours, theirs in pairs.items():
+        assert getattr(res, ours) == pytest.approx(rec[theirs], rel=rel, abs=1e-9), ours
+    # The likelihood-ratio heterogeneity test needs no random effects: exact parity.
+    assert_close(res.qe_lrt, rec["QE_LRT"], "QE_LRT")
+    assert_close(res.qe_lrt_pval, rec["QEp_LRT"], "QEp_LRT")
+    if rec["dataset"] == "bcg":  # no zero cells: the saturated model's Wald test exists
+        assert_close(res.q, rec["QE_Wld"], "QE_Wld")
+    else:
+        assert res.q is None
+    assert res.k == rec["k"] and res.q_df == rec["QE_df"]
+    assert res.method == "GLMM" and res.model == "UM.FS" and res.n_agq == rec["nAGQ"]
+
+
+@pytest.mark.parametrize("name", ["bcg", "nielweise2007", "li2007", "zero"])
+def test_glmm_optimum_is_at_least_as_high_as_lme4s(name: str) -> None:
+    """Where we differ from lme4, the likelihood says we are not the ones who stopped short."""
+    from evidence.meta import rare_events
+
+    rec = next(r for r in GLMM_FS if r["dataset"] == name and r["controls"] == "tight")
+    res = glmm_fit(name)
+    es = escalc("OR", drop00=True, **{c: rare()["datasets"][name][c] for c in BINARY})
+    a, b, c, d = rare_events._tables(es)
+    model = rare_events._FixedStudyModel(a, a + b, c, c + d, 7)
+    start = model.profile_alpha(rec["estimate"], rec["tau2"] ** 0.5, a * 0)
+    theirs, _ = model.profile(rec["estimate"], rec["tau2"] ** 0.5, start)
+    assert res.loglik is not None
+    assert res.loglik >= theirs + model.const - 1e-9
+
+
+def test_glmm_result_is_json_safe_and_drops_double_zero_tables() -> None:
+    res = glmm_fit("zero")
+    out = json.loads(json.dumps(res.to_dict(), allow_nan=False))
+    assert out["method"] == "GLMM" and out["q"] is None
+    assert "z3" not in res.studies and any("double-zero" in n for n in res.notes)
+    assert res.exp_estimate is not None
+
+
+def test_glmm_refuses_too_few_tables() -> None:
+    from evidence.meta import rma_glmm
+
+    with pytest.raises(ValueError, match="at least 2 tables"):
+        rma_glmm([0, 3], [10, 20], [0, 4], [12, 21])
+
+
+def test_cli_also_glmm(tmp_path: Path) -> None:
+    rec = next(r for r in GLMM_FS if r["dataset"] == "nielweise2007" and r["controls"] == "tight")
+    out = run_meta(
+        "--input", str(dataset_csv(tmp_path, "nielweise2007")), "--measure", "OR",
+        "--method", "PETO", "--also", "glmm",
+    )  # fmt: skip
+    assert out["method"] == "PETO"
+    glmm = out["glmm"]
+    assert glmm["method"] == "GLMM"
+    assert glmm["estimate"] == pytest.approx(rec["estimate"], rel=GLMM_REL)
+    assert glmm["tau2"] == pytest.approx(rec["tau2"], rel=GLMM_REL)
