@@ -37,6 +37,7 @@ class Method(StrEnum):
     PM = "PM"
     REML = "REML"
     MH = "MH"
+    PETO = "PETO"
 
 
 class Test(StrEnum):
@@ -238,8 +239,8 @@ def meta(
     optional study. Output is on the analysis scale (log scale for RR and OR).
     """
     m = measure.value
-    if method is Method.MH and m not in ("RR", "OR"):
-        typer.echo(f"{input_path}: --method MH is available for RR and OR only", err=True)
+    if method is Method.MH and m not in ("RR", "OR", "RD"):
+        typer.echo(f"{input_path}: --method MH is available for RR, OR and RD only", err=True)
         raise typer.Exit(2)
     try:
         studies, cols = read_table(input_path, m)

@@ -17,6 +17,7 @@ Extra = Callable[[Any, Any, dict[str, Any]], dict[str, Any]]
 # name -> "module:function"; one line per analysis, kept in alphabetical order.
 EXTRAS: dict[str, str] = {
     "confint": "evidence.meta.heterogeneity:cli_confint",
+    "glmm": "evidence.meta.rare_events:glmm_extra",
     "harbord": "evidence.meta.bias_extras:harbord_extra",
     "influence": "evidence.meta.influence:cli_influence",
     "peters": "evidence.meta.bias_extras:peters_extra",

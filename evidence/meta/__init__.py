@@ -1,10 +1,10 @@
 """Meta-analysis engine whose numbers equal R's metafor.
 
 Modules follow metafor's split between computing effect sizes, fitting and presenting:
-`effect_sizes` (escalc), `tau2` (estimators), `fit` (rma, rma.mh), `heterogeneity` (confint
-for tau^2), `influence` (influence, baujat), `subgroup`, `regression`, `bias` (regtest,
-Peters' and Harbord's tests), `ranktest`, `trimfill`, `sensitivity` (leave1out, cumul), and
-`results` (the typed result objects). No I/O happens here.
+`effect_sizes` (escalc), `tau2` (estimators), `fit` (rma, rma.mh), `rare_events` (rma.peto,
+rma.glmm), `heterogeneity` (confint for tau^2), `influence` (influence, baujat), `subgroup`,
+`regression`, `bias` (regtest, Peters' and Harbord's tests), `ranktest`, `trimfill`,
+`sensitivity` (leave1out, cumul), and `results` (the typed result objects). No I/O happens here.
 """
 
 from evidence.meta.bias import (
@@ -22,6 +22,7 @@ from evidence.meta.fit import METHODS, PI_TYPES, TESTS, rma, rma_mh
 from evidence.meta.heterogeneity import Tau2Interval, confint_tau2
 from evidence.meta.influence import BaujatPoints, InfluenceResult, baujat, influence
 from evidence.meta.ranktest import RanktestResult, ranktest
+from evidence.meta.rare_events import GlmmResult, rma_glmm, rma_peto
 from evidence.meta.regression import meta_regression
 from evidence.meta.results import (
     RATIO_MEASURES,
@@ -56,6 +57,7 @@ __all__ = [
     "ConvergenceError",
     "EffectSizes",
     "EggerResult",
+    "GlmmResult",
     "HarbordResult",
     "InfluenceResult",
     "MetaRegressionResult",
@@ -87,7 +89,9 @@ __all__ = [
     "reml_loglik",
     "reml_score",
     "rma",
+    "rma_glmm",
     "rma_mh",
+    "rma_peto",
     "subgroup_analysis",
     "trimfill",
 ]

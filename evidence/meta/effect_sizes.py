@@ -25,7 +25,7 @@ from evidence.meta.results import EffectSizes
 BINARY_MEASURES = ("RR", "OR", "RD")
 CONTINUOUS_MEASURES = ("MD", "SMD")
 PROPORTION_MEASURES = ("PLO", "PR")
-MEASURES = (*BINARY_MEASURES, *CONTINUOUS_MEASURES, *PROPORTION_MEASURES, "GEN")
+MEASURES = (*BINARY_MEASURES, *CONTINUOUS_MEASURES, *PROPORTION_MEASURES, "GEN", "PETO")
 ZERO_RULES = ("only0", "all", "if0all", "none")
 
 _SM_STATISTIC = {"RR": "risk-ratio", "OR": "odds-ratio", "RD": "diff"}
@@ -111,6 +111,48 @@ def _binary(
         tables=tuple(
             (float(w), float(x), float(y), float(z)) for w, x, y, z in zip(a, b, c, d, strict=True)
         ),
+    )
+
+
+def _peto(
+    events_treat: ArrayLike,
+    n_treat: ArrayLike,
+    events_ctrl: ArrayLike,
+    n_ctrl: ArrayLike,
+    studies: ArrayLike | None,
+    add: float,
+    to: str,
+    drop00: bool,
+) -> EffectSizes:
+    """Peto's one-step log odds ratio (O - E) / V per study, V the hypergeometric variance.
+
+    The cells, their checks and the zero-cell rule are the OR path's; a table whose events (or
+    non-events) are all absent has V = 0 and no Peto estimate, so it is refused by name.
+    """
+    with np.errstate(divide="ignore", invalid="ignore"):  # the OR values are not used
+        es = _binary("OR", events_treat, n_treat, events_ctrl, n_ctrl, studies, add, to, drop00)
+    tables = np.array(es.tables, dtype=float).reshape(-1, 4)
+    inc = np.where(np.array(es.corrected, dtype=bool), add, 0.0)
+    a, b, c, d = (tables[:, j] + inc for j in range(4))
+    n1, n2 = a + b, c + d
+    nn = n1 + n2
+    events, non_events = a + c, b + d
+    v = events * non_events * (n1 / nn) * (n2 / nn) / (nn - 1)
+    if (v <= 0).any():
+        bad = [s for s, vv in zip(es.studies, v, strict=True) if vv <= 0]
+        raise ValueError(
+            f"Peto log odds ratio undefined for {bad}: no events (or only events) in both arms; "
+            "use drop00=True or a zero-cell correction"
+        )
+    yi = (a - events * n1 / nn) / v
+    return EffectSizes(
+        measure="PETO",
+        yi=tuple(float(x) for x in yi),
+        vi=tuple(float(x) for x in 1 / v),
+        studies=es.studies,
+        dropped=es.dropped,
+        corrected=es.corrected,
+        tables=es.tables,
     )
 
 
@@ -228,9 +270,10 @@ def escalc(
 
     measure: RR / OR / RD (events and n per arm; RR and OR on the log scale), MD / SMD (mean,
     SD and n per arm; SMD is Hedges' g), PLO / PR (events and n of a single arm; logit or raw
-    proportion), GEN (precomputed yi and vi). Zero cells follow escalc's defaults: `add` is
-    added to every cell of a table that has a zero (`to="only0"`); `drop00=True` removes
-    studies with no events (or only events) in both arms instead.
+    proportion), GEN (precomputed yi and vi), PETO (Peto's log odds ratio from the 2x2 data).
+    Zero cells follow escalc's defaults: `add` is added to every cell of a table that has a zero
+    (`to="only0"`); `drop00=True` removes studies with no events (or only events) in both arms
+    instead.
     """
     measure = measure.upper()
     _check_rule(add, to)
@@ -240,6 +283,10 @@ def escalc(
         return _binary(
             measure, events_treat, n_treat, events_ctrl, n_ctrl, studies, add, to, drop00
         )  # type: ignore[arg-type]
+    if measure == "PETO":
+        _need(measure, events_treat=events_treat, n_treat=n_treat)
+        _need(measure, events_ctrl=events_ctrl, n_ctrl=n_ctrl)
+        return _peto(events_treat, n_treat, events_ctrl, n_ctrl, studies, add, to, drop00)
     if measure in CONTINUOUS_MEASURES:
         _need(measure, mean_treat=mean_treat, sd_treat=sd_treat, n_treat=n_treat)
         _need(measure, mean_ctrl=mean_ctrl, sd_ctrl=sd_ctrl, n_ctrl=n_ctrl)

@@ -267,16 +267,20 @@ def rma(
     """Pool effect sizes like metafor's rma(yi, vi) followed by predict().
 
     `yi` may be an EffectSizes (then `vi`, `measure` and `studies` come from it). method: FE,
-    DL, PM or REML; with method="MH" and an EffectSizes of 2x2 data this delegates to
-    `rma_mh`. test: "z", "knha" (Knapp-Hartung, t with k-1 df) or "adhoc" (Knapp-Hartung whose
-    SE may not fall below the z test's). level: confidence level, e.g. 0.95. pi_type: the
-    prediction interval's form, see `prediction_interval`.
+    DL, PM or REML; with method="MH" (or "PETO") and an EffectSizes of 2x2 data this
+    delegates to `rma_mh` (or `rma_peto`). test: "z", "knha" (Knapp-Hartung, t with k-1 df)
+    or "adhoc" (Knapp-Hartung whose SE may not fall below the z test's). level: confidence
+    level, e.g. 0.95. pi_type: the prediction interval's form, see `prediction_interval`.
     """
     if method.upper() == "MH":
         if not isinstance(yi, EffectSizes) or yi.tables is None:
             raise ValueError("method='MH' needs an EffectSizes built from 2x2 data")
         a, b, c, d = (np.array(col, dtype=float) for col in zip(*yi.tables, strict=True))
         return rma_mh(a, a + b, c, c + d, measure=yi.measure, studies=yi.studies, level=level)
+    if method.upper() == "PETO":
+        from evidence.meta.rare_events import rma_peto_es
+
+        return rma_peto_es(yi, level=level)
     method, test = _check_method_test(method, test)
     level = _check_level(level)
     pi_type = _check_pi_type(pi_type)
@@ -379,6 +383,17 @@ def prediction_interval(
         crit = float(stats.t.ppf(0.5 + level / 2, df))
         note = f"prediction interval: t with {df} df (Higgins et al. 2009)"
     return est - crit * spread, est + crit * spread, note
+def _mh_risk_difference(
+    a: FloatArray, c: FloatArray, n1: FloatArray, n2: FloatArray
+) -> tuple[float, float, FloatArray]:
+    """MH risk difference, Sato-Greenland-Robins variance (valid in sparse and large strata)."""
+    nn = n1 + n2
+    w = n1 * n2 / nn
+    est = float(np.sum(a * n2 / nn - c * n1 / nn) / w.sum())
+    p = np.sum(c * (n1 / nn) ** 2 - a * (n2 / nn) ** 2 + w / nn * (n2 - n1) / 2)
+    q = np.sum(a * (n2 - c) / nn + c * (n1 - a) / nn) / 2
+    var = float((est * p + q) / w.sum() ** 2)
+    return est, var, w
 
 
 def rma_mh(
@@ -391,15 +406,17 @@ def rma_mh(
     studies: ArrayLike | None = None,
     level: float = 0.95,
 ) -> PooledResult:
-    """Mantel-Haenszel fixed-effect pool of RR or OR, equal to metafor's rma.mh.
+    """Mantel-Haenszel fixed-effect pool of RR, OR or RD, equal to metafor's rma.mh.
 
-    The estimate and its SE (Robins-Breslow-Greenland for OR, Greenland-Robins for RR) use the
-    raw cells, so zero cells need no correction. The Q test uses escalc's corrected yi/vi with
-    double-zero tables left out, as rma.mh does by default.
+    The estimate and its SE (Robins-Breslow-Greenland for OR, Greenland-Robins for RR,
+    Sato-Greenland-Robins for RD) use the raw cells, so zero cells need no correction; for RD a
+    double-zero table still carries information (its arms' sizes weigh the common difference).
+    The Q test uses escalc's corrected yi/vi with double-zero tables left out, as rma.mh does by
+    default.
     """
     measure = measure.upper()
-    if measure not in ("RR", "OR"):
-        raise ValueError("Mantel-Haenszel pooling is available for RR and OR")
+    if measure not in ("RR", "OR", "RD"):
+        raise ValueError("Mantel-Haenszel pooling is available for RR, OR and RD")
     level = _check_level(level)
     es_all = escalc(
         measure,
@@ -426,13 +443,16 @@ def rma_mh(
             + np.sum(q_i * s_i) / s**2
         )
         w = s_i
+    elif measure == "RD":
+        est, var, w = _mh_risk_difference(a, c, n1, n2)
     else:
         r, s = np.sum(a * n2 / nn), np.sum(c * n1 / nn)
         if a.sum() == 0 or c.sum() == 0:
             raise ValueError("Mantel-Haenszel RR is undefined: no events in one arm")
         var = np.sum(n1 * n2 * (a + c) / nn**2 - a * c / nn) / (r * s)
         w = c * n1 / nn
-    est = float(math.log(r / s))
+    if measure != "RD":
+        est = float(math.log(r / s))
     se = float(math.sqrt(var))
     z = est / se
     crit = float(stats.norm.ppf(0.5 + level / 2))

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     import pandas as pd
 
-RATIO_MEASURES = frozenset({"RR", "OR"})
+RATIO_MEASURES = frozenset({"RR", "OR", "PETO"})
 
 
 def _exp(x: float | None) -> float | None:

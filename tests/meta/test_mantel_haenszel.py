@@ -56,7 +56,7 @@ def test_rma_with_method_mh_uses_the_raw_tables(measure: str) -> None:
 
 
 def test_mh_refuses_other_measures() -> None:
-    with pytest.raises(ValueError, match="RR and OR"):
-        rma_mh([1], [10], [2], [10], measure="RD")
+    with pytest.raises(ValueError, match="RR, OR and RD"):
+        rma_mh([1], [10], [2], [10], measure="PLO")
     with pytest.raises(ValueError, match="2x2"):
         rma([0.1, 0.2], [0.1, 0.1], method="MH")
