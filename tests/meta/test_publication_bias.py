@@ -353,3 +353,16 @@ def test_min_k_is_an_argument() -> None:
         ranktest(es, min_k=20)
     with pytest.raises(ValueError, match="min_k must be >= 0"):
         ranktest(es, min_k=-1)
+
+
+def test_ranktest_on_many_studies_uses_linear_memory_and_says_so() -> None:
+    rng = np.random.default_rng(7)
+    k = 5000
+    v = rng.uniform(0.01, 0.5, k)
+    y = rng.normal(0, np.sqrt(v))
+    res = ranktest(y, v)
+    assert not res.exact
+    assert any("normal approximation" in n for n in res.notes)
+    assert 0 <= res.pval <= 1
+    small = ranktest(y[:40], v[:40])
+    assert small.exact and small.notes == ()
