@@ -13,11 +13,28 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     import pandas as pd
 
-RATIO_MEASURES = frozenset({"RR", "OR"})
+from evidence.meta._util import json_safe, null_notes
+
+# Measures analysed on the log scale, whose results are also reported exponentiated. The one
+# list every module (reports, plots, ratings) asks; add a new log-scale measure here only.
+RATIO_MEASURES = frozenset({"RR", "OR", "PETO", "IRR", "ROM"})
 
 
 def _exp(x: float | None) -> float | None:
-    return None if x is None else math.exp(x)
+    if x is None:
+        return None
+    try:
+        return math.exp(x)
+    except OverflowError:
+        return math.inf
+
+
+def safe_dict(out: dict[str, Any]) -> dict[str, Any]:
+    """`out` made JSON-safe: non-finite numbers become None, each named in `notes`."""
+    safe, replaced = json_safe(out)
+    if replaced:
+        safe["notes"] = [*(safe.get("notes") or []), *null_notes(replaced)]
+    return safe
 
 
 @dataclass(frozen=True)
@@ -41,7 +58,7 @@ class EffectSizes:
         return len(self.yi)
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        return safe_dict(asdict(self))
 
     def to_frame(self) -> pd.DataFrame:
         import pandas as pd
@@ -147,7 +164,7 @@ class PooledResult:
             out["exp_ci_high"] = self.exp_ci_high
         if self.notes:
             out["notes"] = list(self.notes)
-        return out
+        return safe_dict(out)
 
     def to_frame(self) -> pd.DataFrame:
         """One row per study (its own estimate, normal-theory CI and weight) plus the pool."""
@@ -239,7 +256,7 @@ class MetaRegressionResult:
     def to_dict(self) -> dict[str, Any]:
         out = asdict(self)
         out["tau"] = self.tau
-        return out
+        return safe_dict(out)
 
     def to_frame(self) -> pd.DataFrame:
         import pandas as pd
@@ -269,7 +286,7 @@ class SubgroupResult:
         return self.groups[self.levels.index(level)]
 
     def to_dict(self) -> dict[str, Any]:
-        return {
+        return safe_dict({
             "moderator": self.moderator,
             "levels": list(self.levels),
             "groups": {lv: g.to_dict() for lv, g in zip(self.levels, self.groups, strict=True)},
@@ -279,7 +296,7 @@ class SubgroupResult:
             "moderator_model": (
                 None if self.moderator_model is None else self.moderator_model.to_dict()
             ),
-        }
+        })
 
     def to_frame(self) -> pd.DataFrame:
         import pandas as pd
@@ -325,12 +342,12 @@ class EggerResult:
     limit_ci_high: float
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        return safe_dict(asdict(self))
 
     def to_frame(self) -> pd.DataFrame:
         import pandas as pd
 
-        return pd.DataFrame([self.to_dict()])
+        return pd.DataFrame([asdict(self)])
 
 
 @dataclass(frozen=True)
@@ -346,13 +363,13 @@ class SequentialResult:
     fits: tuple[PooledResult, ...]
 
     def to_dict(self) -> dict[str, Any]:
-        return {
+        return safe_dict({
             "kind": self.kind,
             "rows": [
                 {"study": lab, **fit.to_dict()}
                 for lab, fit in zip(self.labels, self.fits, strict=True)
             ],
-        }
+        })
 
     def to_frame(self) -> pd.DataFrame:
         import pandas as pd

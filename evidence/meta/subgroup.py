@@ -19,6 +19,16 @@ from evidence.meta.results import EffectSizes, MetaRegressionResult, SubgroupRes
 from evidence.meta.tau2 import Tau2Control
 
 
+def _is_missing(label: object) -> bool:
+    """None, NaN and pandas' NA: str() would turn them into a subgroup named "nan"."""
+    if label is None:
+        return True
+    try:
+        return bool(label != label)  # NaN and NA are not equal to themselves
+    except (TypeError, ValueError):
+        return False
+
+
 def subgroup_analysis(
     yi: ArrayLike | EffectSizes,
     vi: ArrayLike | None = None,
@@ -52,6 +62,12 @@ def subgroup_analysis(
         raise ValueError("groups is required")
     if hasattr(groups, "tolist"):
         groups = groups.tolist()
+    missing = [i for i, t in enumerate(groups) if _is_missing(t)]  # type: ignore[union-attr]
+    if missing:
+        raise ValueError(
+            f"groups has missing labels (None or NaN) at positions {missing}; give every "
+            "study a subgroup or leave those studies out"
+        )
     g = [str(t) for t in groups]  # type: ignore[union-attr]
     k = same_length(yi=y, vi=v, groups=np.zeros(len(g)))
     require_finite("yi", y)
