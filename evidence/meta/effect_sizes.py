@@ -78,6 +78,8 @@ def check_magnitudes(yi: FloatArray, vi: FloatArray, studies: tuple[str, ...]) -
             raise ExtremeValueError(
                 "vi", i, studies[i], float(x), f"below {MIN_VARIANCE:g}, where weights overflow"
             )
+
+
 ZERO_RULES = ("only0", "all", "if0all", "none")
 
 _SM_STATISTIC = {"RR": "risk-ratio", "OR": "odds-ratio", "RD": "diff"}
@@ -374,9 +376,7 @@ def _escalc(
         _need(measure, n=n, r_pre_post=r_pre_post)
         if measure == "SMCC":
             _need(measure, sd_post=sd_post)
-        return _prepost(
-            measure, mean_pre, mean_post, sd_pre, sd_post, n, r_pre_post, studies
-        )  # type: ignore[arg-type]
+        return _prepost(measure, mean_pre, mean_post, sd_pre, sd_post, n, r_pre_post, studies)  # type: ignore[arg-type]
     if measure in CORRELATION_MEASURES:
         _need(measure, r=r, n=n)
         return _correlation(measure, r, n, studies)  # type: ignore[arg-type]
@@ -602,7 +602,9 @@ def ipft_hm(yi: ArrayLike, n: ArrayLike) -> FloatArray:
     return np.asarray(z, dtype=float)
 
 
-def _correlation(measure: str, r: ArrayLike, n: ArrayLike, studies: ArrayLike | None) -> EffectSizes:
+def _correlation(
+    measure: str, r: ArrayLike, n: ArrayLike, studies: ArrayLike | None
+) -> EffectSizes:
     """COR (raw r, variance (1 - r^2)^2 / (n - 1)) or ZCOR (Fisher's z, variance 1 / (n - 3))."""
     rr = as_vector(r, "r")
     nn = as_vector(n, "n")

@@ -286,17 +286,19 @@ class SubgroupResult:
         return self.groups[self.levels.index(level)]
 
     def to_dict(self) -> dict[str, Any]:
-        return safe_dict({
-            "moderator": self.moderator,
-            "levels": list(self.levels),
-            "groups": {lv: g.to_dict() for lv, g in zip(self.levels, self.groups, strict=True)},
-            "q_between": self.q_between,
-            "q_between_df": self.q_between_df,
-            "q_between_pval": self.q_between_pval,
-            "moderator_model": (
-                None if self.moderator_model is None else self.moderator_model.to_dict()
-            ),
-        })
+        return safe_dict(
+            {
+                "moderator": self.moderator,
+                "levels": list(self.levels),
+                "groups": {lv: g.to_dict() for lv, g in zip(self.levels, self.groups, strict=True)},
+                "q_between": self.q_between,
+                "q_between_df": self.q_between_df,
+                "q_between_pval": self.q_between_pval,
+                "moderator_model": (
+                    None if self.moderator_model is None else self.moderator_model.to_dict()
+                ),
+            }
+        )
 
     def to_frame(self) -> pd.DataFrame:
         import pandas as pd
@@ -363,13 +365,15 @@ class SequentialResult:
     fits: tuple[PooledResult, ...]
 
     def to_dict(self) -> dict[str, Any]:
-        return safe_dict({
-            "kind": self.kind,
-            "rows": [
-                {"study": lab, **fit.to_dict()}
-                for lab, fit in zip(self.labels, self.fits, strict=True)
-            ],
-        })
+        return safe_dict(
+            {
+                "kind": self.kind,
+                "rows": [
+                    {"study": lab, **fit.to_dict()}
+                    for lab, fit in zip(self.labels, self.fits, strict=True)
+                ],
+            }
+        )
 
     def to_frame(self) -> pd.DataFrame:
         import pandas as pd
