@@ -61,6 +61,7 @@ class ExtremeValueError(ValueError):
         self.position = position
         self.study = study
         self.value = value
+        self.why = why
 
 
 def check_magnitudes(yi: FloatArray, vi: FloatArray, studies: tuple[str, ...]) -> None:
