@@ -24,9 +24,12 @@ def _is_missing(label: object) -> bool:
     if label is None:
         return True
     try:
-        return bool(label != label)  # NaN and NA are not equal to themselves
+        unequal = label != label  # NaN is not equal to itself
     except (TypeError, ValueError):
         return False
+    if isinstance(unequal, bool | np.bool_):
+        return bool(unequal)
+    return True  # pandas' NA: comparing with it gives NA again
 
 
 def subgroup_analysis(
