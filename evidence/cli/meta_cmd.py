@@ -100,7 +100,7 @@ CORRELATIONS = ("r", "r_pre_post")
 # The engine's bounds (evidence.meta.effect_sizes MAX_ABS_EFFECT, MIN_VARIANCE, MAX_VARIANCE),
 # repeated here so this module imports no numeric library: beyond them pooling overflows.
 MAX_ABS_VALUE = 1e50
-MIN_VARIANCE = 1e-50
+MIN_VARIANCE = 1e-300
 MAX_VARIANCE = 1e100
 # metafor's default REML stopping rule (rma's control threshold and maxiter).
 METAFOR_REML_THRESHOLD = 1e-5

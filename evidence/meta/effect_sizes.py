@@ -43,12 +43,12 @@ MEASURES = (
 # escalc adds nothing to zero cells for these measures unless `add` is given explicitly.
 NO_ADD_MEASURES = ("PFT",)
 DEFAULT_ADD = 0.5
-# Pooling forms fourth powers of effects and of tau^2 (REML's information), squared weights
-# and (w*y)^2; within these bounds every such term stays inside a double's range (1.8e308),
-# beyond them the fit silently returns 0 or NaN. No real effect (log scale or raw) or sampling
-# variance comes near them.
+# Pooling forms fourth powers of effects and of tau^2 (REML's information) and (w*y)^2; with
+# |y| <= 1e50 and v <= 1e100 every such term stays inside a double's range (1.8e308), beyond
+# them fits silently returned 0 or NaN. Below 1e-300 a variance nears the denormals, where
+# 1/v overflows. No real effect (log scale or raw) or sampling variance comes near them.
 MAX_ABS_EFFECT = 1e50
-MIN_VARIANCE = 1e-50  # for positive variances; zero is refused by the pooling itself
+MIN_VARIANCE = 1e-300  # 1/v must stay finite (denormals lose precision); 0 is refused by pooling
 MAX_VARIANCE = 1e100
 
 

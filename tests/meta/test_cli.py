@@ -354,7 +354,7 @@ def test_single_study_prints_metafor_conventions_and_the_caveat(tmp_path: Path) 
     ("measure", "header", "row", "column", "fragment"),
     [
         ("GEN", ["yi", "vi"], ["1e160", "0.1"], "yi", "beyond 1e+50"),
-        ("GEN", ["yi", "vi"], ["0.1", "1e-60"], "vi", "below 1e-50"),
+        ("GEN", ["yi", "vi"], ["0.1", "1e-310"], "vi", "below 1e-300"),
         ("MD", list(CONTINUOUS), ["-1e160", 1, 10, 0, 1, 10], "mean_treat", "beyond 1e+50"),
         ("IRR", ["events_treat", "time_treat", "events_ctrl", "time_ctrl"], [1, 0, 2, 10],
          "time_treat", "must be > 0"),
