@@ -6,7 +6,7 @@ rma.mh), `subgroup`, `regression`, `bias` (regtest), `sensitivity` (leave1out, c
 """
 
 from evidence.meta.bias import egger_test
-from evidence.meta.effect_sizes import MEASURES, cmicalc, escalc
+from evidence.meta.effect_sizes import MEASURES, ExtremeValueError, cmicalc, escalc, ipft_hm
 from evidence.meta.fit import METHODS, TESTS, rma, rma_mh
 from evidence.meta.regression import meta_regression
 from evidence.meta.results import (
@@ -39,6 +39,7 @@ __all__ = [
     "ConvergenceError",
     "EffectSizes",
     "EggerResult",
+    "ExtremeValueError",
     "MetaRegressionResult",
     "PooledResult",
     "SequentialResult",
@@ -50,6 +51,7 @@ __all__ = [
     "egger_test",
     "escalc",
     "estimate_tau2",
+    "ipft_hm",
     "leave_one_out",
     "meta_regression",
     "reml_loglik",
