@@ -17,7 +17,7 @@ from evidence.meta.bias import (
     peters_test,
     regtest,
 )
-from evidence.meta.effect_sizes import MEASURES, cmicalc, escalc
+from evidence.meta.effect_sizes import MEASURES, ExtremeValueError, cmicalc, escalc, ipft_hm
 from evidence.meta.fit import METHODS, PI_TYPES, TESTS, rma, rma_mh
 from evidence.meta.heterogeneity import Tau2Interval, confint_tau2
 from evidence.meta.influence import BaujatPoints, InfluenceResult, baujat, influence
@@ -57,6 +57,7 @@ __all__ = [
     "ConvergenceError",
     "EffectSizes",
     "EggerResult",
+    "ExtremeValueError",
     "GlmmResult",
     "HarbordResult",
     "InfluenceResult",
@@ -81,6 +82,7 @@ __all__ = [
     "estimate_tau2",
     "harbord_test",
     "influence",
+    "ipft_hm",
     "leave_one_out",
     "meta_regression",
     "peters_test",

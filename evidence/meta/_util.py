@@ -6,7 +6,8 @@ meta-analysis helpers fail on plain lists and callers should not have to care.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import math
+from collections.abc import Mapping, Sequence
 from typing import Any, TypeAlias
 
 import numpy as np
@@ -94,3 +95,39 @@ def design_matrix(
     if len(names) != m.shape[1]:
         raise ValueError(f"{len(names)} moderator names for {m.shape[1]} moderator columns")
     return np.column_stack([np.ones(k), m]), ("intrcpt", *names)
+
+
+def json_safe(value: Any, path: str = "") -> tuple[Any, list[str]]:
+    """`value` with every NaN or infinite float replaced by None, and the paths replaced.
+
+    JSON has no NaN or Infinity (Python's json writes them anyway, producing text other
+    parsers reject), so every serialised result goes through here. Tuples become lists.
+    """
+    if isinstance(value, float | np.floating):
+        x = float(value)
+        return (x, []) if math.isfinite(x) else (None, [f"{path or 'value'} ({x})"])
+    if isinstance(value, Mapping):
+        out: dict[str, Any] = {}
+        replaced: list[str] = []
+        for key, item in value.items():
+            out[key], sub = json_safe(item, f"{path}.{key}" if path else str(key))
+            replaced += sub
+        return out, replaced
+    if isinstance(value, list | tuple):
+        items: list[Any] = []
+        replaced = []
+        for i, item in enumerate(value):
+            safe, sub = json_safe(item, f"{path}[{i}]")
+            items.append(safe)
+            replaced += sub
+        return (tuple(items) if isinstance(value, tuple) else items), replaced
+    if isinstance(value, np.integer):
+        return int(value), []
+    if isinstance(value, np.bool_):
+        return bool(value), []
+    return value, []
+
+
+def null_notes(replaced: list[str]) -> list[str]:
+    """One note per field that was not a finite number and is reported as null."""
+    return [f"{field}: not a finite number, reported as null" for field in replaced]

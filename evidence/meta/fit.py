@@ -23,7 +23,7 @@ from evidence.meta._util import (
     same_length,
     study_labels,
 )
-from evidence.meta.effect_sizes import escalc
+from evidence.meta.effect_sizes import check_magnitudes, escalc
 from evidence.meta.results import EffectSizes, PooledResult
 from evidence.meta.tau2 import (
     Tau2Control,
@@ -196,13 +196,19 @@ def rma_uni(
 def _single_study(
     y: float, v: float, measure: str, method: str, test: str, level: float, label: str
 ) -> PooledResult:
-    """k = 1: the study is its own estimate; nothing about heterogeneity can be said."""
+    """k = 1 as metafor reports it: the study is the estimate (z test), Q = 0 on 0 df (p = 1),
+    tau^2 = 0, I^2 = 0, H^2 = 1, and for random-effects methods a prediction interval equal to
+    the CI. These are conventions, not findings: one study says nothing about heterogeneity."""
     se = math.sqrt(v)
     crit = float(stats.norm.ppf(0.5 + level / 2))
     z = y / se
-    notes = ("k = 1: the pooled estimate is the single study; no heterogeneity statistics",)
+    notes = (
+        "k = 1: the pooled estimate is the single study; heterogeneity cannot be assessed "
+        "(Q, tau^2, I^2 and H^2 are metafor's conventions for one study, not estimates)",
+    )
     if test != "z":
         notes += (f"k = 1: test {test!r} has 0 degrees of freedom, a z test was used",)
+    lo, hi = y - crit * se, y + crit * se
     return PooledResult(
         measure=measure,
         method=method,
@@ -211,19 +217,19 @@ def _single_study(
         k=1,
         estimate=y,
         se=se,
-        ci_low=y - crit * se,
-        ci_high=y + crit * se,
+        ci_low=lo,
+        ci_high=hi,
         stat=z,
         pval=float(2 * stats.norm.sf(abs(z))),
         df=None,
-        q=None,
-        q_df=None,
-        q_pval=None,
-        tau2=None,
-        i2=None,
-        h2=None,
-        pi_low=None,
-        pi_high=None,
+        q=0.0,
+        q_df=0,
+        q_pval=1.0,
+        tau2=0.0,
+        i2=0.0,
+        h2=1.0,
+        pi_low=None if method == "FE" else lo,
+        pi_high=None if method == "FE" else hi,
         studies=(label,),
         yi=(y,),
         vi=(v,),
@@ -241,6 +247,7 @@ def _unpack(
     if isinstance(yi, EffectSizes):
         y = np.asarray(yi.yi, dtype=float)
         v = np.asarray(yi.vi, dtype=float)
+        check_magnitudes(y, v, yi.studies)
         return y, v, measure or yi.measure, yi.studies
     if vi is None:
         raise ValueError("vi is required unless yi is an EffectSizes")
@@ -249,7 +256,9 @@ def _unpack(
     k = same_length(yi=y, vi=v)
     require_finite("yi", y)
     require_finite("vi", v)
-    return y, v, (measure or "GEN").upper(), study_labels(studies, k)
+    labels = study_labels(studies, k)
+    check_magnitudes(y, v, labels)
+    return y, v, (measure or "GEN").upper(), labels
 
 
 def rma(
@@ -383,6 +392,8 @@ def prediction_interval(
         crit = float(stats.t.ppf(0.5 + level / 2, df))
         note = f"prediction interval: t with {df} df (Higgins et al. 2009)"
     return est - crit * spread, est + crit * spread, note
+
+
 def _mh_risk_difference(
     a: FloatArray, c: FloatArray, n1: FloatArray, n2: FloatArray
 ) -> tuple[float, float, FloatArray]:

@@ -13,11 +13,28 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     import pandas as pd
 
-RATIO_MEASURES = frozenset({"RR", "OR", "PETO"})
+from evidence.meta._util import json_safe, null_notes
+
+# Measures analysed on the log scale, whose results are also reported exponentiated. The one
+# list every module (reports, plots, ratings) asks; add a new log-scale measure here only.
+RATIO_MEASURES = frozenset({"RR", "OR", "PETO", "IRR", "ROM"})
 
 
 def _exp(x: float | None) -> float | None:
-    return None if x is None else math.exp(x)
+    if x is None:
+        return None
+    try:
+        return math.exp(x)
+    except OverflowError:
+        return math.inf
+
+
+def safe_dict(out: dict[str, Any]) -> dict[str, Any]:
+    """`out` made JSON-safe: non-finite numbers become None, each named in `notes`."""
+    safe, replaced = json_safe(out)
+    if replaced:
+        safe["notes"] = [*(safe.get("notes") or []), *null_notes(replaced)]
+    return safe
 
 
 @dataclass(frozen=True)
@@ -41,7 +58,7 @@ class EffectSizes:
         return len(self.yi)
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        return safe_dict(asdict(self))
 
     def to_frame(self) -> pd.DataFrame:
         import pandas as pd
@@ -147,7 +164,7 @@ class PooledResult:
             out["exp_ci_high"] = self.exp_ci_high
         if self.notes:
             out["notes"] = list(self.notes)
-        return out
+        return safe_dict(out)
 
     def to_frame(self) -> pd.DataFrame:
         """One row per study (its own estimate, normal-theory CI and weight) plus the pool."""
@@ -239,7 +256,7 @@ class MetaRegressionResult:
     def to_dict(self) -> dict[str, Any]:
         out = asdict(self)
         out["tau"] = self.tau
-        return out
+        return safe_dict(out)
 
     def to_frame(self) -> pd.DataFrame:
         import pandas as pd
@@ -269,17 +286,19 @@ class SubgroupResult:
         return self.groups[self.levels.index(level)]
 
     def to_dict(self) -> dict[str, Any]:
-        return {
-            "moderator": self.moderator,
-            "levels": list(self.levels),
-            "groups": {lv: g.to_dict() for lv, g in zip(self.levels, self.groups, strict=True)},
-            "q_between": self.q_between,
-            "q_between_df": self.q_between_df,
-            "q_between_pval": self.q_between_pval,
-            "moderator_model": (
-                None if self.moderator_model is None else self.moderator_model.to_dict()
-            ),
-        }
+        return safe_dict(
+            {
+                "moderator": self.moderator,
+                "levels": list(self.levels),
+                "groups": {lv: g.to_dict() for lv, g in zip(self.levels, self.groups, strict=True)},
+                "q_between": self.q_between,
+                "q_between_df": self.q_between_df,
+                "q_between_pval": self.q_between_pval,
+                "moderator_model": (
+                    None if self.moderator_model is None else self.moderator_model.to_dict()
+                ),
+            }
+        )
 
     def to_frame(self) -> pd.DataFrame:
         import pandas as pd
@@ -325,12 +344,12 @@ class EggerResult:
     limit_ci_high: float
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        return safe_dict(asdict(self))
 
     def to_frame(self) -> pd.DataFrame:
         import pandas as pd
 
-        return pd.DataFrame([self.to_dict()])
+        return pd.DataFrame([asdict(self)])
 
 
 @dataclass(frozen=True)
@@ -346,13 +365,15 @@ class SequentialResult:
     fits: tuple[PooledResult, ...]
 
     def to_dict(self) -> dict[str, Any]:
-        return {
-            "kind": self.kind,
-            "rows": [
-                {"study": lab, **fit.to_dict()}
-                for lab, fit in zip(self.labels, self.fits, strict=True)
-            ],
-        }
+        return safe_dict(
+            {
+                "kind": self.kind,
+                "rows": [
+                    {"study": lab, **fit.to_dict()}
+                    for lab, fit in zip(self.labels, self.fits, strict=True)
+                ],
+            }
+        )
 
     def to_frame(self) -> pd.DataFrame:
         import pandas as pd

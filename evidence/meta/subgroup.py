@@ -19,6 +19,19 @@ from evidence.meta.results import EffectSizes, MetaRegressionResult, SubgroupRes
 from evidence.meta.tau2 import Tau2Control
 
 
+def _is_missing(label: object) -> bool:
+    """None, NaN and pandas' NA: str() would turn them into a subgroup named "nan"."""
+    if label is None:
+        return True
+    try:
+        unequal = label != label  # NaN is not equal to itself
+    except (TypeError, ValueError):
+        return False
+    if isinstance(unequal, bool | np.bool_):
+        return bool(unequal)
+    return True  # pandas' NA: comparing with it gives NA again
+
+
 def subgroup_analysis(
     yi: ArrayLike | EffectSizes,
     vi: ArrayLike | None = None,
@@ -52,6 +65,12 @@ def subgroup_analysis(
         raise ValueError("groups is required")
     if hasattr(groups, "tolist"):
         groups = groups.tolist()
+    missing = [i for i, t in enumerate(groups) if _is_missing(t)]  # type: ignore[union-attr]
+    if missing:
+        raise ValueError(
+            f"groups has missing labels (None or NaN) at positions {missing}; give every "
+            "study a subgroup or leave those studies out"
+        )
     g = [str(t) for t in groups]  # type: ignore[union-attr]
     k = same_length(yi=y, vi=v, groups=np.zeros(len(g)))
     require_finite("yi", y)
@@ -75,9 +94,10 @@ def subgroup_analysis(
     )
     est = np.array([p.estimate for p in pooled])
     var = np.array([p.se**2 for p in pooled])
-    w = 1 / var
-    mean = np.sum(w * est) / np.sum(w)
-    q_between = float(np.sum(w * (est - mean) ** 2))
+    with np.errstate(divide="ignore", invalid="ignore"):  # a zero SE gives a null, with a note
+        w = 1 / var
+        mean = np.sum(w * est) / np.sum(w)
+        q_between = float(np.sum(w * (est - mean) ** 2))
     q_df = len(levels) - 1
 
     model: MetaRegressionResult | None = None

@@ -8,9 +8,11 @@ from typing import Any
 
 import pandas as pd
 
+from evidence.meta.results import RATIO_MEASURES as ENGINE_RATIO_MEASURES
 from evidence.rating.rules import RuleSet
 
-RATIO_MEASURES = ("RR", "OR", "HR")
+# log-scale measures of the engine, plus hazard ratios that published syntheses report
+RATIO_MEASURES = (*sorted(ENGINE_RATIO_MEASURES), "HR")
 NULL_FREE = ("within-group", "proportion", "range", "mean", "not pooled", "%")
 
 
@@ -261,7 +263,7 @@ def describe(f: IndicationFeatures, pooled: list[PooledSignal], drug: str) -> st
 def format_effect(measure: str, est: float, lo: float, hi: float) -> str:
     import math
 
-    if measure in ("RR", "OR"):
+    if measure in ENGINE_RATIO_MEASURES:
         est, lo, hi = math.exp(est), math.exp(lo), math.exp(hi)
         return f"{measure} {est:.2f} ({lo:.2f}–{hi:.2f})"
     return f"{measure} {est:.2f} ({lo:.2f} to {hi:.2f})"

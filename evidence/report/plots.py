@@ -19,7 +19,7 @@ from matplotlib.figure import Figure
 from matplotlib.patches import Polygon
 from matplotlib.ticker import FuncFormatter, LogLocator, NullLocator
 
-from evidence.meta.results import PooledResult, SequentialResult
+from evidence.meta.results import RATIO_MEASURES, PooledResult, SequentialResult
 from evidence.report.markup import dom_id, one_line
 
 if TYPE_CHECKING:
@@ -93,7 +93,7 @@ def _svg(fig: Figure) -> str:
 
 
 def _scale(measure: str) -> tuple[bool, str]:
-    ratio = measure in ("RR", "OR")
+    ratio = measure in RATIO_MEASURES
     return ratio, f"{measure} (log scale)" if ratio else measure
 
 

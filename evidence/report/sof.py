@@ -36,7 +36,7 @@ def _risk_with(measure: str, cr: float, x: float) -> float:
 
 def relative_effect(a: Analysis) -> str:
     r = a.result
-    if r.measure in ("RR", "OR"):
+    if r.is_ratio:
         return (
             f"{r.measure} {math.exp(r.estimate):.2f} "
             f"({math.exp(r.ci_low):.2f} to {math.exp(r.ci_high):.2f})"

@@ -23,7 +23,7 @@ from evidence.inputs.protocol import CROSSOVER_DESIGNS, ComparisonSpec, OutcomeS
 from evidence.meta.bias import NotComputable, egger_test
 from evidence.meta.effect_sizes import escalc
 from evidence.meta.fit import rma, rma_mh
-from evidence.meta.results import EffectSizes, PooledResult, SequentialResult
+from evidence.meta.results import RATIO_MEASURES, EffectSizes, PooledResult, SequentialResult
 from evidence.meta.subgroup import subgroup_analysis
 from evidence.meta.tau2 import ConvergenceError
 
@@ -109,7 +109,7 @@ def counts_from_percentages(rows: pd.DataFrame) -> pd.DataFrame:
 
 
 Z95 = 1.959963984540054
-RATIO = {"RR", "OR"}
+RATIO = RATIO_MEASURES
 GENERIC = {"RR", "OR", "MD", "SMD"}  # outcome measures a reported effect with a 95% CI can feed
 
 
@@ -573,6 +573,8 @@ def analyses_frame(
     rows = []
     for a in analyses:
         r = a.result
+        # one study: metafor's Q = 0, I2 = 0, PI = CI are conventions, not findings; left blank
+        het = r.k >= 2
         rows.append(
             {
                 "indication": a.indication,
@@ -590,16 +592,16 @@ def analyses_frame(
                 "estimate": _r(r.estimate),
                 "ci_low": _r(r.ci_low),
                 "ci_high": _r(r.ci_high),
-                "pi_low": _r(r.pi_low),
-                "pi_high": _r(r.pi_high),
+                "pi_low": _r(r.pi_low) if het else None,
+                "pi_high": _r(r.pi_high) if het else None,
                 "exp_estimate": _r(r.exp_estimate),
                 "exp_ci_low": _r(r.exp_ci_low),
                 "exp_ci_high": _r(r.exp_ci_high),
                 "pval": _r(r.pval, 8),
-                "tau2": _r(r.tau2),
-                "i2": _r(r.i2, 4),
-                "q": _r(r.q),
-                "q_pval": _r(r.q_pval, 8),
+                "tau2": _r(r.tau2) if het else None,
+                "i2": _r(r.i2, 4) if het else None,
+                "q": _r(r.q) if het else None,
+                "q_pval": _r(r.q_pval, 8) if het else None,
                 "tier_test_q": _r(a.tier_test[0]) if a.tier_test else None,
                 "tier_test_df": a.tier_test[1] if a.tier_test else None,
                 "tier_test_p": _r(a.tier_test[2], 8) if a.tier_test else None,

@@ -12,6 +12,7 @@ import pytest
 from typer.testing import CliRunner
 
 from evidence.cli import app
+from evidence.meta import rma
 from tests.meta.reference import BINARY, CONTINUOUS, assert_close, case_id, dataset, load
 
 DATASET_OF = {
@@ -236,3 +237,163 @@ def test_an_unknown_further_analysis_is_refused_naming_the_known_ones(tmp_path: 
     )  # fmt: skip
     assert result.exit_code == 1
     assert "unknown analysis 'no-such-analysis' for --also" in result.output
+
+
+# ------------------------------------------------ the further measures, options and edge cases
+from tests.meta.test_measures import compute, load_measures  # noqa: E402
+
+MEASURE_POOLS = load_measures()["rma"]
+CONVERGED_OPTS = ("--reml-threshold", "1e-12", "--reml-maxiter", "1000")
+
+
+def measures_csv(tmp_path: Path, name: str, measure: str) -> Path:
+    from tests.meta.test_measures import columns
+
+    d = columns(name, measure)
+    header = list(d)
+    rows = [list(r) for r in zip(*(d[c] for c in header), strict=True)]
+    return write_csv(tmp_path / f"{name}.csv", header, rows)
+
+
+@pytest.mark.parametrize(
+    "rec", MEASURE_POOLS, ids=[case_id(r, "dataset", "measure") for r in MEASURE_POOLS]
+)
+def test_further_measures_match_metafor_from_the_cli(tmp_path: Path, rec: dict[str, Any]) -> None:
+    path = measures_csv(tmp_path, rec["dataset"], rec["measure"])
+    result = invoke("--input", str(path), "--measure", rec["measure"], *CONVERGED_OPTS)
+    assert result.exit_code == 0, result.stderr
+    out = json.loads(result.stdout)
+    for ours, theirs in VALUE_KEYS.items():
+        assert_close(out[ours], rec[theirs], ours)
+    assert (EXP_KEYS <= out.keys()) == (rec["measure"] in ("IRR", "ROM"))
+    if rec["measure"] == "PFT":
+        ref = load_measures()["ipft_hm"]
+        assert_close(out["proportion_estimate"], ref["pred"], "proportion_estimate")
+        assert_close(out["proportion_ci_low"], ref["ci_lb"], "proportion_ci_low")
+
+
+def test_metafor_defaults_reproduce_metafor_default_reml(tmp_path: Path) -> None:
+    rec = next(r for r in MEASURE_POOLS if r["measure"] == "ROM")
+    path = measures_csv(tmp_path, rec["dataset"], "ROM")
+    result = invoke("--input", str(path), "--measure", "ROM", "--metafor-defaults")
+    assert result.exit_code == 0, result.stderr
+    out = json.loads(result.stdout)
+    for key in ("tau2", "estimate", "se"):
+        assert_close(out[key], rec["reml_default"][key], key)
+    clash = invoke(
+        "--input", str(path), "--measure", "ROM", "--metafor-defaults", "--reml-threshold", "1e-8"
+    )
+    assert clash.exit_code == 2 and "--metafor-defaults" in clash.stderr
+
+
+@pytest.mark.parametrize(
+    "rec",
+    [r for r in load_measures()["escalc"] if r["dataset"] == "zero_ir" and r["measure"] == "IRD"],
+    ids=lambda r: f"{r['to']}-{r['add']}-{r.get('drop00', False)}",
+)
+def test_zero_rules_from_the_cli(tmp_path: Path, rec: dict[str, Any]) -> None:
+    path = measures_csv(tmp_path, "zero_ir", "IRD")
+    args = ["--input", str(path), "--measure", "IRD", "--method", "FE"]
+    args += ["--to", rec["to"], "--add", str(rec["add"])]
+    if rec.get("drop00"):
+        args.append("--drop00")
+    result = invoke(*args)
+    if rec["to"] == "none":  # r3 has no events at all: a rate difference with variance 0
+        assert result.exit_code == 1
+        assert "sampling variances must be positive (positions [2])" in result.stderr
+        return
+    assert result.exit_code == 0, result.stderr
+    out = json.loads(result.stdout)
+    expected = rma(compute(rec), method="FE")
+    assert_close(out["estimate"], expected.estimate, "estimate")
+    assert out["k"] == sum(y is not None for y in rec["yi"])
+    assert out.get("dropped_studies", []) == (["r3"] if rec.get("drop00") else [])
+
+
+def test_adhoc_test_from_the_cli(tmp_path: Path) -> None:
+    rec = next(r for r in load()["rma"] if r["test"] == "adhoc")
+    path = dataset_csv(tmp_path, rec["dataset"])
+    result = invoke(
+        "--input", str(path), "--measure", rec["measure"], "--method", rec["method"],
+        "--test", "adhoc",
+    )  # fmt: skip
+    assert result.exit_code == 0, result.stderr
+    out = json.loads(result.stdout)
+    assert out["test"] == "adhoc"
+    for ours in ("estimate", "se", "ci_low", "ci_high", "pval"):
+        assert_close(out[ours], rec[VALUE_KEYS[ours]], ours)
+
+
+def _strict(text: str) -> Any:
+    def refuse(constant: str) -> Any:
+        raise ValueError(constant)
+
+    return json.loads(text, parse_constant=refuse)
+
+
+def test_identical_effects_under_knha_print_valid_json(tmp_path: Path) -> None:
+    path = write_csv(tmp_path / "same.csv", ["yi", "vi"], [[0.2, 0.01], [0.2, 0.02], [0.2, 0.03]])
+    result = invoke("--input", str(path), "--measure", "GEN", "--test", "knha")
+    assert result.exit_code == 0, result.stderr
+    out = _strict(result.stdout)
+    assert out["zval_or_tval"] is None
+    assert any("zval_or_tval" in n for n in out["notes"])
+
+
+def test_single_study_prints_metafor_conventions_and_the_caveat(tmp_path: Path) -> None:
+    path = write_csv(tmp_path / "one.csv", ["yi", "vi"], [[0.3, 0.04]])
+    result = invoke("--input", str(path), "--measure", "GEN", "--test", "knha")
+    assert result.exit_code == 0, result.stderr
+    out = _strict(result.stdout)
+    assert (out["q"], out["q_pval"], out["tau2"], out["i2"], out["h2"]) == (0, 1, 0, 0, 1)
+    assert out["test"] == "z"
+    assert any("heterogeneity cannot be assessed" in n for n in out["notes"])
+
+
+@pytest.mark.parametrize(
+    ("measure", "header", "row", "column", "fragment"),
+    [
+        ("GEN", ["yi", "vi"], ["1e160", "0.1"], "yi", "beyond 1e+50"),
+        ("GEN", ["yi", "vi"], ["0.1", "1e-310"], "vi", "below 1e-300"),
+        ("MD", list(CONTINUOUS), ["-1e160", 1, 10, 0, 1, 10], "mean_treat", "beyond 1e+50"),
+        ("IRR", ["events_treat", "time_treat", "events_ctrl", "time_ctrl"], [1, 0, 2, 10],
+         "time_treat", "must be > 0"),
+        ("COR", ["r", "n"], ["1.5", "20"], "r", "must be in [-1, 1]"),
+        ("ZCOR", ["r", "n"], ["0.3", "3"], "n", "must be > 3 for ZCOR"),
+        ("ROM", list(CONTINUOUS), [2, 1, 10, -3, 1, 10], "mean_ctrl", "both means of one sign"),
+        ("SMCR", ["mean_pre", "sd_pre", "mean_post", "n", "r_pre_post"], [1, -1, 2, 10, 0.5],
+         "sd_pre", "must be >= 0"),
+    ],
+)  # fmt: skip
+def test_new_columns_are_validated_with_file_line_and_column(
+    tmp_path: Path, measure: str, header: list[str], row: list[Any], column: str, fragment: str
+) -> None:
+    good = {
+        "GEN": ["0.2", "0.1"], "MD": [1, 1, 10, 0, 1, 10], "ROM": [2, 1, 10, 3, 1, 10],
+        "IRR": [1, 10, 2, 10], "COR": ["0.3", "20"], "ZCOR": ["0.3", "20"],
+        "SMCR": [1, 1, 2, 10, 0.5],
+    }  # fmt: skip
+    path = write_csv(tmp_path / "t.csv", header, [good[measure], row])
+    result = invoke("--input", str(path), "--measure", measure)
+    assert result.exit_code == 2
+    lines = errors_of(result)
+    assert len(lines) == 1, lines
+    assert lines[0].startswith(f"{path}:3: column '{column}': ") and fragment in lines[0]
+
+
+def test_a_computed_effect_beyond_the_bound_names_the_line(tmp_path: Path) -> None:
+    header = list(CONTINUOUS)
+    rows = [[1, 1, 10, 0, 1, 10], [1e40, 1e-20, 10, 0, 1e-20, 10]]
+    path = write_csv(tmp_path / "smd.csv", header, rows)
+    result = invoke("--input", str(path), "--measure", "SMD")
+    assert result.exit_code == 2
+    assert errors_of(result)[0].startswith(f"{path}:3: computed yi = ")
+
+
+def test_cli_bounds_equal_the_engine_bounds() -> None:
+    from evidence.cli import meta_cmd
+    from evidence.meta import effect_sizes
+
+    assert meta_cmd.MAX_ABS_VALUE == effect_sizes.MAX_ABS_EFFECT
+    assert meta_cmd.MIN_VARIANCE == effect_sizes.MIN_VARIANCE
+    assert meta_cmd.MAX_VARIANCE == effect_sizes.MAX_VARIANCE

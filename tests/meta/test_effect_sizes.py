@@ -9,6 +9,7 @@ import pandas as pd
 import pytest
 
 from evidence.meta import EffectSizes, cmicalc, escalc
+from evidence.meta.effect_sizes import ExtremeValueError
 from tests.meta.reference import assert_all_close, case_id, dataset, effect_sizes, load
 
 ESCALC = load()["escalc"]
@@ -45,11 +46,14 @@ def test_zero_correction_flags_only_tables_with_a_zero() -> None:
     assert any(expected) and not all(expected)
 
 
-def test_no_correction_gives_infinite_log_ratio() -> None:
-    """With to="none" a zero cell is not patched, which is why "only0" is the default."""
-    with np.errstate(divide="ignore"):
-        es = escalc("RR", events_treat=[0], n_treat=[10], events_ctrl=[3], n_ctrl=[10], to="none")
-    assert np.isinf(es.yi[0])
+def test_no_correction_of_a_zero_cell_is_refused_naming_the_study() -> None:
+    """With to="none" a zero cell gives an infinite log ratio, which no pool can use: it is
+    refused naming the study, instead of flowing on as -inf (why "only0" is the default)."""
+    with pytest.raises(ExtremeValueError, match=r"yi of study 'a' \(position 0\) is -inf"):
+        escalc(
+            "RR", events_treat=[0], n_treat=[10], events_ctrl=[3], n_ctrl=[10], to="none",
+            studies=["a"],
+        )  # fmt: skip
 
 
 def test_cmicalc_is_the_exact_gamma_correction() -> None:
