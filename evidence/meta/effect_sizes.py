@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import numpy as np
 from scipy.special import gammaln
-from statsmodels.stats.meta_analysis import effectsize_2proportions
 
 from evidence.meta._util import (
     ArrayLike,
@@ -98,6 +97,9 @@ def _binary(
     fix = _zero_mask([a, b, c, d], to)
     inc = np.where(fix, add, 0.0)
     ai, bi, ci, di = a + inc, b + inc, c + inc, d + inc
+    # Imported here: only the binary measures use statsmodels, and it is slow to load.
+    from statsmodels.stats.meta_analysis import effectsize_2proportions
+
     yi, vi = effectsize_2proportions(
         ai, ai + bi, ci, ci + di, statistic=_SM_STATISTIC[measure], zero_correction=None
     )

@@ -58,42 +58,86 @@ class Tau2Control:
     reml_fallback: bool = True
     pm_xtol: float = 1e-14
     pm_maxiter: int = 500
+    reml_start: float | None = None
 
 
-def _fe_projection(v: FloatArray, x: FloatArray) -> FloatArray:
-    """P = W - W X (X'WX)^-1 X'W for W = diag(1/v): residual maker of the weighted fit."""
-    w = 1.0 / v
-    wx = x * w[:, None]
-    inv = np.linalg.inv(x.T @ wx)
-    return np.diag(w) - wx @ inv @ wx.T
+class Projection:
+    """The residual maker P = W - W X (X'WX)^-1 X'W of a weighted fit, without forming it.
+
+    P is k x k; everything REML, DL, PM and Q need from it (P y, y'P y, y'PPy, tr P, tr PP,
+    the hat diagonal) is a weighted sum over the k studies once the whitened design
+    sqrt(W) X = Q R is factored, so memory stays O(k p) and time O(k p^2).
+    """
+
+    __slots__ = ("_q", "_sw", "h", "w")
+
+    def __init__(self, v: FloatArray, x: FloatArray) -> None:
+        self.w = 1.0 / v
+        self._sw = np.sqrt(self.w)
+        xs = x * self._sw[:, None]
+        if x.shape[1] == 1:
+            col = xs[:, 0]
+            self._q = (col / math.sqrt(float(col @ col)))[:, None]
+        else:
+            self._q = np.linalg.qr(xs)[0]
+        self.h = np.einsum("ij,ij->i", self._q, self._q)
+
+    def whitened_residuals(self, y: FloatArray) -> FloatArray:
+        """sqrt(W) (y - X b): the weighted fit's residuals, scaled so their squares sum to y'Py."""
+        ys = y * self._sw
+        return ys - self._q @ (self._q.T @ ys)
+
+    def apply(self, y: FloatArray) -> FloatArray:
+        """P y = W (y - X b)."""
+        return self._sw * self.whitened_residuals(y)
+
+    def quadratic(self, y: FloatArray) -> float:
+        """y'P y: the weighted residual sum of squares (Cochran's generalised Q)."""
+        e = self.whitened_residuals(y)
+        return float(e @ e)
+
+    def trace(self) -> float:
+        """tr P = sum w (1 - h)."""
+        return float(self.w @ (1.0 - self.h))
+
+    def trace_square(self) -> float:
+        """tr(PP) = sum w^2 (1 - 2h) + ||Q'WQ||_F^2."""
+        m = self._q.T @ (self._q * self.w[:, None])
+        return float((self.w * self.w) @ (1.0 - 2.0 * self.h) + np.sum(m * m))
+
+
+def hat_diagonal(v: FloatArray, x: FloatArray) -> FloatArray:
+    """Leverages h_i = w_i x_i' (X'WX)^-1 x_i of the fit with weights 1/v."""
+    return Projection(v, x).h
 
 
 def q_statistic(y: FloatArray, v: FloatArray, x: FloatArray) -> float:
     """Cochran's (generalised) Q with weights 1/v."""
-    p = _fe_projection(v, x)
-    return float(max(0.0, y @ p @ y))
+    return max(0.0, Projection(v, x).quadratic(y))
 
 
 def tau2_he(y: FloatArray, v: FloatArray, x: FloatArray) -> float:
-    """Hedges' estimator (untruncated); metafor starts REML's Fisher scoring from it."""
+    """Hedges' estimator (untruncated); metafor starts REML's Fisher scoring from it.
+
+    (RSS - tr((I - H) V)) / (k - p) with H the unweighted hat matrix: the OLS residuals and
+    leverages give both terms.
+    """
     k, p = x.shape
-    hat = x @ np.linalg.solve(x.T @ x, x.T)
-    resid_maker = np.eye(k) - hat
-    rss = float(y @ resid_maker @ y)
-    return (rss - float(np.trace(resid_maker * v[None, :]))) / (k - p)
+    ols = Projection(np.ones(k), x)
+    rss = ols.quadratic(y)
+    return (rss - float(v @ (1.0 - ols.h))) / (k - p)
 
 
 def tau2_dl(y: FloatArray, v: FloatArray, x: FloatArray) -> Tau2Estimate:
     """DerSimonian-Laird, truncated at 0 so weights can never turn negative."""
     k, p = x.shape
-    proj = _fe_projection(v, x)
-    rss = float(y @ proj @ y)
-    raw = (rss - (k - p)) / float(np.trace(proj))
+    proj = Projection(v, x)
+    raw = (proj.quadratic(y) - (k - p)) / proj.trace()
     return Tau2Estimate(max(0.0, raw), CLOSED_FORM)
 
 
 def _q_gen(tau2: float, y: FloatArray, v: FloatArray, x: FloatArray) -> float:
-    return float(y @ _fe_projection(v + tau2, x) @ y)
+    return Projection(v + tau2, x).quadratic(y)
 
 
 def tau2_pm(
@@ -128,10 +172,6 @@ def tau2_pm(
     return Tau2Estimate(float(root), BRENT, int(info.iterations))
 
 
-def _re_projection(tau2: float, v: FloatArray, x: FloatArray) -> FloatArray:
-    return _fe_projection(v + tau2, x)
-
-
 def reml_loglik(tau2: float, y: FloatArray, v: FloatArray, x: FloatArray) -> float:
     """Restricted log-likelihood in tau^2, up to a constant (metafor's ll.REML without it)."""
     vt = v + tau2
@@ -146,24 +186,25 @@ def reml_loglik(tau2: float, y: FloatArray, v: FloatArray, x: FloatArray) -> flo
 
 def reml_score(tau2: float, y: FloatArray, v: FloatArray, x: FloatArray) -> float:
     """d ll_REML / d tau^2 = (y'PPy - tr P) / 2."""
-    proj = _re_projection(tau2, v, x)
-    py = proj @ y
-    return float(0.5 * (py @ py - np.trace(proj)))
+    proj = Projection(v + tau2, x)
+    py = proj.apply(y)
+    return float(0.5 * (py @ py - proj.trace()))
 
 
 def _fisher_scoring(
     y: FloatArray, v: FloatArray, x: FloatArray, control: Tau2Control
 ) -> tuple[float, int, bool]:
     """metafor's REML iteration: tau2 += (y'PPy - trP) / tr(PP), halving steps below 0."""
-    tau2 = max(0.0, tau2_he(y, v, x))
+    start = tau2_he(y, v, x) if control.reml_start is None else control.reml_start
+    tau2 = max(0.0, start)
     iterations = 0
     change = control.reml_threshold + 1
     while change > control.reml_threshold:
         iterations += 1
         old = tau2
-        proj = _re_projection(tau2, v, x)
-        py = proj @ y
-        adj = (py @ py - np.trace(proj)) / np.sum(proj * proj.T)
+        proj = Projection(v + tau2, x)
+        py = proj.apply(y)
+        adj = (py @ py - proj.trace()) / proj.trace_square()
         adj = float(adj) * control.reml_stepadj
         if math.isnan(adj):
             adj = 0.0
