@@ -14,6 +14,7 @@ from importlib import import_module
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from evidence.meta.batch import BatchResult, pool_many
     from evidence.meta.bias import egger_test
     from evidence.meta.effect_sizes import MEASURES, cmicalc, escalc
     from evidence.meta.fit import METHODS, TESTS, rma, rma_mh
@@ -41,6 +42,7 @@ if TYPE_CHECKING:
 
 # public name -> module that defines it; one line each, sorted by name.
 _SOURCES: dict[str, str] = {
+    "BatchResult": "batch",
     "Coefficient": "results",
     "ConvergenceError": "tau2",
     "EffectSizes": "results",
@@ -62,6 +64,7 @@ _SOURCES: dict[str, str] = {
     "estimate_tau2": "tau2",
     "leave_one_out": "sensitivity",
     "meta_regression": "regression",
+    "pool_many": "batch",
     "reml_loglik": "tau2",
     "reml_score": "tau2",
     "rma": "fit",
@@ -74,6 +77,7 @@ __all__ = [
     "METHODS",
     "RATIO_MEASURES",
     "TESTS",
+    "BatchResult",
     "Coefficient",
     "ConvergenceError",
     "EffectSizes",
@@ -91,6 +95,7 @@ __all__ = [
     "estimate_tau2",
     "leave_one_out",
     "meta_regression",
+    "pool_many",
     "reml_loglik",
     "reml_score",
     "rma",

@@ -219,13 +219,9 @@ def _fisher_scoring(
     return tau2, iterations, True
 
 
-def _bracketed_reml(y: FloatArray, v: FloatArray, x: FloatArray) -> tuple[float, int]:
-    """Global REML maximum on [0, inf): grid over a bracket, then a root of the score.
-
-    The upper end is grown until the score is negative (the likelihood then decreases for
-    good); the best grid point localises the maximum, and Brent's method on the score (or a
-    bounded 1-D maximisation if the score does not change sign there) refines it.
-    """
+def reml_grid(y: FloatArray, v: FloatArray, x: FloatArray) -> FloatArray:
+    """The fallback's search grid: 0, then 400 points from far below min(v) to an upper end
+    grown until the score is negative there (the likelihood then decreases for good)."""
     upper = max(100.0, 10 * r_mad(y) ** 2, 10 * float(np.max(v)))
     grows = 0
     while reml_score(upper, y, v, x) > 0:
@@ -234,8 +230,38 @@ def _bracketed_reml(y: FloatArray, v: FloatArray, x: FloatArray) -> tuple[float,
         if grows > 100:
             raise ConvergenceError("REML: the likelihood keeps increasing in tau^2")
     scale = max(float(np.min(v)), 1e-12)
-    grid = np.concatenate([[0.0], np.geomspace(scale * 1e-6, upper, 400)])
-    ll = np.array([reml_loglik(t, y, v, x) for t in grid])
+    return np.concatenate([[0.0], np.geomspace(scale * 1e-6, upper, 400)])
+
+
+def _grid_loglik(grid: FloatArray, y: FloatArray, v: FloatArray, x: FloatArray) -> FloatArray:
+    """reml_loglik at every grid point; one-column models in blocks of grid points at once."""
+    if x.shape[1] != 1:
+        return np.array([reml_loglik(t, y, v, x) for t in grid])
+    col = x[:, 0]
+    out = np.empty(len(grid))
+    step = max(1, (1 << 18) // len(y))
+    for start in range(0, len(grid), step):
+        vt = v[None, :] + grid[start : start + step, None]
+        w = 1.0 / vt
+        wx = w * col
+        sxx = wx @ col
+        resid = y[None, :] - ((wx @ y) / sxx)[:, None] * col[None, :]
+        out[start : start + step] = (
+            -0.5 * np.log(vt).sum(axis=1)
+            - 0.5 * np.log(np.abs(sxx))
+            - 0.5 * (w * resid * resid).sum(axis=1)
+        )
+    return out
+
+
+def _bracketed_reml(y: FloatArray, v: FloatArray, x: FloatArray) -> tuple[float, int]:
+    """Global REML maximum on [0, inf): grid over a bracket, then a root of the score.
+
+    The best grid point (`reml_grid`) localises the maximum, and Brent's method on the score
+    (or a bounded 1-D maximisation if the score does not change sign there) refines it.
+    """
+    grid = reml_grid(y, v, x)
+    ll = _grid_loglik(grid, y, v, x)
     i = int(np.argmax(ll))
     evaluations = len(grid)
     if i == 0:
