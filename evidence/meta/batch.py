@@ -30,7 +30,6 @@ from evidence.meta.tau2 import (
     ConvergenceError,
     Tau2Control,
     _bracketed_reml,
-    reml_grid,
 )
 
 if TYPE_CHECKING:
@@ -169,6 +168,23 @@ def _he(y: FloatArray, v: FloatArray, k: FloatArray, g: _Groups) -> FloatArray:
         return (rss - g.sum(v) * (1.0 - 1.0 / k)) / (k - 1.0)
 
 
+def _halve(t: FloatArray, adj: FloatArray) -> None:
+    """metafor's step-halving in place: halve each step until t + step >= 0.
+
+    From t = 0 any negative step halves down to -0.0, so that case is set at once (the same
+    value, without a thousand halvings); the rest loop on the few that need it.
+    """
+    adj[(t == 0) & (adj < 0)] = -0.0
+    idx = np.flatnonzero(t + adj < 0)
+    if idx.size:
+        ti, ai = t[idx], adj[idx]
+        neg = ti + ai < 0
+        while neg.any():
+            ai[neg] /= 2
+            neg = ti + ai < 0
+        adj[idx] = ai
+
+
 def _label(groups: tuple[Any, ...], j: int) -> str:
     return f"group {groups[j]!r}"
 
@@ -206,10 +222,7 @@ def _reml(
                 f"REML: the step is not finite (effects or variances overflow) in "
                 f"{_label(labels, int(idx[bad[0]]))}"
             )
-        neg = t + adj < 0
-        while neg.any():
-            adj[neg] /= 2
-            neg = t + adj < 0
+        _halve(t, adj)
         it[active] += 1
         new = t + adj
         change = np.abs(t - new)
@@ -271,10 +284,7 @@ def _fallback(
     gs = _Groups(codes, m)
     starts = np.searchsorted(codes, np.arange(m))
     ends = np.searchsorted(codes, np.arange(m), side="right")
-    grids = np.empty((m, 401))
-    for j in range(m):
-        a, b = starts[j], ends[j]
-        grids[j] = reml_grid(ys[a:b], vs[a:b], np.ones((b - a, 1)))
+    grids = _grids(ys, vs, gs, starts, ends)
     ll = np.empty((m, 401))
     block = max(1, (1 << 20) // len(ys))
     for c in range(0, 401, block):
@@ -302,17 +312,7 @@ def _fallback(
     for j in np.flatnonzero(pending & ~bisect):  # no sign change: the scalar bounded search
         a, b = starts[j], ends[j]
         value[j], evaluations[j] = _bracketed_reml(ys[a:b], vs[a:b], np.ones((b - a, 1)))
-    active = bisect.copy()
-    for _ in range(2000):
-        if not active.any():
-            break
-        mid = 0.5 * (lo + hi)
-        up = _score(ys, vs, mid, gs) > 0
-        lo = np.where(active & up, mid, lo)
-        hi = np.where(active & ~up, mid, hi)
-        evaluations[active] += 1
-        active &= hi - lo > 1e-15 + 4 * _EPS * np.abs(mid)
-    value = np.where(bisect, 0.5 * (lo + hi), value)
+    value = np.where(bisect, _score_root(ys, vs, gs, lo, hi, bisect, evaluations), value)
     full_value = np.zeros(g.n)
     full_evaluations = np.zeros(g.n, dtype=np.int64)
     full_value[idx] = value
@@ -376,6 +376,76 @@ def _pm(
     for j in np.flatnonzero(solve):
         algorithm[j] = NEWTON_BISECTION
     return np.where(solve, t, 0.0), algorithm, iterations
+
+
+def _group_median(
+    values: FloatArray, codes: NDArray[np.intp], starts: NDArray[np.intp], ends: NDArray[np.intp]
+) -> FloatArray:
+    """np.median of each group's values (groups contiguous in `codes` order)."""
+    ordered = values[np.lexsort((values, codes))]
+    n = ends - starts
+    return 0.5 * (ordered[starts + (n - 1) // 2] + ordered[starts + n // 2])
+
+
+def _grids(
+    y: FloatArray,
+    v: FloatArray,
+    g: _Groups,
+    starts: NDArray[np.intp],
+    ends: NDArray[np.intp],
+) -> FloatArray:
+    """`tau2.reml_grid` for every group at once (rows sorted by group)."""
+    med = _group_median(y, g.codes, starts, ends)
+    mad = 1.4826 * _group_median(np.abs(y - med[g.codes]), g.codes, starts, ends)
+    upper = np.maximum(np.maximum(100.0, 10 * mad**2), 10 * np.maximum.reduceat(v, starts))
+    grow = _score(y, v, upper, g) > 0
+    for _ in range(100):
+        if not grow.any():
+            break
+        upper = np.where(grow, upper * 4, upper)
+        grow &= _score(y, v, upper, g) > 0
+    else:
+        if grow.any():
+            raise ConvergenceError("REML: the likelihood keeps increasing in tau^2")
+    scale = np.maximum(np.minimum.reduceat(v, starts), 1e-12)
+    grid = np.geomspace(scale * 1e-6, upper, 400, axis=1)
+    return np.concatenate([np.zeros((len(starts), 1)), grid], axis=1)
+
+
+def _score_root(
+    y: FloatArray,
+    v: FloatArray,
+    g: _Groups,
+    lo: FloatArray,
+    hi: FloatArray,
+    todo: NDArray[np.bool_],
+    evaluations: NDArray[np.int64],
+) -> FloatArray:
+    """The score's root in [lo, hi] (score(lo) > 0 > score(hi)) by the Illinois variant of
+    regula falsi, a bisection step whenever an interpolation falls outside the bracket."""
+    f_lo, f_hi = _score(y, v, lo, g), _score(y, v, hi, g)
+    side = np.zeros(len(lo), dtype=np.int8)  # which end moved last: -1 lo, +1 hi
+    root = 0.5 * (lo + hi)
+    active = todo.copy()
+    for _ in range(1000):
+        if not active.any():
+            break
+        with np.errstate(invalid="ignore", divide="ignore"):
+            c = hi - f_hi * (hi - lo) / (f_hi - f_lo)
+        c = np.where(np.isfinite(c) & (c > lo) & (c < hi), c, 0.5 * (lo + hi))
+        f_c = _score(y, v, c, g)
+        evaluations[active] += 1
+        up = active & (f_c > 0)
+        down = active & (f_c < 0)
+        # Illinois: halve the value at the end that stays for the second time running.
+        f_hi = np.where(up & (side == -1), 0.5 * f_hi, f_hi)
+        f_lo = np.where(down & (side == 1), 0.5 * f_lo, f_lo)
+        lo, f_lo = np.where(up, c, lo), np.where(up, f_c, f_lo)
+        hi, f_hi = np.where(down, c, hi), np.where(down, f_c, f_hi)
+        side = np.where(up, -1, np.where(down, 1, side)).astype(np.int8)
+        root = np.where(active, c, root)
+        active &= (f_c != 0) & (hi - lo > 1e-15 + 4 * _EPS * np.abs(c))
+    return np.where(active, 0.5 * (lo + hi), root)
 
 
 def _codes(group: ArrayLike, n: int) -> tuple[tuple[Any, ...], NDArray[np.intp]]:

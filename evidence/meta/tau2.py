@@ -210,6 +210,8 @@ def _fisher_scoring(
             adj = 0.0
         if not math.isfinite(adj):  # overflowing inputs: halving an infinite step never ends
             raise ConvergenceError("REML: the step is not finite (effects or variances overflow)")
+        if tau2 == 0 and adj < 0:
+            adj = -0.0  # where halving from 0 ends, without the thousand steps
         while tau2 + adj < 0:
             adj /= 2
         tau2 = tau2 + adj
