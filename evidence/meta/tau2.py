@@ -69,23 +69,32 @@ class Projection:
     sqrt(W) X = Q R is factored, so memory stays O(k p) and time O(k p^2).
     """
 
-    __slots__ = ("_q", "_sw", "h", "w")
+    __slots__ = ("_q", "_r", "_sw", "_x", "h", "w")
 
     def __init__(self, v: FloatArray, x: FloatArray) -> None:
         self.w = 1.0 / v
         self._sw = np.sqrt(self.w)
+        self._x = x
         xs = x * self._sw[:, None]
         if x.shape[1] == 1:
-            col = xs[:, 0]
-            self._q = (col / math.sqrt(float(col @ col)))[:, None]
+            norm = math.sqrt(float(xs[:, 0] @ xs[:, 0]))
+            self._q = xs / norm
+            self._r = np.array([[norm]])
         else:
-            self._q = np.linalg.qr(xs)[0]
+            self._q, self._r = np.linalg.qr(xs)
         self.h = np.einsum("ij,ij->i", self._q, self._q)
 
+    def coefficients(self, y: FloatArray) -> FloatArray:
+        """b = (X'WX)^-1 X'W y, solved through R b = Q' sqrt(W) y."""
+        return np.linalg.solve(self._r, self._q.T @ (y * self._sw))
+
     def whitened_residuals(self, y: FloatArray) -> FloatArray:
-        """sqrt(W) (y - X b): the weighted fit's residuals, scaled so their squares sum to y'Py."""
-        ys = y * self._sw
-        return ys - self._q @ (self._q.T @ ys)
+        """sqrt(W) (y - X b): the weighted fit's residuals, scaled so their squares sum to y'Py.
+
+        The residuals are taken on the scale of y, where an error in b moves y'Py only to
+        second order (b minimises it), so effects sharing a large offset lose no digits.
+        """
+        return self._sw * (y - self._x @ self.coefficients(y))
 
     def apply(self, y: FloatArray) -> FloatArray:
         """P y = W (y - X b)."""
