@@ -18,7 +18,6 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.optimize import brentq, minimize_scalar
 
 from evidence.meta._util import FloatArray, r_mad
 
@@ -153,6 +152,8 @@ def tau2_pm(
     y: FloatArray, v: FloatArray, x: FloatArray, control: Tau2Control | None = None
 ) -> Tau2Estimate:
     """Paule-Mandel: Q(tau^2) = k - p, solved by Brent's method (Q decreases in tau^2)."""
+    from scipy.optimize import brentq  # imported here: loading scipy.optimize is slow
+
     control = control or Tau2Control()
     k, p = x.shape
     target = k - p
@@ -271,6 +272,8 @@ def _bracketed_reml(y: FloatArray, v: FloatArray, x: FloatArray) -> tuple[float,
     The best grid point (`reml_grid`) localises the maximum, and Brent's method on the score
     (or a bounded 1-D maximisation if the score does not change sign there) refines it.
     """
+    from scipy.optimize import brentq, minimize_scalar  # imported here: slow to load
+
     grid = reml_grid(y, v, x)
     ll = _grid_loglik(grid, y, v, x)
     i = int(np.argmax(ll))
