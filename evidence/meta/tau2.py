@@ -85,7 +85,10 @@ class Projection:
 
     def coefficients(self, y: FloatArray) -> FloatArray:
         """b = (X'WX)^-1 X'W y, solved through R b = Q' sqrt(W) y."""
-        return np.linalg.solve(self._r, self._q.T @ (y * self._sw))
+        qty = self._q.T @ (y * self._sw)
+        if qty.shape[0] == 1:
+            return qty / self._r[0, 0]
+        return np.linalg.solve(self._r, qty)
 
     def whitened_residuals(self, y: FloatArray) -> FloatArray:
         """sqrt(W) (y - X b): the weighted fit's residuals, scaled so their squares sum to y'Py.
