@@ -454,7 +454,10 @@ def _codes(group: ArrayLike, n: int) -> tuple[tuple[Any, ...], NDArray[np.intp]]
     arr = np.asarray(group)
     if arr.ndim != 1 or len(arr) != n:
         raise ValueError(f"group must be one label per study ({n}), got shape {arr.shape}")
-    labels, codes = np.unique(arr, return_inverse=True)
+    try:
+        labels, codes = np.unique(arr, return_inverse=True)
+    except TypeError as exc:
+        raise ValueError(f"group labels must be all numbers or all strings ({exc})") from None
     return tuple(labels.tolist()), codes.astype(np.intp)
 
 
