@@ -105,10 +105,14 @@ __all__ = [
 
 
 def __getattr__(name: str) -> Any:
-    try:
-        module = _SOURCES[name]
-    except KeyError:
-        raise AttributeError(f"module 'evidence.meta' has no attribute {name!r}") from None
+    module = _SOURCES.get(name)
+    if module is None:  # a submodule, e.g. evidence.meta.fit, is loaded on first access too
+        try:
+            return import_module(f"evidence.meta.{name}")
+        except ModuleNotFoundError as exc:
+            if exc.name != f"evidence.meta.{name}":
+                raise
+            raise AttributeError(f"module 'evidence.meta' has no attribute {name!r}") from None
     value = getattr(import_module(f"evidence.meta.{module}"), name)
     globals()[name] = value
     return value
