@@ -12,7 +12,7 @@ import pytest
 from evidence.meta import ConvergenceError, Tau2Control, pool_many, rma
 from evidence.meta.batch import SINGLE_STUDY
 from evidence.meta.tau2 import FALLBACK, FISHER
-from tests.meta.reference import dataset
+from tests.meta.reference import REFERENCE, assert_close, dataset
 
 FIELDS = (
     "estimate", "se", "ci_low", "ci_high", "stat", "pval", "df", "q", "q_pval", "tau2", "i2",
@@ -140,3 +140,54 @@ def test_bad_input_is_refused(kwargs: dict[str, Any], message: str) -> None:
     args.update(kwargs)
     with pytest.raises(ValueError, match=message):
         pool_many(**args)
+
+
+BATCH_REFERENCE = REFERENCE.parent / "batch.json"
+METAFOR_FIELDS = {
+    "estimate": "estimate", "se": "se", "ci_low": "ci_lb", "ci_high": "ci_ub", "pval": "pval",
+    "tau2": "tau2", "q": "QE", "q_pval": "QEp", "i2": "I2", "h2": "H2", "pi_low": "pi_lb",
+    "pi_high": "pi_ub",
+}  # fmt: skip
+
+
+def batch_reference() -> dict[str, Any]:
+    with BATCH_REFERENCE.open(encoding="utf-8") as fh:
+        return dict(json.load(fh))
+
+
+def check_against_metafor(records: list[dict[str, Any]], control: Tau2Control | None) -> None:
+    ref = batch_reference()
+    name, method, test = records[0]["dataset"], records[0]["method"], records[0]["test"]
+    d = ref["datasets"][name]
+    batch = pool_many(d["yi"], d["vi"], d["group"], method=method, test=test, control=control)
+    row = {label: i for i, label in enumerate(batch.groups)}
+    assert set(row) == {r["group"] for r in records}
+    for rec in records:
+        i = row[rec["group"]]
+        assert batch.k[i] == rec["k"]
+        for ours, theirs in METAFOR_FIELDS.items():
+            got = float(getattr(batch, ours)[i])
+            assert_close(
+                None if math.isnan(got) else got, rec[theirs], f"{name} {rec['group']} {ours}"
+            )
+
+
+def grouped(records: list[dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:
+    out: dict[str, list[dict[str, Any]]] = {}
+    for rec in records:
+        out.setdefault(f"{rec['dataset']}-{rec['method']}-{rec['test']}", []).append(rec)
+    return out
+
+
+POOLS = grouped(batch_reference()["pools"])
+
+
+@pytest.mark.parametrize("case", sorted(POOLS))
+def test_pool_many_equals_metafor_per_group(case: str) -> None:
+    check_against_metafor(POOLS[case], None)
+
+
+@pytest.mark.parametrize("case", sorted(grouped(batch_reference()["reml_default"])))
+def test_pool_many_reproduces_metafor_default_reml_stopping_point(case: str) -> None:
+    records = grouped(batch_reference()["reml_default"])[case]
+    check_against_metafor(records, Tau2Control(reml_threshold=1e-5))
