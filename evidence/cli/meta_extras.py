@@ -19,7 +19,7 @@ EXTRAS: dict[str, str] = {
     "confint": "evidence.meta.heterogeneity:cli_confint",
     "glmm": "evidence.meta.rare_events:glmm_extra",
     "harbord": "evidence.meta.bias_extras:harbord_extra",
-    "influence": "evidence.meta.influence:cli_influence",
+    "influence": "evidence.meta.diagnostics:cli_influence",
     "peters": "evidence.meta.bias_extras:peters_extra",
     "ranktest": "evidence.meta.bias_extras:ranktest_extra",
     "regtest": "evidence.meta.bias_extras:regtest_extra",

@@ -12,9 +12,9 @@ from collections.abc import Callable
 from typing import Any
 
 from evidence.meta.bias import MIN_K, NotComputable, harbord_test, peters_test, regtest
-from evidence.meta.ranktest import ranktest
+from evidence.meta.rank_correlation import ranktest
 from evidence.meta.results import EffectSizes, PooledResult
-from evidence.meta.trimfill import trimfill
+from evidence.meta.trim_and_fill import trimfill
 
 _MH_NOTE = "the pool is Mantel-Haenszel; the model here uses the fixed-effect (FE) method"
 

@@ -1,9 +1,11 @@
 """Study-level effect sizes, as metafor's escalc computes them.
 
-Two-group binary outcomes (RR, OR, RD) go through statsmodels' `effectsize_2proportions`
-after we apply metafor's zero-cell rule ourselves: statsmodels' default leaves zero cells
-alone and returns infinities. SMD uses metafor's exact gamma-function bias correction and its
-default large-sample variance (vtype="LS"), not statsmodels' approximations.
+Two-group binary outcomes (RR, OR, RD) use the formulas of statsmodels'
+`effectsize_2proportions` (with no zero correction), written out in `two_proportions` with the
+same operations so the values are identical while a plain pool does not load statsmodels; we
+apply metafor's zero-cell rule ourselves first, since without it zero cells give infinities.
+SMD uses metafor's exact gamma-function bias correction and its default large-sample variance
+(vtype="LS"), not statsmodels' approximations.
 
 Further measures follow escalc's defaults too: incidence-rate ratio and difference (IRR, IRD;
 events and person-time per arm), the log ratio of means (ROM), the SMD with heteroscedastic
@@ -17,7 +19,6 @@ from __future__ import annotations
 
 import numpy as np
 from scipy.special import gammaln
-from statsmodels.stats.meta_analysis import effectsize_2proportions
 
 from evidence.meta._util import (
     ArrayLike,
@@ -84,7 +85,27 @@ def check_magnitudes(yi: FloatArray, vi: FloatArray, studies: tuple[str, ...]) -
 
 ZERO_RULES = ("only0", "all", "if0all", "none")
 
-_SM_STATISTIC = {"RR": "risk-ratio", "OR": "odds-ratio", "RD": "diff"}
+
+def two_proportions(
+    events1: FloatArray, n1: FloatArray, events2: FloatArray, n2: FloatArray, measure: str
+) -> tuple[FloatArray, FloatArray]:
+    """log RR, log OR or RD and its variance from (already corrected) counts.
+
+    The same arithmetic, step for step, as statsmodels' effectsize_2proportions without a zero
+    correction (tests/meta/test_effect_sizes.py checks they agree to the last bit).
+    """
+    p1 = events1 / n1
+    p2 = events2 / n2
+    if measure == "RD":
+        return p1 - p2, p1 * (1 - p1) / n1 + p2 * (1 - p2) / n2
+    if measure == "RR":
+        return np.log(p1) - np.log(p2), (1 - p1) / p1 / n1 + (1 - p2) / p2 / n2
+    if measure == "OR":
+        return (
+            np.log(p1) - np.log(1 - p1) - np.log(p2) + np.log(1 - p2),
+            1 / (p1 * (1 - p1) * n1) + 1 / (p2 * (1 - p2) * n2),
+        )
+    raise ValueError(f"unknown binary measure {measure!r}; expected RR, OR or RD")
 
 
 def cmicalc(m: ArrayLike) -> FloatArray:
@@ -154,9 +175,8 @@ def _binary(
     fix = _zero_mask([a, b, c, d], to)
     inc = np.where(fix, add, 0.0)
     ai, bi, ci, di = a + inc, b + inc, c + inc, d + inc
-    yi, vi = effectsize_2proportions(
-        ai, ai + bi, ci, ci + di, statistic=_SM_STATISTIC[measure], zero_correction=None
-    )
+    with np.errstate(divide="ignore", invalid="ignore"):  # uncorrected zeros: refused below
+        yi, vi = two_proportions(ai, ai + bi, ci, ci + di, measure)
     return EffectSizes(
         measure=measure,
         yi=tuple(float(x) for x in yi),

@@ -2,8 +2,11 @@
 
 `rma_uni` is the general engine (any design matrix) that the subgroup, regression and bias
 modules reuse; `rma` is the intercept-only pool with predict()'s prediction interval.
-Coefficients come from statsmodels' WLS with weights 1/(v + tau^2): its unscaled covariance is
-(X'WX)^-1 (the z test) and its residual scale is exactly Knapp-Hartung's factor.
+With moderators, coefficients come from statsmodels' WLS with weights 1/(v + tau^2): its
+unscaled covariance is (X'WX)^-1 (the z test) and its residual scale is exactly Knapp-Hartung's
+factor. A single-column model (every plain pool) takes the same quantities in closed form, so
+pooling needs neither statsmodels nor scipy.stats; distributions come from scipy.special.
+Nothing here forms a k x k matrix: memory is linear in the number of studies.
 """
 
 from __future__ import annotations
@@ -12,8 +15,7 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
-from scipy import stats
-from statsmodels.regression.linear_model import WLS
+from scipy.special import chdtrc, fdtrc, ndtr, ndtri, stdtr, stdtrit
 
 from evidence.meta._util import (
     ArrayLike,
@@ -25,11 +27,7 @@ from evidence.meta._util import (
 )
 from evidence.meta.effect_sizes import check_magnitudes, escalc
 from evidence.meta.results import EffectSizes, PooledResult
-from evidence.meta.tau2 import (
-    Tau2Control,
-    _fe_projection,
-    estimate_tau2,
-)
+from evidence.meta.tau2 import Projection, Tau2Control, estimate_tau2
 
 METHODS = ("FE", "DL", "PM", "REML")
 TESTS = ("z", "knha", "adhoc")
@@ -86,6 +84,42 @@ def _check_level(level: float) -> float:
     return float(level)
 
 
+def two_sided_p(stat: FloatArray | float, df: float | None) -> FloatArray:
+    """Two-sided p-value of a z (df None) or t statistic."""
+    a = -np.abs(stat)
+    return np.asarray(2 * (ndtr(a) if df is None else stdtr(df, a)), dtype=float)
+
+
+def critical_value(level: float, df: float | None) -> float:
+    """The (1 + level) / 2 quantile of the normal (df None) or t distribution."""
+    q = 0.5 + level / 2
+    return float(ndtri(q) if df is None else stdtrit(df, q))
+
+
+def _weighted_fit(
+    y: FloatArray, w: FloatArray, x: FloatArray
+) -> tuple[FloatArray, FloatArray, float]:
+    """Coefficients, their unscaled covariance (X'WX)^-1 and the weighted RSS.
+
+    One column: the closed forms. More: statsmodels' WLS (imported only then).
+    """
+    if x.shape[1] == 1:
+        col = x[:, 0]
+        wx = w * col
+        sxx = float(wx @ col)
+        b = float(wx @ y) / sxx
+        resid = y - b * col
+        return np.array([b]), np.array([[1.0 / sxx]]), float(w @ (resid * resid))
+    from statsmodels.regression.linear_model import WLS
+
+    wls = WLS(y, x, weights=w).fit()
+    return (
+        np.asarray(wls.params, dtype=float),
+        np.asarray(wls.normalized_cov_params, dtype=float),
+        float(wls.ssr),
+    )
+
+
 def rma_uni(
     y: FloatArray,
     v: FloatArray,
@@ -109,17 +143,14 @@ def rma_uni(
         raise ValueError(f"need more studies than coefficients (k = {k}, p = {p})")
     if (v <= 0).any():
         raise ValueError("sampling variances must be positive")
-    if np.linalg.matrix_rank(x) < p:
+    if (not x.any()) if p == 1 else np.linalg.matrix_rank(x) < p:
         raise ValueError("design matrix is not of full rank")
     est = estimate_tau2(method, y, v, x, control)
     tau2 = est.value
     w = 1.0 / (v + tau2)
-    wls = WLS(y, x, weights=w).fit()
-    beta = np.asarray(wls.params, dtype=float)
-    vb = np.asarray(wls.normalized_cov_params, dtype=float)
+    beta, vb, rss = _weighted_fit(y, w, x)
     df: float | None = None
     if test in ("knha", "adhoc"):
-        rss = float(wls.ssr)
         s2w = 0.0 if rss <= _EPS else rss / (k - p)
         if test == "adhoc":
             s2w = max(1.0, s2w)
@@ -128,12 +159,8 @@ def rma_uni(
     se = np.sqrt(np.diag(vb))
     with np.errstate(divide="ignore", invalid="ignore"):
         stat = beta / se
-    if df is None:
-        pval = 2 * stats.norm.sf(np.abs(stat))
-        crit = float(stats.norm.ppf(0.5 + level / 2))
-    else:
-        pval = 2 * stats.t.sf(np.abs(stat), df)
-        crit = float(stats.t.ppf(0.5 + level / 2, df))
+    pval = two_sided_p(stat, df)
+    crit = critical_value(level, df)
 
     if btt is None:
         btt = tuple(range(1, p)) if p > 1 else (0,)
@@ -148,15 +175,15 @@ def rma_uni(
     qm_pval: float | None = None
     if qm is not None:
         if df is None:
-            qm_pval = float(stats.chi2.sf(qm, m))
+            qm_pval = float(chdtrc(m, qm))
         else:
             qm = qm / m
-            qm_pval = float(stats.f.sf(qm, m, df))
+            qm_pval = float(fdtrc(m, df, qm))
 
-    proj = _fe_projection(v, x)
-    qe = float(max(0.0, y @ proj @ y))
+    proj = Projection(v, x)
+    qe = max(0.0, proj.quadratic(y))
     qe_df = k - p
-    vt = (k - p) / float(np.trace(proj))
+    vt = (k - p) / proj.trace()
     if method == "FE":
         i2 = max(0.0, 100 * (qe - qe_df) / qe) if qe > 0 else 0.0
         h2 = qe / qe_df
@@ -183,7 +210,7 @@ def rma_uni(
         tau2_iterations=est.iterations,
         qe=qe,
         qe_df=qe_df,
-        qe_pval=float(stats.chi2.sf(qe, qe_df)),
+        qe_pval=float(chdtrc(qe_df, qe)),
         i2=float(i2),
         h2=float(h2),
         qm=qm,
@@ -200,7 +227,7 @@ def _single_study(
     tau^2 = 0, I^2 = 0, H^2 = 1, and for random-effects methods a prediction interval equal to
     the CI. These are conventions, not findings: one study says nothing about heterogeneity."""
     se = math.sqrt(v)
-    crit = float(stats.norm.ppf(0.5 + level / 2))
+    crit = critical_value(level, None)
     z = y / se
     notes = (
         "k = 1: the pooled estimate is the single study; heterogeneity cannot be assessed "
@@ -220,7 +247,7 @@ def _single_study(
         ci_low=lo,
         ci_high=hi,
         stat=z,
-        pval=float(2 * stats.norm.sf(abs(z))),
+        pval=float(two_sided_p(z, None)),
         df=None,
         q=0.0,
         q_df=0,
@@ -374,22 +401,22 @@ def prediction_interval(
     if pi_type == "default":
         crit = fit.crit
     elif pi_type == "simple":
-        crit = float(stats.norm.ppf(0.5 + level / 2))
+        crit = float(ndtri(0.5 + level / 2))
         spread = math.sqrt(fit.tau2)
         note = "prediction interval: z times tau (SE of the estimate ignored)"
     elif pi_type == "t":
-        crit = float(stats.t.ppf(0.5 + level / 2, fit.k - fit.p))
+        crit = float(stdtrit(fit.k - fit.p, 0.5 + level / 2))
         note = f"prediction interval: t with {fit.k - fit.p} df"
     elif pi_type == "riley":
         df = max(1, fit.k - fit.p - 1)
-        crit = float(stats.t.ppf(0.5 + level / 2, df))
+        crit = float(stdtrit(df, 0.5 + level / 2))
         note = f"prediction interval: t with {df} df (Riley et al. 2011)"
     else:
         df = fit.k - 2
         if df < 1:
             note = f"no prediction interval: the t(k - 2) form needs k >= 3 studies (k = {fit.k})"
             return None, None, note
-        crit = float(stats.t.ppf(0.5 + level / 2, df))
+        crit = float(stdtrit(df, 0.5 + level / 2))
         note = f"prediction interval: t with {df} df (Higgins et al. 2009)"
     return est - crit * spread, est + crit * spread, note
 
@@ -466,7 +493,7 @@ def rma_mh(
         est = float(math.log(r / s))
     se = float(math.sqrt(var))
     z = est / se
-    crit = float(stats.norm.ppf(0.5 + level / 2))
+    crit = critical_value(level, None)
 
     es_q = escalc(
         measure,
@@ -483,7 +510,7 @@ def rma_mh(
         yq, vq = np.asarray(es_q.yi), np.asarray(es_q.vi)
         q = float(max(0.0, np.sum((yq - est) ** 2 / vq)))
         q_df = k_yi - 1
-        q_pval = float(stats.chi2.sf(q, q_df))
+        q_pval = float(chdtrc(q_df, q))
         i2 = max(0.0, 100 * (q - q_df) / q) if q > 0 else 0.0
         h2 = q / q_df
     return PooledResult(
@@ -497,7 +524,7 @@ def rma_mh(
         ci_low=est - crit * se,
         ci_high=est + crit * se,
         stat=z,
-        pval=float(2 * stats.norm.sf(abs(z))),
+        pval=float(two_sided_p(z, None)),
         df=None,
         q=q,
         q_df=q_df,

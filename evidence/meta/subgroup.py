@@ -10,7 +10,7 @@ Two tests are reported, both matching metafor:
 from __future__ import annotations
 
 import numpy as np
-from scipy import stats
+from scipy.special import chdtrc
 
 from evidence.meta._util import ArrayLike, as_vector, require_finite, same_length, study_labels
 from evidence.meta.fit import rma, rma_uni
@@ -112,6 +112,6 @@ def subgroup_analysis(
         groups=pooled,
         q_between=q_between,
         q_between_df=q_df,
-        q_between_pval=float(stats.chi2.sf(q_between, q_df)),
+        q_between_pval=float(chdtrc(q_df, q_between)),
         moderator_model=model,
     )

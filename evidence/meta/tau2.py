@@ -18,7 +18,6 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.optimize import brentq, minimize_scalar
 
 from evidence.meta._util import FloatArray, r_mad
 
@@ -58,48 +57,106 @@ class Tau2Control:
     reml_fallback: bool = True
     pm_xtol: float = 1e-14
     pm_maxiter: int = 500
+    reml_start: float | None = None
 
 
-def _fe_projection(v: FloatArray, x: FloatArray) -> FloatArray:
-    """P = W - W X (X'WX)^-1 X'W for W = diag(1/v): residual maker of the weighted fit."""
-    w = 1.0 / v
-    wx = x * w[:, None]
-    inv = np.linalg.inv(x.T @ wx)
-    return np.diag(w) - wx @ inv @ wx.T
+class Projection:
+    """The residual maker P = W - W X (X'WX)^-1 X'W of a weighted fit, without forming it.
+
+    P is k x k; everything REML, DL, PM and Q need from it (P y, y'P y, y'PPy, tr P, tr PP,
+    the hat diagonal) is a weighted sum over the k studies once the whitened design
+    sqrt(W) X = Q R is factored, so memory stays O(k p) and time O(k p^2).
+    """
+
+    __slots__ = ("_q", "_r", "_sw", "_x", "h", "w")
+
+    def __init__(self, v: FloatArray, x: FloatArray) -> None:
+        self.w = 1.0 / v
+        self._sw = np.sqrt(self.w)
+        self._x = x
+        xs = x * self._sw[:, None]
+        if x.shape[1] == 1:
+            norm = math.sqrt(float(xs[:, 0] @ xs[:, 0]))
+            self._q = xs / norm
+            self._r = np.array([[norm]])
+        else:
+            self._q, self._r = np.linalg.qr(xs)
+        self.h = np.einsum("ij,ij->i", self._q, self._q)
+
+    def coefficients(self, y: FloatArray) -> FloatArray:
+        """b = (X'WX)^-1 X'W y, solved through R b = Q' sqrt(W) y."""
+        qty = self._q.T @ (y * self._sw)
+        if qty.shape[0] == 1:
+            return qty / self._r[0, 0]
+        return np.linalg.solve(self._r, qty)
+
+    def whitened_residuals(self, y: FloatArray) -> FloatArray:
+        """sqrt(W) (y - X b): the weighted fit's residuals, scaled so their squares sum to y'Py.
+
+        The residuals are taken on the scale of y, where an error in b moves y'Py only to
+        second order (b minimises it), so effects sharing a large offset lose no digits.
+        """
+        return self._sw * (y - self._x @ self.coefficients(y))
+
+    def apply(self, y: FloatArray) -> FloatArray:
+        """P y = W (y - X b)."""
+        return self._sw * self.whitened_residuals(y)
+
+    def quadratic(self, y: FloatArray) -> float:
+        """y'P y: the weighted residual sum of squares (Cochran's generalised Q)."""
+        e = self.whitened_residuals(y)
+        return float(e @ e)
+
+    def trace(self) -> float:
+        """tr P = sum w (1 - h)."""
+        return float(self.w @ (1.0 - self.h))
+
+    def trace_square(self) -> float:
+        """tr(PP) = sum w^2 (1 - 2h) + ||Q'WQ||_F^2."""
+        m = self._q.T @ (self._q * self.w[:, None])
+        return float((self.w * self.w) @ (1.0 - 2.0 * self.h) + np.sum(m * m))
+
+
+def hat_diagonal(v: FloatArray, x: FloatArray) -> FloatArray:
+    """Leverages h_i = w_i x_i' (X'WX)^-1 x_i of the fit with weights 1/v."""
+    return Projection(v, x).h
 
 
 def q_statistic(y: FloatArray, v: FloatArray, x: FloatArray) -> float:
     """Cochran's (generalised) Q with weights 1/v."""
-    p = _fe_projection(v, x)
-    return float(max(0.0, y @ p @ y))
+    return max(0.0, Projection(v, x).quadratic(y))
 
 
 def tau2_he(y: FloatArray, v: FloatArray, x: FloatArray) -> float:
-    """Hedges' estimator (untruncated); metafor starts REML's Fisher scoring from it."""
+    """Hedges' estimator (untruncated); metafor starts REML's Fisher scoring from it.
+
+    (RSS - tr((I - H) V)) / (k - p) with H the unweighted hat matrix: the OLS residuals and
+    leverages give both terms.
+    """
     k, p = x.shape
-    hat = x @ np.linalg.solve(x.T @ x, x.T)
-    resid_maker = np.eye(k) - hat
-    rss = float(y @ resid_maker @ y)
-    return (rss - float(np.trace(resid_maker * v[None, :]))) / (k - p)
+    ols = Projection(np.ones(k), x)
+    rss = ols.quadratic(y)
+    return (rss - float(v @ (1.0 - ols.h))) / (k - p)
 
 
 def tau2_dl(y: FloatArray, v: FloatArray, x: FloatArray) -> Tau2Estimate:
     """DerSimonian-Laird, truncated at 0 so weights can never turn negative."""
     k, p = x.shape
-    proj = _fe_projection(v, x)
-    rss = float(y @ proj @ y)
-    raw = (rss - (k - p)) / float(np.trace(proj))
+    proj = Projection(v, x)
+    raw = (proj.quadratic(y) - (k - p)) / proj.trace()
     return Tau2Estimate(max(0.0, raw), CLOSED_FORM)
 
 
 def _q_gen(tau2: float, y: FloatArray, v: FloatArray, x: FloatArray) -> float:
-    return float(y @ _fe_projection(v + tau2, x) @ y)
+    return Projection(v + tau2, x).quadratic(y)
 
 
 def tau2_pm(
     y: FloatArray, v: FloatArray, x: FloatArray, control: Tau2Control | None = None
 ) -> Tau2Estimate:
     """Paule-Mandel: Q(tau^2) = k - p, solved by Brent's method (Q decreases in tau^2)."""
+    from scipy.optimize import brentq  # imported here: loading scipy.optimize is slow
+
     control = control or Tau2Control()
     k, p = x.shape
     target = k - p
@@ -128,10 +185,6 @@ def tau2_pm(
     return Tau2Estimate(float(root), BRENT, int(info.iterations))
 
 
-def _re_projection(tau2: float, v: FloatArray, x: FloatArray) -> FloatArray:
-    return _fe_projection(v + tau2, x)
-
-
 def reml_loglik(tau2: float, y: FloatArray, v: FloatArray, x: FloatArray) -> float:
     """Restricted log-likelihood in tau^2, up to a constant (metafor's ll.REML without it)."""
     vt = v + tau2
@@ -146,29 +199,32 @@ def reml_loglik(tau2: float, y: FloatArray, v: FloatArray, x: FloatArray) -> flo
 
 def reml_score(tau2: float, y: FloatArray, v: FloatArray, x: FloatArray) -> float:
     """d ll_REML / d tau^2 = (y'PPy - tr P) / 2."""
-    proj = _re_projection(tau2, v, x)
-    py = proj @ y
-    return float(0.5 * (py @ py - np.trace(proj)))
+    proj = Projection(v + tau2, x)
+    py = proj.apply(y)
+    return float(0.5 * (py @ py - proj.trace()))
 
 
 def _fisher_scoring(
     y: FloatArray, v: FloatArray, x: FloatArray, control: Tau2Control
 ) -> tuple[float, int, bool]:
     """metafor's REML iteration: tau2 += (y'PPy - trP) / tr(PP), halving steps below 0."""
-    tau2 = max(0.0, tau2_he(y, v, x))
+    start = tau2_he(y, v, x) if control.reml_start is None else control.reml_start
+    tau2 = max(0.0, start)
     iterations = 0
     change = control.reml_threshold + 1
     while change > control.reml_threshold:
         iterations += 1
         old = tau2
-        proj = _re_projection(tau2, v, x)
-        py = proj @ y
-        adj = (py @ py - np.trace(proj)) / np.sum(proj * proj.T)
+        proj = Projection(v + tau2, x)
+        py = proj.apply(y)
+        adj = (py @ py - proj.trace()) / proj.trace_square()
         adj = float(adj) * control.reml_stepadj
         if math.isnan(adj):
             adj = 0.0
         if not math.isfinite(adj):  # overflowing inputs: halving an infinite step never ends
             raise ConvergenceError("REML: the step is not finite (effects or variances overflow)")
+        if tau2 == 0 and adj < 0:
+            adj = -0.0  # where halving from 0 ends, without the thousand steps
         while tau2 + adj < 0:
             adj /= 2
         tau2 = tau2 + adj
@@ -178,13 +234,9 @@ def _fisher_scoring(
     return tau2, iterations, True
 
 
-def _bracketed_reml(y: FloatArray, v: FloatArray, x: FloatArray) -> tuple[float, int]:
-    """Global REML maximum on [0, inf): grid over a bracket, then a root of the score.
-
-    The upper end is grown until the score is negative (the likelihood then decreases for
-    good); the best grid point localises the maximum, and Brent's method on the score (or a
-    bounded 1-D maximisation if the score does not change sign there) refines it.
-    """
+def reml_grid(y: FloatArray, v: FloatArray, x: FloatArray) -> FloatArray:
+    """The fallback's search grid: 0, then 400 points from far below min(v) to an upper end
+    grown until the score is negative there (the likelihood then decreases for good)."""
     upper = max(100.0, 10 * r_mad(y) ** 2, 10 * float(np.max(v)))
     grows = 0
     while reml_score(upper, y, v, x) > 0:
@@ -193,8 +245,40 @@ def _bracketed_reml(y: FloatArray, v: FloatArray, x: FloatArray) -> tuple[float,
         if grows > 100:
             raise ConvergenceError("REML: the likelihood keeps increasing in tau^2")
     scale = max(float(np.min(v)), 1e-12)
-    grid = np.concatenate([[0.0], np.geomspace(scale * 1e-6, upper, 400)])
-    ll = np.array([reml_loglik(t, y, v, x) for t in grid])
+    return np.concatenate([[0.0], np.geomspace(scale * 1e-6, upper, 400)])
+
+
+def _grid_loglik(grid: FloatArray, y: FloatArray, v: FloatArray, x: FloatArray) -> FloatArray:
+    """reml_loglik at every grid point; one-column models in blocks of grid points at once."""
+    if x.shape[1] != 1:
+        return np.array([reml_loglik(t, y, v, x) for t in grid])
+    col = x[:, 0]
+    out = np.empty(len(grid))
+    step = max(1, (1 << 18) // len(y))
+    for start in range(0, len(grid), step):
+        vt = v[None, :] + grid[start : start + step, None]
+        w = 1.0 / vt
+        wx = w * col
+        sxx = wx @ col
+        resid = y[None, :] - ((wx @ y) / sxx)[:, None] * col[None, :]
+        out[start : start + step] = (
+            -0.5 * np.log(vt).sum(axis=1)
+            - 0.5 * np.log(np.abs(sxx))
+            - 0.5 * (w * resid * resid).sum(axis=1)
+        )
+    return out
+
+
+def _bracketed_reml(y: FloatArray, v: FloatArray, x: FloatArray) -> tuple[float, int]:
+    """Global REML maximum on [0, inf): grid over a bracket, then a root of the score.
+
+    The best grid point (`reml_grid`) localises the maximum, and Brent's method on the score
+    (or a bounded 1-D maximisation if the score does not change sign there) refines it.
+    """
+    from scipy.optimize import brentq, minimize_scalar  # imported here: slow to load
+
+    grid = reml_grid(y, v, x)
+    ll = _grid_loglik(grid, y, v, x)
     i = int(np.argmax(ll))
     evaluations = len(grid)
     if i == 0:

@@ -23,7 +23,7 @@ from evidence.meta.results import RATIO_MEASURES, PooledResult, SequentialResult
 from evidence.report.markup import dom_id, one_line
 
 if TYPE_CHECKING:
-    from evidence.meta.influence import BaujatPoints
+    from evidence.meta.diagnostics import BaujatPoints
 
 STYLE = {
     "svg.hashsalt": "evidence",

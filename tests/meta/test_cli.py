@@ -5,6 +5,8 @@ from __future__ import annotations
 import ast
 import csv
 import json
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -397,3 +399,40 @@ def test_cli_bounds_equal_the_engine_bounds() -> None:
     assert meta_cmd.MAX_ABS_VALUE == effect_sizes.MAX_ABS_EFFECT
     assert meta_cmd.MIN_VARIANCE == effect_sizes.MIN_VARIANCE
     assert meta_cmd.MAX_VARIANCE == effect_sizes.MAX_VARIANCE
+
+
+# Run in a fresh interpreter: the command prints its JSON, then the heavy modules it loaded.
+IMPORT_PROBE = """
+import json, sys
+from evidence.cli import app
+try:
+    app(sys.argv[1:])
+except SystemExit as exc:
+    if exc.code:
+        raise
+heavy = ("statsmodels", "scipy.stats", "scipy.optimize", "pandas")
+print(json.dumps(sorted(m for m in sys.modules if m.split(".")[0] in ("statsmodels", "pandas")
+                        or m in heavy)))
+"""
+
+
+@pytest.mark.parametrize(
+    ("measure", "name", "method", "test"),
+    [("GEN", "hackshaw1998", "REML", "knha"), ("RR", "bcg", "DL", "z")],
+)
+def test_a_plain_pool_imports_neither_statsmodels_nor_scipy_stats(
+    tmp_path: Path, measure: str, name: str, method: str, test: str
+) -> None:
+    """`evidence meta` loads only what the analysis needs: scipy.special, not scipy.stats,
+    statsmodels, scipy.optimize or pandas (each costs a large part of a second to import)."""
+    path = dataset_csv(tmp_path, name)
+    args = ["meta", "--input", str(path), "--measure", measure, "--method", method]
+    out = subprocess.run(
+        [sys.executable, "-c", IMPORT_PROBE, *args, "--test", test],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    result_text, _, modules = out.stdout.strip().rpartition("\n")
+    assert json.loads(result_text)["k"] == len(dataset(name)["study"])
+    assert json.loads(modules) == []

@@ -109,3 +109,26 @@ def test_result_serialises() -> None:
     assert list(frame.columns) == ["study", "yi", "vi", "sei", "zero_corrected"]
     np.testing.assert_allclose(frame["sei"] ** 2, frame["vi"])
     assert es.to_dict()["measure"] == "SMD"
+
+
+@pytest.mark.parametrize(
+    ("measure", "statistic"), [("RR", "risk-ratio"), ("OR", "odds-ratio"), ("RD", "diff")]
+)
+def test_two_proportions_is_statsmodels_effectsize_2proportions_to_the_bit(
+    measure: str, statistic: str
+) -> None:
+    from statsmodels.stats.meta_analysis import effectsize_2proportions
+
+    from evidence.meta.effect_sizes import two_proportions
+
+    rng = np.random.default_rng(8)
+    n1 = rng.integers(5, 500, 200).astype(float)
+    n2 = rng.integers(5, 500, 200).astype(float)
+    a = np.floor(rng.uniform(0, 1, 200) * n1) + 0.5
+    c = np.floor(rng.uniform(0, 1, 200) * n2) + 0.5
+    ours = two_proportions(a, n1 + 1, c, n2 + 1, measure)
+    theirs = effectsize_2proportions(
+        a, n1 + 1, c, n2 + 1, statistic=statistic, zero_correction=None
+    )
+    assert np.array_equal(ours[0], theirs[0])
+    assert np.array_equal(ours[1], theirs[1])

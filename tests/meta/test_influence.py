@@ -13,7 +13,7 @@ from typer.testing import CliRunner
 
 from evidence.cli import app
 from evidence.meta import baujat, influence
-from evidence.meta.influence import hat_values
+from evidence.meta.diagnostics import hat_values
 from tests.meta.reference import assert_all_close, case_id
 from tests.meta.reference_heterogeneity import CONTROL, data, load, mods_of, yi_vi_csv
 

@@ -28,7 +28,7 @@ from evidence.meta import (
     regtest,
     trimfill,
 )
-from evidence.meta.ranktest import inversion_distribution
+from evidence.meta.rank_correlation import inversion_distribution
 from tests.meta.reference import assert_all_close, assert_close, case_id
 
 FIXTURE = Path(__file__).resolve().parents[1] / "fixtures" / "metafor" / "publication_bias.json"
