@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from evidence.rating.domains import DomainJudgement
+
 LEVELS = ("Very low", "Low", "Moderate", "High")
 
 
@@ -34,15 +36,22 @@ def grade_outcome(
     egger_p: float | None = None,
     indirect: bool = False,
     egger_note: str = "",
+    risk_of_bias: DomainJudgement | None = None,
+    indirectness: DomainJudgement | None = None,
 ) -> Certainty:
     """Start from the design, lower once per serious concern (twice where very serious).
 
     `egger_note` says why Egger's test could not be computed; publication bias is then not
     assessed (never "not significant", which would claim a test that did not run).
+    `risk_of_bias` and `indirectness`, judged from the pool's studies elsewhere, replace the
+    defaults of those two domains when given.
     """
     start = rules["start"]["randomised" if randomised else "observational"]
     domains: list[tuple[str, int, str]] = []
-    domains.append(("risk of bias", 0, "not assessed: no risk-of-bias judgements recorded"))
+    if risk_of_bias is None:
+        domains.append(("risk of bias", 0, "not assessed: no risk-of-bias judgements recorded"))
+    else:
+        domains.append(("risk of bias", risk_of_bias.downgrade, risk_of_bias.reason))
 
     inc = rules["inconsistency"]
     if k < 2 or i2 is None:
@@ -88,13 +97,16 @@ def grade_outcome(
     else:
         domains.append(("publication bias", 0, "Egger test not significant"))
 
-    domains.append(
-        (
-            "indirectness",
-            1 if indirect else 0,
-            "outcome flagged indirect in the protocol" if indirect else "direct",
+    if indirectness is not None:
+        domains.append(("indirectness", indirectness.downgrade, indirectness.reason))
+    else:
+        domains.append(
+            (
+                "indirectness",
+                1 if indirect else 0,
+                "outcome flagged indirect in the protocol" if indirect else "direct",
+            )
         )
-    )
     lowered = sum(d[1] for d in domains)
     level = LEVELS[max(0, LEVELS.index(start) - lowered)]
     return Certainty(level, start, tuple(domains))
