@@ -1,13 +1,16 @@
 """Meta-analysis engine whose numbers equal R's metafor.
 
 Modules follow metafor's split: `effect_sizes` (escalc), `tau2` (estimators), `fit` (rma,
-rma.mh), `subgroup`, `regression`, `bias` (regtest), `sensitivity` (leave1out, cumul), and
-`results` (the typed result objects). No I/O happens here.
+rma.mh), `subgroup`, `regression`, `bias` (regtest), `sensitivity` (leave1out, cumul),
+`multivariate` (rma.mv) with `covariance` (its sampling covariance blocks), and `results` (the
+typed result objects). No I/O happens here.
 """
 
 from evidence.meta.bias import egger_test
+from evidence.meta.covariance import BlockCovariance, shared_control_covariance
 from evidence.meta.effect_sizes import MEASURES, cmicalc, escalc
 from evidence.meta.fit import METHODS, TESTS, rma, rma_mh
+from evidence.meta.multivariate import MultivariateResult, rma_mv
 from evidence.meta.regression import meta_regression
 from evidence.meta.results import (
     RATIO_MEASURES,
@@ -35,11 +38,13 @@ __all__ = [
     "METHODS",
     "RATIO_MEASURES",
     "TESTS",
+    "BlockCovariance",
     "Coefficient",
     "ConvergenceError",
     "EffectSizes",
     "EggerResult",
     "MetaRegressionResult",
+    "MultivariateResult",
     "PooledResult",
     "SequentialResult",
     "SubgroupResult",
@@ -56,5 +61,7 @@ __all__ = [
     "reml_score",
     "rma",
     "rma_mh",
+    "rma_mv",
+    "shared_control_covariance",
     "subgroup_analysis",
 ]
