@@ -5,7 +5,8 @@ Modules follow metafor's split between computing effect sizes, fitting and prese
 rma.glmm), `batch` (many pools at once), `heterogeneity` (confint for tau^2), `diagnostics`
 (influence, baujat), `subgroup`, `regression`, `bias` (regtest, Peters' and Harbord's tests),
 `rank_correlation` (ranktest), `trim_and_fill` (trimfill), `sensitivity` (leave1out, cumul),
-and `results` (the typed result objects). No I/O happens here.
+`multivariate` (rma.mv) with `covariance` (shared-control covariance of multi-arm trials), and
+`results` (the typed result objects). No I/O happens here.
 
 Names are imported on first use (PEP 562), so `from evidence.meta import rma` loads the pooling
 code only, not the regression and bias modules that need statsmodels.
@@ -28,10 +29,12 @@ if TYPE_CHECKING:
         peters_test,
         regtest,
     )
+    from evidence.meta.covariance import BlockCovariance, shared_control_covariance
     from evidence.meta.diagnostics import BaujatPoints, InfluenceResult, baujat, influence
     from evidence.meta.effect_sizes import MEASURES, ExtremeValueError, cmicalc, escalc, ipft_hm
     from evidence.meta.fit import METHODS, PI_TYPES, TESTS, rma, rma_mh
     from evidence.meta.heterogeneity import Tau2Interval, confint_tau2
+    from evidence.meta.multivariate import MultivariateResult, rma_mv
     from evidence.meta.rank_correlation import RanktestResult, ranktest
     from evidence.meta.rare_events import GlmmResult, rma_glmm, rma_peto
     from evidence.meta.regression import meta_regression
@@ -61,6 +64,7 @@ if TYPE_CHECKING:
 _SOURCES: dict[str, str] = {
     "BatchResult": "batch",
     "BaujatPoints": "diagnostics",
+    "BlockCovariance": "covariance",
     "Coefficient": "results",
     "ConvergenceError": "tau2",
     "EffectSizes": "results",
@@ -72,6 +76,7 @@ _SOURCES: dict[str, str] = {
     "MEASURES": "effect_sizes",
     "METHODS": "fit",
     "MetaRegressionResult": "results",
+    "MultivariateResult": "multivariate",
     "NotAssessed": "bias",
     "NotComputable": "bias",
     "PI_TYPES": "fit",
@@ -107,7 +112,9 @@ _SOURCES: dict[str, str] = {
     "rma": "fit",
     "rma_glmm": "rare_events",
     "rma_mh": "fit",
+    "rma_mv": "multivariate",
     "rma_peto": "rare_events",
+    "shared_control_covariance": "covariance",
     "subgroup_analysis": "subgroup",
     "trimfill": "trim_and_fill",
 }
@@ -120,6 +127,7 @@ __all__ = [
     "TESTS",
     "BatchResult",
     "BaujatPoints",
+    "BlockCovariance",
     "Coefficient",
     "ConvergenceError",
     "EffectSizes",
@@ -129,6 +137,7 @@ __all__ = [
     "HarbordResult",
     "InfluenceResult",
     "MetaRegressionResult",
+    "MultivariateResult",
     "NotAssessed",
     "NotComputable",
     "PooledResult",
@@ -161,7 +170,9 @@ __all__ = [
     "rma",
     "rma_glmm",
     "rma_mh",
+    "rma_mv",
     "rma_peto",
+    "shared_control_covariance",
     "subgroup_analysis",
     "trimfill",
 ]
