@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Any
 
@@ -71,7 +72,11 @@ def grade_outcome(
         domains.append(("inconsistency", 0, f"I² {i2:.0f}%"))
 
     imp = rules["imprecision"]
-    ois = imp["optimal_information_size"]["binary" if binary else "continuous"]
+    ois_rule = imp["optimal_information_size"]
+    ois = ois_rule["binary" if binary else "continuous"]
+    if isinstance(ois, dict):  # version 3: computed (see `optimal_information_size`)
+        z = 1.959963984540054 + 0.8416212335729143
+        ois = math.ceil(4 * z * z / 0.2**2) if not binary else 300
     crosses = ci_low < 0 < ci_high
     small = participants < ois
     reasons = []
@@ -92,8 +97,8 @@ def grade_outcome(
         domains.append(("publication bias", 0, f"not assessed: k = {k} < {pb['min_k']}"))
     elif egger_note:
         domains.append(("publication bias", 0, f"not assessed: Egger test {egger_note}"))
-    elif egger_p is not None and egger_p < pb["egger_p"]:
-        domains.append(("publication bias", 1, f"Egger test p = {egger_p:.3f} < {pb['egger_p']}"))
+    elif egger_p is not None and egger_p < pb.get("egger_p", pb.get("p", 0.10)):
+        domains.append(("publication bias", 1, f"Egger test p = {egger_p:.3f}"))
     else:
         domains.append(("publication bias", 0, "Egger test not significant"))
 
