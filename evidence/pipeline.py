@@ -27,7 +27,7 @@ from evidence.rating.rules import RuleSet, load_rules
 from evidence.report.build import certainty_keyed, figures, flow, references
 from evidence.report.provenance import package_versions
 from evidence.report.render import ReportData, escaped_changes, render_html, render_markdown
-from evidence.report.sof import findings
+from evidence.report.sof import findings, pooled_columns
 from evidence.report.summary import render_summary
 from evidence.runs import history as hist
 from evidence.runs.outputs import Folder, Slot, publish, recover_folders
@@ -270,7 +270,12 @@ def report(
         "arm_doses.csv": frame_to_csv_text(arm_doses),
         "dose_response.csv": frame_to_csv_text(doses),
         "pooled.csv": frame_to_csv_text(
-            analyses_frame(analyses, ratings.certainty_levels, snapshot.refs)
+            analyses_frame(
+                analyses,
+                ratings.certainty_levels,
+                snapshot.refs,
+                pooled_columns(analyses, ratings.certainty, rules),
+            )
         ),
         "unassigned.csv": frame_to_csv_text(unassigned),
         "table_uses.csv": frame_to_csv_text(uses),
@@ -302,7 +307,7 @@ def report(
         run=manifest,
         changes=changes,
         uses=uses,
-        findings=findings(analyses, ratings.certainty),
+        findings=findings(analyses, ratings.certainty, rules),
         figures=figs,
         dosage=dosage,
         side_effects=side,

@@ -64,12 +64,42 @@ class DrugSpec(_Model):
     pubmed_term: str
 
 
+class DecisionThreshold(_Model):
+    """The smallest effect that would change a decision about the outcome (GRADE's threshold for
+    rating imprecision), mirrored for harm. Give exactly one of `effect` (on the outcome's
+    measure: a ratio such as 1.25, or a difference in the outcome's units) and `per_1000` (an
+    absolute risk difference per 1,000 people, converted with the pool's control risk), and
+    where the number comes from."""
+
+    effect: float | None = None
+    per_1000: float | None = Field(default=None, gt=0, lt=1000)
+    source: str = Field(min_length=1)
+
+    @model_validator(mode="after")
+    def _one(self) -> DecisionThreshold:
+        if (self.effect is None) == (self.per_1000 is None):
+            raise ValueError("give exactly one of `effect` and `per_1000`")
+        if self.effect is not None and self.effect <= 0:
+            raise ValueError("`effect` must be > 0 (a ratio above 0, or a difference's size)")
+        return self
+
+
+class Mid(_Model):
+    """A minimal important difference in the outcome's own units, with its source."""
+
+    value: float = Field(gt=0)
+    source: str = Field(min_length=1)
+
+
 class OutcomeSpec(_Model):
     id: Id
     measure: Measure
     benefit: Literal["higher", "lower"]
     label: str
     indirect: bool = False  # GRADE indirectness: the outcome stands in for the one that matters
+    # Imprecision is judged against these; without them, against "no effect" (and says so).
+    decision_threshold: DecisionThreshold | None = None
+    mid: Mid | None = None  # continuous outcomes: also the threshold when none is given
 
 
 ComparatorClass = Literal["placebo", "active", "usual_care", "dose", "none"]

@@ -1,11 +1,20 @@
-"""GRADE certainty of one pooled outcome, with the reason for each domain's judgement."""
+"""GRADE certainty of one pooled outcome: all five domains, each with its judgement and reason.
+
+Every domain is always returned, in GRADEpro's order, including those that lowered nothing and
+those that could not be judged ("not judgeable", with what is missing): a summary of findings
+that lists only the domains that lowered certainty hides the assessment a panel must sign.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from evidence.rating.domains import DomainJudgement
+from evidence.rating.domains import DOMAINS, DomainJudgement
+from evidence.rating.imprecision import InformationSize, Thresholds, judge_imprecision
+from evidence.rating.inconsistency import Heterogeneity, judge_inconsistency
+from evidence.rating.publication_bias import StudyData, judge_publication_bias
 
 LEVELS = ("Very low", "Low", "Moderate", "High")
 
@@ -14,10 +23,24 @@ LEVELS = ("Very low", "Low", "Moderate", "High")
 class Certainty:
     level: str
     start: str
-    domains: tuple[tuple[str, int, str], ...]  # (domain, levels lowered, reason)
+    domains: tuple[DomainJudgement, ...]  # the five GRADE domains, in DOMAINS order
+
+    def domain(self, name: str) -> DomainJudgement:
+        for d in self.domains:
+            if d.domain == name:
+                return d
+        raise KeyError(name)
+
+    @property
+    def lowered(self) -> int:
+        return sum(d.downgrade for d in self.domains)
 
     def footnotes(self) -> str:
-        return "; ".join(f"{d}: {why}" for d, _, why in self.domains)
+        return "; ".join(f"{d.domain}: {d.judgement}: {d.reason}" for d in self.domains)
+
+
+def _not_judged(domain: str, missing: str) -> DomainJudgement:
+    return DomainJudgement(domain, "not judgeable", missing)
 
 
 def grade_outcome(
@@ -25,88 +48,56 @@ def grade_outcome(
     *,
     randomised: bool,
     k: int,
-    estimate: float,
     ci_low: float,
     ci_high: float,
-    pi_low: float | None,
-    pi_high: float | None,
-    i2: float | None,
     participants: int,
     binary: bool,
-    egger_p: float | None = None,
-    indirect: bool = False,
-    egger_note: str = "",
+    heterogeneity: Heterogeneity | None = None,
+    i2: float | None = None,
+    pi_low: float | None = None,
+    pi_high: float | None = None,
+    information: InformationSize | None = None,
+    thresholds: Thresholds | None = None,
+    no_threshold_why: str = "no decision threshold in the protocol",
+    study_data: StudyData | None = None,
+    method: str = "REML",
+    show: Callable[[float], str] = lambda x: f"{x:.2f}",
     risk_of_bias: DomainJudgement | None = None,
     indirectness: DomainJudgement | None = None,
 ) -> Certainty:
-    """Start from the design, lower once per serious concern (twice where very serious).
+    """Start from the design, lower once per serious concern, twice per very serious one.
 
-    `egger_note` says why Egger's test could not be computed; publication bias is then not
-    assessed (never "not significant", which would claim a test that did not run).
-    `risk_of_bias` and `indirectness`, judged from the pool's studies elsewhere, replace the
-    defaults of those two domains when given.
+    `rules` is the rule set's `grade` section. `risk_of_bias` and `indirectness` are judged
+    from the pool's studies elsewhere; when None the domain is "not judgeable" and says what is
+    missing (never a silent "no concern"). `show` prints an analysis-scale value on the
+    outcome's scale (exp for ratios). `i2`, `pi_low`, `pi_high` stand in for a
+    `heterogeneity` without the CI of I².
     """
     start = rules["start"]["randomised" if randomised else "observational"]
-    domains: list[tuple[str, int, str]] = []
-    if risk_of_bias is None:
-        domains.append(("risk of bias", 0, "not assessed: no risk-of-bias judgements recorded"))
-    else:
-        domains.append(("risk of bias", risk_of_bias.downgrade, risk_of_bias.reason))
-
-    inc = rules["inconsistency"]
-    if k < 2 or i2 is None:
-        domains.append(("inconsistency", 0, "single study: not assessable"))
-    elif i2 >= inc["very_serious_i2"]:
-        domains.append(("inconsistency", 2, f"I² {i2:.0f}% ≥ {inc['very_serious_i2']}%"))
-    elif i2 >= inc["serious_i2"]:
-        domains.append(("inconsistency", 1, f"I² {i2:.0f}% ≥ {inc['serious_i2']}%"))
-    elif (
-        pi_low is not None
-        and pi_high is not None
-        and pi_low < 0 < pi_high
-        and not (ci_low < 0 < ci_high)
-    ):
-        domains.append(("inconsistency", 1, "prediction interval includes no effect"))
-    else:
-        domains.append(("inconsistency", 0, f"I² {i2:.0f}%"))
-
-    imp = rules["imprecision"]
-    ois = imp["optimal_information_size"]["binary" if binary else "continuous"]
-    crosses = ci_low < 0 < ci_high
-    small = participants < ois
-    reasons = []
-    if crosses:
-        reasons.append("CI includes no effect")
-    if small:
-        reasons.append(f"{participants} participants < optimal information size {ois}")
-    domains.append(
-        (
-            "imprecision",
-            min(2, int(crosses) + int(small)),
-            "; ".join(reasons) or f"CI excludes no effect; {participants} participants",
-        )
+    rob = risk_of_bias or _not_judged(
+        "risk of bias", "not judgeable: no risk-of-bias judgements recorded for the pool's studies"
     )
-
-    pb = rules["publication_bias"]
-    if k < pb["min_k"]:
-        domains.append(("publication bias", 0, f"not assessed: k = {k} < {pb['min_k']}"))
-    elif egger_note:
-        domains.append(("publication bias", 0, f"not assessed: Egger test {egger_note}"))
-    elif egger_p is not None and egger_p < pb["egger_p"]:
-        domains.append(("publication bias", 1, f"Egger test p = {egger_p:.3f} < {pb['egger_p']}"))
-    else:
-        domains.append(("publication bias", 0, "Egger test not significant"))
-
-    if indirectness is not None:
-        domains.append(("indirectness", indirectness.downgrade, indirectness.reason))
-    else:
-        domains.append(
-            (
-                "indirectness",
-                1 if indirect else 0,
-                "outcome flagged indirect in the protocol" if indirect else "direct",
-            )
-        )
-    lowered = sum(d[1] for d in domains)
+    het = heterogeneity or Heterogeneity(k=k, i2=i2, pi_low=pi_low, pi_high=pi_high)
+    inc = judge_inconsistency(rules["inconsistency"], het, ci_low, ci_high, show)
+    ind = indirectness or _not_judged(
+        "indirectness",
+        "not judgeable: no indirectness assessment of the pool's population, intervention, "
+        "comparator and outcome",
+    )
+    imp = judge_imprecision(
+        rules["imprecision"],
+        ci_low=ci_low,
+        ci_high=ci_high,
+        participants=participants,
+        information=information or InformationSize(None, "OIS not computed"),
+        thresholds=thresholds,
+        no_threshold_why=no_threshold_why,
+        show=show,
+    )
+    pub = judge_publication_bias(
+        rules["publication_bias"], k, binary, study_data or StudyData((), ()), method
+    )
+    domains = tuple(sorted((rob, inc, ind, imp, pub), key=lambda d: DOMAINS.index(d.domain)))
+    lowered = sum(d.downgrade for d in domains)
     level = LEVELS[max(0, LEVELS.index(start) - lowered)]
-    return Certainty(level, start, tuple(domains))
+    return Certainty(level, start, domains)

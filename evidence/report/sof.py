@@ -1,12 +1,26 @@
-"""Summary-of-findings rows: relative and absolute effects with GRADE certainty and footnotes."""
+"""Summary of findings per comparison and outcome, in GRADEpro's layout.
+
+Each row: the outcome, participants (studies), the relative effect (95% CI), the anticipated
+absolute effects (risk with the comparator, risk difference with the drug) and the certainty
+with all five GRADE domains, each judged and explained in a footnote, including the domains that
+lowered nothing and those that could not be judged.
+"""
 
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import Any
 
+from evidence.rating.domains import DOMAINS, DomainJudgement
 from evidence.rating.grade import Certainty
+from evidence.rating.rules import RuleSet
+from evidence.synthesis.absolute_effects import AbsoluteEffect, risk_with
 from evidence.synthesis.pool import ALL_TIERS, PRIMARY, SINGLE, Analysis
+from evidence.tables.uses import absolute_of
+
+# GRADEpro's symbols for the four levels, shown beside the level's name.
+SYMBOLS = {"High": "⊕⊕⊕⊕", "Moderate": "⊕⊕⊕◯", "Low": "⊕⊕◯◯", "Very low": "⊕◯◯◯"}
 
 
 @dataclass(frozen=True)
@@ -17,21 +31,24 @@ class FindingRow:
     studies: int
     participants: int
     relative: str
-    absolute: str
+    risk_comparator: str  # anticipated risk with the comparator (per 1,000), or why none
+    risk_difference: str  # risk difference with the drug (per 1,000, 95% CI), MD vs MID, ...
+    nnt: str  # NNT/NNH with its interval, "not significant", or why not estimable
     certainty: str
-    footnotes: tuple[str, ...]
+    domains: tuple[DomainJudgement, ...]  # all five, in GRADE's order
+    footnotes: tuple[str, ...]  # one per domain, then where the control risk comes from
+
+    @property
+    def symbols(self) -> str:
+        return SYMBOLS.get(self.certainty, "")
+
+    @property
+    def absolute(self) -> str:
+        """Both absolute columns in one phrase (kept for one-line summaries)."""
+        return f"{self.risk_comparator}; {self.risk_difference}"
 
 
-def _risk_with(measure: str, cr: float, x: float) -> float:
-    """The treated-group risk implied by a control risk and an effect on the analysis scale."""
-    if measure == "RR":
-        return min(1.0, cr * math.exp(x))
-    if measure == "OR":
-        odds = cr / (1 - cr) * math.exp(x) if cr < 1 else math.inf
-        return odds / (1 + odds) if math.isfinite(odds) else 1.0
-    if measure == "RD":
-        return min(1.0, max(0.0, cr + x))
-    raise ValueError(measure)
+_risk_with = risk_with  # kept for callers of the earlier name
 
 
 def relative_effect(a: Analysis) -> str:
@@ -44,36 +61,27 @@ def relative_effect(a: Analysis) -> str:
     return f"{r.measure} {r.estimate:.2f} ({r.ci_low:.2f} to {r.ci_high:.2f})"
 
 
-def absolute_effect(a: Analysis) -> str:
-    """Per 1,000 people: control risk, and the difference with its CI."""
-    r, cr = a.result, a.control_risk
-    if cr is None or r.measure not in ("RR", "OR", "RD"):
-        return (
-            "not estimable: no control risk"
-            if r.measure not in ("MD", "SMD")
-            else "not applicable (continuous outcome)"
-        )
-    per = [1000 * (_risk_with(r.measure, cr, x) - cr) for x in (r.estimate, r.ci_low, r.ci_high)]
-    lo, hi = sorted(per[1:])
-    sign = "more" if per[0] >= 0 else "fewer"
-    return (
-        f"{round(1000 * cr)} per 1,000 on control; {abs(round(per[0]))} {sign} per 1,000 "
-        f"({round(lo)} to {round(hi)})"
-    )
+def _absolute_cells(a: Analysis, rules: RuleSet) -> tuple[str, str, str, str]:
+    """(risk with comparator, risk difference, NNT, control-risk footnote)."""
+    r = a.result
+    got = absolute_of(a, rules)
+    if isinstance(got, AbsoluteEffect):
+        return got.comparator_text, got.difference_text, got.nnt, f"control risk: {got.source}"
+    if r.measure in ("MD", "SMD"):
+        return "not applicable (continuous outcome)", got, "not applicable", ""
+    return "not estimable", f"not estimable for {r.measure}", "not applicable", ""
 
 
-def findings(analyses: list[Analysis], certainty: dict[tuple, Certainty]) -> list[FindingRow]:
+def findings(
+    analyses: list[Analysis], certainty: dict[tuple, Certainty], rules: RuleSet
+) -> list[FindingRow]:
     rows = []
     for a in analyses:
         if a.tier != ALL_TIERS or a.analysis != PRIMARY or a.outcome.measure in SINGLE:
             continue
-        c = certainty.get(a.key)
-        # Domains that lowered certainty, and any that could not be computed (said, not hidden).
-        notes = tuple(
-            f"{d}: {why}"
-            for d, lowered, why in (c.domains if c else ())
-            if lowered or "not computable" in why
-        ) or ("no serious concern in any domain",)
+        c = certainty[a.key]
+        comparator, difference, nnt, source = _absolute_cells(a, rules)
+        notes = tuple(f"{d.domain}: {d.judgement}. {d.reason}" for d in c.domains)
         rows.append(
             FindingRow(
                 a.indication,
@@ -82,9 +90,61 @@ def findings(analyses: list[Analysis], certainty: dict[tuple, Certainty]) -> lis
                 a.result.k,
                 a.participants,
                 relative_effect(a),
-                absolute_effect(a),
-                c.level if c else "not graded",
-                notes,
+                comparator,
+                difference,
+                nnt,
+                c.level,
+                c.domains,
+                notes + ((source,) if source else ()),
             )
         )
     return rows
+
+
+def _col(domain: str) -> str:
+    return domain.replace(" ", "_")
+
+
+def pooled_columns(
+    analyses: list[Analysis], certainty: dict[tuple, Certainty], rules: RuleSet
+) -> dict[tuple, dict[str, Any]]:
+    """pooled.csv's GRADE and absolute-effect columns per analysis key (comparative pools)."""
+    out: dict[tuple, dict[str, Any]] = {}
+    for a in analyses:
+        c = certainty.get(a.key)
+        if c is None:
+            continue
+        cols: dict[str, Any] = {}
+        for name in DOMAINS:
+            d = c.domain(name)
+            cols[f"{_col(name)}"] = d.judgement
+            cols[f"{_col(name)}_reason"] = d.reason
+        got = absolute_of(a, rules)
+        if isinstance(got, AbsoluteEffect):
+            cols |= {
+                "control_risk_per_1000": _round(got.risk_control),
+                "risk_difference_per_1000": _round(got.difference),
+                "risk_difference_low": _round(got.difference_low),
+                "risk_difference_high": _round(got.difference_high),
+                "nnt": got.nnt,
+                "control_risk_source": got.source,
+                "mid_comparison": "",
+            }
+        else:
+            cols |= {
+                "control_risk_per_1000": None,
+                "risk_difference_per_1000": None,
+                "risk_difference_low": None,
+                "risk_difference_high": None,
+                "nnt": "not applicable (continuous outcome)"
+                if a.result.measure in ("MD", "SMD")
+                else "not applicable",
+                "control_risk_source": "",
+                "mid_comparison": got,
+            }
+        out[a.key] = cols
+    return out
+
+
+def _round(x: float | None) -> float | None:
+    return None if x is None else round(x, 1)

@@ -26,6 +26,8 @@ from evidence.meta.fit import rma, rma_mh
 from evidence.meta.results import RATIO_MEASURES, EffectSizes, PooledResult, SequentialResult
 from evidence.meta.subgroup import subgroup_analysis
 from evidence.meta.tau2 import ConvergenceError
+from evidence.synthesis.absolute_effects import ControlArm
+from evidence.synthesis.comparisons import comparator_of
 
 BINARY = {"RR", "OR", "RD"}
 CONTINUOUS = {"MD", "SMD"}
@@ -59,6 +61,13 @@ class Analysis:
     egger_note: str = ""  # "not computable: <why>" when Egger's test could not be run
     comparison: str = ""
     comparison_label: str = ""
+    # Each study's comparator arm(s) with its comparator class: control risks for absolute
+    # effects come only from the classes the rule set accepts (placebo, usual care).
+    control_arms: tuple[ControlArm, ...] = ()
+    # 2x2 tables (a, b, c, d) per study for the small-study tests of binary outcomes; None when
+    # a study entered by its reported effect only. `sizes`: total participants per study.
+    tables: tuple[tuple[float, float, float, float], ...] | None = None
+    sizes: tuple[float, ...] | None = None
 
     @property
     def key(self) -> tuple[str, str, str, str, str]:
@@ -247,6 +256,7 @@ def comparisons(
                 "year": year,
                 "tier": tier,
                 "crossover": crossover,
+                "comparator": grp["comparator"].iloc[0] if "comparator" in grp.columns else None,
             }
             derived = bool(
                 sub["derived"].fillna(False).any() or ctrl["derived"].fillna(False).any()
@@ -463,6 +473,7 @@ def pool_outcome(
         if spec.measure in BINARY and "n_ctrl" in sub.columns and sub["n_ctrl"].sum() > 0:
             risk = float(sub["events_ctrl"].sum() / sub["n_ctrl"].sum())
         years = tuple(None if pd.isna(y) else int(y) for y in sub["year"])
+        arms, tables, sizes = _study_counts(sub, spec.measure, protocol)
         out.append(
             Analysis(
                 indication,
@@ -480,9 +491,50 @@ def pool_outcome(
                 egger_note,
                 comparison.id if comparison else "",
                 comparison.label if comparison else "",
+                arms,
+                tables,
+                sizes,
             )
         )
     return out
+
+
+def _study_counts(
+    sub: pd.DataFrame, measure: str, protocol: Protocol
+) -> tuple[
+    tuple[ControlArm, ...],
+    tuple[tuple[float, float, float, float], ...] | None,
+    tuple[float, ...] | None,
+]:
+    """Per study: the comparator arm's counts and class, the 2x2 table, the total size."""
+    if measure not in BINARY or "n_ctrl" not in sub.columns:
+        sizes = None
+        if "n_treat" in sub.columns and "n_ctrl" in sub.columns:
+            tot = sub["n_treat"] + sub["n_ctrl"]
+            if "n_total" in sub.columns:
+                tot = tot.fillna(sub["n_total"])
+            sizes = None if tot.isna().any() else tuple(float(x) for x in tot)
+        return (), None, sizes
+    arms = []
+    for r in sub.itertuples(index=False):
+        if pd.isna(r.n_ctrl) or pd.isna(r.events_ctrl):
+            continue
+        kind = comparator_of(
+            getattr(r, "comparator", None), protocol.usual_care_terms, protocol.drug.name
+        ).kind
+        arms.append(ControlArm(str(r.study_id), kind, float(r.events_ctrl), float(r.n_ctrl)))
+    counts = sub[["events_treat", "n_treat", "events_ctrl", "n_ctrl"]]
+    tables = None
+    if not counts.isna().any().any():
+        tables = tuple(
+            (float(a), float(n1 - a), float(c), float(n2 - c))
+            for a, n1, c, n2 in counts.itertuples(index=False)
+        )
+    tot = sub["n_treat"] + sub["n_ctrl"]
+    if "n_total" in sub.columns:
+        tot = tot.fillna(sub["n_total"])
+    sizes = None if tot.isna().any() else tuple(float(x) for x in tot)
+    return tuple(arms), tables, sizes
 
 
 def _fixed_effect(comp: pd.DataFrame, es: EffectSizes, measure: str) -> PooledResult:
@@ -568,8 +620,13 @@ def analyses_frame(
     analyses: list[Analysis],
     certainty: dict[tuple, str] | None = None,
     refs: dict[str, str] | None = None,
+    extra: dict[tuple, dict[str, object]] | None = None,
 ) -> pd.DataFrame:
-    """pooled.csv: one row per analysis; `refs` maps study ids to PMID/DOI references."""
+    """pooled.csv: one row per analysis; `refs` maps study ids to PMID/DOI references;
+    `extra` adds columns per analysis key after `certainty` (the GRADE domains, absolute
+    effects), blank for analyses without them."""
+    extra = extra or {}
+    extra_cols = list(dict.fromkeys(c for cols in extra.values() for c in cols))
     rows = []
     for a in analyses:
         r = a.result
@@ -607,6 +664,7 @@ def analyses_frame(
                 "tier_test_p": _r(a.tier_test[2], 8) if a.tier_test else None,
                 "egger_p": a.egger_note or _r(a.egger_p, 8),
                 "certainty": (certainty or {}).get(a.key, ""),
+                **{c: extra.get(a.key, {}).get(c) for c in extra_cols},
                 "studies": " ".join(a.study_ids),
                 "sources": " ".join((refs or {}).get(s, s) for s in a.study_ids),
             }

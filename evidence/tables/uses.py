@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import pandas as pd
@@ -14,6 +16,7 @@ from evidence.rating.comparisons import (
     rate_indication,
 )
 from evidence.rating.crosscheck import cross_check
+from evidence.rating.domains import DomainJudgement
 from evidence.rating.features import (
     IndicationFeatures,
     PooledSignal,
@@ -21,7 +24,17 @@ from evidence.rating.features import (
     indication_features,
 )
 from evidence.rating.grade import Certainty, grade_outcome
+from evidence.rating.imprecision import decision_thresholds, optimal_information_size
+from evidence.rating.inconsistency import Heterogeneity
+from evidence.rating.publication_bias import StudyData
 from evidence.rating.rules import Rating, RuleSet, rate
+from evidence.synthesis.absolute_effects import (
+    AbsoluteEffect,
+    ControlRisk,
+    binary_absolute,
+    continuous_against_mid,
+    control_risk,
+)
 from evidence.synthesis.pool import ALL_TIERS, BINARY, SINGLE, Analysis
 from evidence.tables.common import article_level, source_refs
 
@@ -194,25 +207,100 @@ def certainty_of(analyses: list[Analysis], rules: RuleSet) -> dict[tuple, Certai
     }
 
 
-def grade_analysis(a: Analysis, rules: RuleSet) -> Certainty:
-    """GRADE certainty of one comparative pool."""
+def grade_analysis(
+    a: Analysis,
+    rules: RuleSet,
+    *,
+    risk_of_bias: DomainJudgement | None = None,
+    indirectness: DomainJudgement | None = None,
+) -> Certainty:
+    """GRADE certainty of one comparative pool: all five domains with their reasons."""
     r = a.result
+    binary = a.outcome.measure in BINARY
+    imp = rules.grade["imprecision"]
+    cr = control_risk_of(a, rules)
+    ois_risk = cr.risk if cr.risk is not None else a.control_risk
+    thresholds, why = decision_thresholds(
+        r.measure, a.outcome.decision_threshold, a.outcome.mid, ois_risk
+    )
+    if indirectness is None and a.outcome.indirect:
+        indirectness = DomainJudgement(
+            "indirectness", "serious", "the protocol flags the outcome as indirect (a surrogate)"
+        )
     return grade_outcome(
         rules.grade,
         randomised=True,
         k=r.k,
-        estimate=r.estimate,
         ci_low=r.ci_low,
         ci_high=r.ci_high,
-        pi_low=r.pi_low,
-        pi_high=r.pi_high,
-        i2=r.i2,
         participants=a.participants,
-        binary=a.outcome.measure in BINARY,
-        egger_p=a.egger_p,
-        egger_note=a.egger_note,
-        indirect=a.outcome.indirect,
+        binary=binary,
+        heterogeneity=heterogeneity_of(a),
+        information=optimal_information_size(imp, binary, ois_risk, a.outcome.benefit),
+        thresholds=thresholds,
+        no_threshold_why=why,
+        study_data=StudyData(r.yi, r.vi, a.tables, a.sizes),
+        method=r.method,
+        show=_shower(r.is_ratio),
+        risk_of_bias=risk_of_bias,
+        indirectness=indirectness,
     )
+
+
+def _shower(ratio: bool) -> Callable[[float], str]:
+    return (lambda x: _num(math.exp(x))) if ratio else _num
+
+
+def _num(x: float) -> str:
+    """Two decimals; three significant digits for the huge bounds of a few sparse studies."""
+    return f"{x:.2f}" if abs(x) < 1000 else f"{x:.3g}"
+
+
+def heterogeneity_of(a: Analysis) -> Heterogeneity:
+    """I² with its Q-profile CI and the Handbook's prediction interval (t, k - 2 df)."""
+    r = a.result
+    if r.k < 2 or r.i2 is None:
+        return Heterogeneity(k=r.k, i2=None)
+    from evidence.meta.fit import rma
+    from evidence.meta.heterogeneity import confint_tau2
+
+    if r.method.upper() in ("FE", "MH", "PETO"):
+        why = "fixed-effect model: no between-study variance, no prediction interval"
+        return Heterogeneity(r.k, r.i2, None, None, why, None, None, why)
+    lo = hi = None
+    note = ""
+    try:
+        ci = confint_tau2(r.yi, r.vi, method=r.method)
+        lo, hi = ci.i2_low, ci.i2_high
+    except (ValueError, ArithmeticError) as exc:
+        note = f"CI of I² not computable: {exc}"
+    fit = rma(r.yi, r.vi, method=r.method, test=r.test, pi_type="handbook")
+    pi_note = "" if fit.pi_low is not None else next(
+        (n for n in fit.notes if n.startswith("no prediction interval")),
+        "no prediction interval",
+    )
+    return Heterogeneity(r.k, r.i2, lo, hi, note, fit.pi_low, fit.pi_high, pi_note)
+
+
+def control_risk_of(a: Analysis, rules: RuleSet) -> ControlRisk:
+    """The control risk from the pool's own placebo (or usual-care) arms, per the rule set."""
+    accepted = rules.grade.get("absolute_effects", {}).get(
+        "control_arm_comparators", ["placebo", "usual_care"]
+    )
+    return control_risk(a.control_arms, accepted)
+
+
+def absolute_of(a: Analysis, rules: RuleSet) -> AbsoluteEffect | str:
+    """Absolute effects of a binary pool; for a continuous one, the MD against the MID."""
+    r = a.result
+    per = int(rules.grade.get("absolute_effects", {}).get("per", 1000))
+    if r.measure in BINARY:
+        return binary_absolute(
+            r.measure, r.estimate, r.ci_low, r.ci_high, control_risk_of(a, rules),
+            a.outcome.benefit, per,
+        )  # fmt: skip
+    mid = a.outcome.mid.value if a.outcome.mid else None
+    return continuous_against_mid(r.measure, r.estimate, r.ci_low, r.ci_high, mid)
 
 
 def uses_agreement(snapshot: Snapshot, ratings: list[UseRating]) -> pd.DataFrame:

@@ -7,12 +7,15 @@ from pathlib import Path
 import pytest
 import yaml
 
+from evidence.rating.domains import DomainJudgement
 from evidence.rating.grade import grade_outcome
+from evidence.rating.imprecision import InformationSize
 from evidence.rating.rules import load_rules, rate
 from evidence.tables.side_effects import band_of
 from tests.conftest import RAW
 
 RULES_PATH = RAW / "rules" / "evidence_levels.yaml"
+RULES_V3 = load_rules(RAW / "rules" / "evidence_levels_v3.yaml")
 RULES = load_rules(RULES_PATH)
 
 
@@ -123,16 +126,18 @@ def grade(**over: object):
     args: dict[str, object] = dict(
         randomised=True,
         k=5,
-        estimate=0.5,
         ci_low=0.2,
         ci_high=0.8,
         pi_low=0.1,
         pi_high=0.9,
         i2=10.0,
         participants=1000,
-        binary=True,
+        binary=False,
+        information=InformationSize(400, "test"),
+        risk_of_bias=DomainJudgement("risk of bias", "no concern", "all low risk"),
+        indirectness=DomainJudgement("indirectness", "no concern", "direct"),
     )
-    return grade_outcome(RULES.grade, **(args | over))  # type: ignore[arg-type]
+    return grade_outcome(RULES_V3.grade, **(args | over))  # type: ignore[arg-type]
 
 
 def test_grade_starts_high_for_trials_and_low_for_observational() -> None:
@@ -144,10 +149,10 @@ def test_grade_domains_lower_certainty_with_reasons() -> None:
     assert grade(i2=60.0).level == "Moderate"
     assert grade(i2=80.0).level == "Low"
     c = grade(ci_low=-0.1, participants=100)
-    assert c.level == "Low"
-    imprecision = dict((d, (n, why)) for d, n, why in c.domains)["imprecision"]
-    assert imprecision[0] == 2 and "optimal information size 300" in imprecision[1]
+    imprecision = c.domain("imprecision")
+    assert c.level == "Low"  # 100 < 0.4 x 400: very serious; the CI criterion does not add
+    assert imprecision.downgrade == 2 and "100 participants < 0.4 × OIS 400" in imprecision.reason
+    assert grade(ci_low=-0.1, participants=300).level == "Moderate"
     assert grade(pi_low=-0.2).level == "Moderate"  # CI excludes no effect, PI does not
-    assert grade(k=12, egger_p=0.01).level == "Moderate"
-    assert grade(k=5, egger_p=0.01).level == "High"  # Egger not used below k = 10
-    assert grade(i2=80.0, ci_low=-1.0, participants=10, indirect=True).level == "Very low"
+    bad = DomainJudgement("indirectness", "serious", "surrogate outcome")
+    assert grade(i2=80.0, ci_low=-1.0, participants=10, indirectness=bad).level == "Very low"

@@ -325,9 +325,15 @@ def test_a_rule_set_without_the_section_cannot_rate_comparisons() -> None:
         level_of([study("t0")], [], [], rules=v1)
 
 
-def test_the_protocol_points_at_rule_set_2() -> None:
-    assert PROTOCOL.rating.rule_set == "rules/evidence_levels_v2.yaml"
-    assert PROTOCOL.rating.rule_set_version == RULES_V2.version == "2.0.0"
+def test_the_protocol_points_at_rule_set_3() -> None:
+    """Version 3 changes only the GRADE section; version 2 stays for older runs."""
+    v3 = load_rules(RAW / "rules" / "evidence_levels_v3.yaml")
+    assert PROTOCOL.rating.rule_set == "rules/evidence_levels_v3.yaml"
+    assert PROTOCOL.rating.rule_set_version == v3.version == "3.0.0"
+    assert RULES_V2.version == "2.0.0"
+    assert v3.model_dump(exclude={"version", "grade"}) == RULES_V2.model_dump(
+        exclude={"version", "grade"}
+    )
 
 
 def test_a_trial_the_protocol_places_in_no_comparison_neither_votes_nor_decides() -> None:

@@ -12,9 +12,10 @@ from pathlib import Path
 
 from evidence import pipeline
 from evidence.rating.grade import grade_outcome
+from evidence.rating.publication_bias import StudyData
 from evidence.rating.rules import load_rules
 from evidence.runs.workspace import Workspace
-from tests.conftest import synthesize
+from tests.conftest import RAW, synthesize
 
 K = 12
 SAME_SE = "not computable: all 12 studies have the same standard error"
@@ -79,7 +80,8 @@ def test_a_pool_of_equal_variances_reports_egger_as_not_computable_and_the_run_g
     assert result.exit_code == 0, result.output
     for page in ("index.html", "report.md"):
         text = (tmp_path / "r" / "baclofen" / page).read_text(encoding="utf-8")
-        assert "publication bias: not assessed: Egger test not computable" in text, page
+        text = text.replace("&#39;", "'")
+        assert "publication bias: not judgeable. Egger's test not computable" in text, page
     with (tmp_path / "p" / "baclofen" / "pooled.csv").open(encoding="utf-8", newline="") as handle:
         pooled = {
             (r["indication"], r["comparison"], r["outcome"], r["tier"], r["analysis"]): r
@@ -97,23 +99,19 @@ def test_a_pool_of_equal_variances_reports_egger_as_not_computable_and_the_run_g
     tab = pipeline.tabulate(snapshot)
     analyses = pipeline.pool(snapshot, tab)
     ratings = pipeline.rate(snapshot, tab, analyses, ws.data / snapshot.protocol.rating.rule_set)
-    domains = {
-        d: (lowered, why)
-        for d, lowered, why in ratings.certainty[
-            ("pain", "oral_vs_placebo", "rmdq_improvement", "all", "primary")
-        ].domains
-    }
-    lowered, why = domains["publication bias"]
-    assert lowered == 0
-    assert why.startswith(f"not assessed: Egger test {SAME_SE}")
+    pub = ratings.certainty[
+        ("pain", "oral_vs_placebo", "rmdq_improvement", "all", "primary")
+    ].domain("publication bias")
+    assert pub.judgement == "not judgeable" and pub.downgrade == 0
+    assert "Egger's test not computable" in pub.reason
+    assert "the same standard error" in pub.reason
 
 
-def test_grade_never_calls_an_uncomputed_egger_test_not_significant() -> None:
-    rules = load_rules(Path(__file__).resolve().parents[2] / "data/raw/rules/evidence_levels.yaml")
+def test_grade_never_calls_an_uncomputed_small_study_test_no_concern() -> None:
+    rules = load_rules(RAW / "rules" / "evidence_levels_v3.yaml")
     common = {
         "randomised": True,
         "k": 12,
-        "estimate": 0.5,
         "ci_low": 0.2,
         "ci_high": 0.8,
         "pi_low": 0.1,
@@ -122,17 +120,17 @@ def test_grade_never_calls_an_uncomputed_egger_test_not_significant() -> None:
         "participants": 2000,
         "binary": False,
     }
-    note = "not computable: tau^2 did not converge"
-    graded = grade_outcome(rules.grade, egger_note=note, **common)
-    reasons = dict((d, why) for d, _, why in graded.domains)
-    assert reasons["publication bias"] == f"not assessed: Egger test {note}"
-    assert graded.level == grade_outcome(rules.grade, egger_p=0.5, **common).level
-    assert (
-        "not significant"
-        in dict(
-            (d, why) for d, _, why in grade_outcome(rules.grade, egger_p=0.5, **common).domains
-        )["publication bias"]
+    same = StudyData(tuple(0.5 for _ in range(12)), tuple(0.04 for _ in range(12)))
+    graded = grade_outcome(rules.grade, study_data=same, **common)
+    pub = graded.domain("publication bias")
+    assert pub.judgement == "not judgeable"
+    assert "not computable" in pub.reason
+    spread = StudyData(
+        tuple(0.3 + 0.05 * (i % 3) for i in range(12)), tuple(0.01 * (1 + i) for i in range(12))
     )
+    ran = grade_outcome(rules.grade, study_data=spread, **common).domain("publication bias")
+    assert ran.judgement in ("no concern", "serious")
+    assert "Egger's test p = " in ran.reason
 
 
 def test_egger_on_extreme_but_valid_spreads_is_not_computable_and_the_run_goes_on(
