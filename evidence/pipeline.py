@@ -51,6 +51,7 @@ from evidence.synthesis.tabulate import (
     outcomes_by_tier,
 )
 from evidence.tables.agreement import agreement_frame
+from evidence.tables.claims_audit import claims_audit
 from evidence.tables.dosage import DosageRules, dosage_frame, typed_facts
 from evidence.tables.interactions import InteractionRules, interactions_frame
 from evidence.tables.side_effects import side_effects_frame
@@ -263,6 +264,7 @@ def report(
     votes = vote_counts(snapshot, analyses, rules, tab.assignment)
     unassigned = unassigned_frame(tab.assignments)
     agreement = agreement_frame(snapshot, ratings.uses, dosage, found, inter, facts, dosage_rules)
+    audit = claims_audit(snapshot, analyses, rules, ratings.uses, found, facts, inter)
     arm_doses = arm_doses_table(tab.tiered)
     doses = dose_response(tab.tiered, p)
     out.processed = {
@@ -284,6 +286,7 @@ def report(
         "table_interactions.csv": frame_to_csv_text(inter),
         "vote_counts.csv": frame_to_csv_text(votes),
         "agreement.csv": frame_to_csv_text(agreement),
+        **({"claims_audit.csv": frame_to_csv_text(audit)} if audit is not None else {}),
     }
     manifest = _manifest(snapshot, analyses, ratings, ctx)
     manifest, previous, repeated = hist.place(manifest, ctx.history)
@@ -314,6 +317,7 @@ def report(
         interactions=inter,
         votes=votes,
         agreement=agreement,
+        claims_audit=audit,
         prisma=prisma,
         references=references(snapshot),
         indications=[(i.id, i.label) for i in p.indications],

@@ -113,6 +113,7 @@ class RuleSet(_M):
     # Optional sections, each validated by the module that reads it.
     interactions: dict[str, Any] = Field(default_factory=dict)  # evidence.tables.interactions
     dosage: dict[str, Any] = Field(default_factory=dict)  # evidence.tables.dosage
+    claims: dict[str, Any] = Field(default_factory=dict)  # evidence.tables.claims_audit
     harms: dict[str, Any] = Field(default_factory=dict)  # evidence.tables.harm_rules
 
     @field_validator("levels")

@@ -68,6 +68,7 @@ class ReportData:
     dose_response: pd.DataFrame = field(default_factory=pd.DataFrame)
     dose_counts: dict[str, int] = field(default_factory=dict)
     arm_doses: pd.DataFrame = field(default_factory=pd.DataFrame)
+    claims_audit: pd.DataFrame | None = None  # the article's claims with their verdicts
 
 
 def md_cell(v: Any) -> str:
@@ -136,6 +137,15 @@ def _references(frame: pd.DataFrame) -> list[dict[str, str | None]]:
     return rows
 
 
+def _claim_counts(frame: pd.DataFrame | None) -> list[tuple[str, int]]:
+    """Claims per verdict, most severe first, every verdict named."""
+    if frame is None:
+        return []
+    from evidence.tables.claims_audit import verdict_counts
+
+    return list(verdict_counts(frame).items())
+
+
 def _env(kind: str) -> Environment:
     """HTML: Jinja's autoescaping. Markdown: `md_inline` on every `{{ }}` that is not `Md`."""
     env = Environment(
@@ -167,6 +177,8 @@ def _context(data: ReportData) -> dict[str, Any]:
         "dose_response": _records(data.dose_response),
         "arm_doses": _records(data.arm_doses),
         "references": _references(data.references),
+        "claims": _records(data.claims_audit) if data.claims_audit is not None else None,
+        "claim_counts": _claim_counts(data.claims_audit),
     }
 
 

@@ -326,14 +326,14 @@ def test_a_rule_set_without_the_section_cannot_rate_comparisons() -> None:
 
 
 def test_the_protocol_points_at_rule_set_3() -> None:
-    """Version 3 changes only the GRADE section; version 2 stays for older runs."""
+    """Version 3 changes the GRADE section and adds the claims audit; the rest of version 2 (its
+    rating rules among them) is kept, and version 2 stays for older runs."""
     v3 = load_rules(RAW / "rules" / "evidence_levels_v3.yaml")
     assert PROTOCOL.rating.rule_set == "rules/evidence_levels_v3.yaml"
     assert PROTOCOL.rating.rule_set_version == v3.version == "3.0.0"
     assert RULES_V2.version == "2.0.0"
-    assert v3.model_dump(exclude={"version", "grade"}) == RULES_V2.model_dump(
-        exclude={"version", "grade"}
-    )
+    kept = {"version", "grade", "claims"}
+    assert v3.model_dump(exclude=kept) == RULES_V2.model_dump(exclude=kept)
 
 
 def test_a_trial_the_protocol_places_in_no_comparison_neither_votes_nor_decides() -> None:
