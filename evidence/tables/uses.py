@@ -21,6 +21,7 @@ from evidence.rating.features import (
     indication_features,
 )
 from evidence.rating.grade import Certainty, grade_outcome
+from evidence.rating.indirectness import pool_indirectness
 from evidence.rating.rules import Rating, RuleSet, rate
 from evidence.synthesis.pool import ALL_TIERS, BINARY, SINGLE, Analysis
 from evidence.tables.common import article_level, source_refs
@@ -69,14 +70,17 @@ def signals(analyses: list[Analysis], indication: str) -> list[PooledSignal]:
 
 
 def efficacy_pools(
-    analyses: list[Analysis], indication: str, rules: RuleSet
+    analyses: list[Analysis],
+    indication: str,
+    rules: RuleSet,
+    snapshot: Snapshot | None = None,
 ) -> list[PooledEvidence]:
     """The indication's overall efficacy pools (harm outcomes excluded), with their certainty."""
     harm = tuple(rules.harm_outcome_prefixes)
     return [
         PooledEvidence(
             _signal(a),
-            grade_analysis(a, rules).level,
+            grade_analysis(a, rules, snapshot).level,
             a.participants,
             a.study_ids,
             a.comparison,
@@ -127,7 +131,7 @@ def _rate_by_comparison(
     drug = snapshot.protocol.drug.name
     for ind in snapshot.protocol.indications:
         own = snapshot.studies[snapshot.studies["indication"] == ind.id]
-        pools = efficacy_pools(analyses, ind.id, rules)
+        pools = efficacy_pools(analyses, ind.id, rules, snapshot)
         rated = rate_indication(rules, own, snapshot.study_effects, pools, drug, assignment)
         # Counts by design are shown, never decide: the rule set names no such feature here.
         feats = indication_features(
@@ -185,17 +189,20 @@ def uses_frame(snapshot: Snapshot, ratings: list[UseRating]) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def certainty_of(analyses: list[Analysis], rules: RuleSet) -> dict[tuple, Certainty]:
+def certainty_of(
+    analyses: list[Analysis], rules: RuleSet, snapshot: Snapshot | None = None
+) -> dict[tuple, Certainty]:
     """GRADE for every comparative pool (single-arm rates have no comparison to grade)."""
     return {
-        a.key: grade_analysis(a, rules)
+        a.key: grade_analysis(a, rules, snapshot)
         for a in analyses
         if a.outcome.measure not in SINGLE
     }
 
 
-def grade_analysis(a: Analysis, rules: RuleSet) -> Certainty:
-    """GRADE certainty of one comparative pool."""
+def grade_analysis(a: Analysis, rules: RuleSet, snapshot: Snapshot | None = None) -> Certainty:
+    """GRADE certainty of one comparative pool; with the snapshot, the domains judged from the
+    pool's studies (indirectness) are judged, otherwise they keep their defaults."""
     r = a.result
     return grade_outcome(
         rules.grade,
@@ -212,6 +219,11 @@ def grade_analysis(a: Analysis, rules: RuleSet) -> Certainty:
         egger_p=a.egger_p,
         egger_note=a.egger_note,
         indirect=a.outcome.indirect,
+        indirectness=(
+            pool_indirectness(a, snapshot.protocol, snapshot.studies, rules.grade)
+            if snapshot is not None
+            else None
+        ),
     )
 
 

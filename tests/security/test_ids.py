@@ -206,7 +206,7 @@ def test_protocol_files_outside_the_data_folder_are_refused_unread(
 
 
 @pytest.mark.parametrize(
-    "name", ["studies.csv", "claims/baclofen.yaml", "rules/evidence_levels_v2.yaml"]
+    "name", ["studies.csv", "claims/baclofen.yaml", "rules/evidence_levels_v3.yaml"]
 )
 def test_a_symlink_out_of_the_data_folder_is_not_followed(
     layout: dict[str, Path], name: str
@@ -219,7 +219,7 @@ def test_a_symlink_out_of_the_data_folder_is_not_followed(
     field = {
         "studies.csv": "files.studies",
         "claims/baclofen.yaml": "files.claims",
-        "rules/evidence_levels_v2.yaml": "rating.rule_set",
+        "rules/evidence_levels_v3.yaml": "rating.rule_set",
     }[name]
     proto = load_protocol(data / PROTOCOL)
     issues = validate_inputs(data, proto)[1]
