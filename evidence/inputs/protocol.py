@@ -139,7 +139,7 @@ class Indication(_Model):
     label: str
     pubmed_query: str
     article_row: str | None = None
-    comparator: str = "placebo"
+    comparator: ComparatorClass = "placebo"  # the question's, where a comparison sets none
     active_comparators: list[str] = Field(default_factory=list)
     outcomes: list[OutcomeSpec] = Field(default_factory=list)
     comparisons: list[ComparisonSpec] = Field(default_factory=list)

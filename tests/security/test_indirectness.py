@@ -323,6 +323,10 @@ def test_bad_rule_section_and_blank_terms_are_refused_with_their_field() -> None
     bad["indications"] = [PROTOCOL_DATA["indications"][0] | {"indirect_population_terms": [" "]}]
     with pytest.raises(ProtocolError, match=r"indications\.0\.indirect_population_terms"):
         parse_protocol(bad, "p.yaml")
+    # The question's comparator decides what is indirect: a misspelt one is refused, not used.
+    bad["indications"] = [PROTOCOL_DATA["indications"][0] | {"comparator": "placbo"}]
+    with pytest.raises(ProtocolError, match=r"indications\.0\.comparator"):
+        parse_protocol(bad, "p.yaml")
 
 
 def test_bundled_protocol_uses_a_rule_set_that_judges_indirectness() -> None:
