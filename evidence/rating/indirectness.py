@@ -95,7 +95,7 @@ def question_of(
 
 @dataclass(frozen=True)
 class Finding:
-    """One source of indirectness in one pool: which studies are indirect in it, which unknown."""
+    """One source of indirectness in one pool: serious or not, and what was found, in words."""
 
     source: str
     serious: bool
@@ -146,8 +146,8 @@ class _Pool:
             self.share = {s: 1 / len(self.ids) for s in self.ids} if self.ids else {}
 
     def part(self, ids: Sequence[str]) -> str:
-        """ "2 of 5 studies (38% of the weight)"."""
-        w = sum(self.share.get(s, 0.0) for s in ids)
+        """How many of the pool's studies `ids` are, with their share of the weight."""
+        w = self.weight(ids)
         noun = "study" if len(self.ids) == 1 else "studies"
         return f"{len(ids)} of {len(self.ids)} {noun} ({_pct(w, self.threshold)} of the weight)"
 
