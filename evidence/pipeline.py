@@ -192,7 +192,7 @@ def rate(
     return Ratings(
         rules,
         rate_uses(snapshot, analyses, rules, tab.assignment),
-        certainty_of(analyses, rules),
+        certainty_of(analyses, rules, snapshot),
     )
 
 

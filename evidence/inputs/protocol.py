@@ -42,7 +42,15 @@ def _data_file(value: str) -> str:
     return value
 
 
+def _terms(value: list[str]) -> list[str]:
+    """A blank term would be found in every population text."""
+    if any(not t.strip() for t in value):
+        raise ValueError("terms must not be blank")
+    return value
+
+
 Id = Annotated[str, AfterValidator(_id)]
+Terms = Annotated[list[str], AfterValidator(_terms)]
 DataFile = Annotated[str, AfterValidator(_data_file)]
 
 
@@ -100,6 +108,12 @@ class OutcomeSpec(_Model):
     # Imprecision is judged against these; without them, against "no effect" (and says so).
     decision_threshold: DecisionThreshold | None = None
     mid: Mid | None = None  # continuous outcomes: also the threshold when none is given
+    # A surrogate (a measurement standing in for a patient-important outcome, GRADE
+    # indirectness of outcome), and what it stands in for, said in the judgement's reason.
+    surrogate: bool = False
+    surrogate_for: str = ""
+    # Shortest trial that answers the question for this outcome; overrides the indication's.
+    min_duration_weeks: float | None = Field(default=None, gt=0)
 
 
 ComparatorClass = Literal["placebo", "active", "usual_care", "dose", "none"]
@@ -155,10 +169,17 @@ class Indication(_Model):
     label: str
     pubmed_query: str
     article_row: str | None = None
-    comparator: str = "placebo"
+    comparator: ComparatorClass = "placebo"  # the question's, where a comparison sets none
     active_comparators: list[str] = Field(default_factory=list)
     outcomes: list[OutcomeSpec] = Field(default_factory=list)
     comparisons: list[ComparisonSpec] = Field(default_factory=list)
+    # The question's population in words (quoted in the indirectness reason), the subgroups
+    # whose trials answer it only indirectly (terms matched in a study's population text,
+    # outside clauses that say "excluded"), and the shortest trial that answers it. These
+    # judge indirectness; unlike a comparison's filters they never keep a study out of a pool.
+    target_population: str = ""
+    indirect_population_terms: Terms = Field(default_factory=list)
+    min_duration_weeks: float | None = Field(default=None, gt=0)
 
     @property
     def comparison_specs(self) -> list[ComparisonSpec]:

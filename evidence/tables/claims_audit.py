@@ -898,7 +898,7 @@ def claims_audit(
         effects=snapshot.study_effects,
         syntheses=snapshot.published_syntheses,
         pools={
-            ind.id: counted_pools(rules, efficacy_pools(analyses, ind.id, rules))
+            ind.id: counted_pools(rules, efficacy_pools(analyses, ind.id, rules, snapshot))
             for ind in p.indications
         },
         levels={u.indication: u.rating.level for u in uses},

@@ -26,6 +26,7 @@ from evidence.rating.features import (
 from evidence.rating.grade import Certainty, grade_outcome
 from evidence.rating.imprecision import decision_thresholds, optimal_information_size
 from evidence.rating.inconsistency import Heterogeneity
+from evidence.rating.indirectness import pool_indirectness
 from evidence.rating.publication_bias import StudyData
 from evidence.rating.rules import Rating, RuleSet, rate
 from evidence.synthesis.absolute_effects import (
@@ -82,14 +83,17 @@ def signals(analyses: list[Analysis], indication: str) -> list[PooledSignal]:
 
 
 def efficacy_pools(
-    analyses: list[Analysis], indication: str, rules: RuleSet
+    analyses: list[Analysis],
+    indication: str,
+    rules: RuleSet,
+    snapshot: Snapshot | None = None,
 ) -> list[PooledEvidence]:
     """The indication's overall efficacy pools (harm outcomes excluded), with their certainty."""
     harm = tuple(rules.harm_outcome_prefixes)
     return [
         PooledEvidence(
             _signal(a),
-            grade_analysis(a, rules).level,
+            grade_analysis(a, rules, snapshot).level,
             a.participants,
             a.study_ids,
             a.comparison,
@@ -140,7 +144,7 @@ def _rate_by_comparison(
     drug = snapshot.protocol.drug.name
     for ind in snapshot.protocol.indications:
         own = snapshot.studies[snapshot.studies["indication"] == ind.id]
-        pools = efficacy_pools(analyses, ind.id, rules)
+        pools = efficacy_pools(analyses, ind.id, rules, snapshot)
         rated = rate_indication(rules, own, snapshot.study_effects, pools, drug, assignment)
         # Counts by design are shown, never decide: the rule set names no such feature here.
         feats = indication_features(
@@ -198,10 +202,12 @@ def uses_frame(snapshot: Snapshot, ratings: list[UseRating]) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def certainty_of(analyses: list[Analysis], rules: RuleSet) -> dict[tuple, Certainty]:
+def certainty_of(
+    analyses: list[Analysis], rules: RuleSet, snapshot: Snapshot | None = None
+) -> dict[tuple, Certainty]:
     """GRADE for every comparative pool (single-arm rates have no comparison to grade)."""
     return {
-        a.key: grade_analysis(a, rules)
+        a.key: grade_analysis(a, rules, snapshot)
         for a in analyses
         if a.outcome.measure not in SINGLE
     }
@@ -210,11 +216,13 @@ def certainty_of(analyses: list[Analysis], rules: RuleSet) -> dict[tuple, Certai
 def grade_analysis(
     a: Analysis,
     rules: RuleSet,
+    snapshot: Snapshot | None = None,
     *,
     risk_of_bias: DomainJudgement | None = None,
     indirectness: DomainJudgement | None = None,
 ) -> Certainty:
-    """GRADE certainty of one comparative pool: all five domains with their reasons."""
+    """GRADE certainty of one comparative pool: all five domains with their reasons. With the
+    snapshot, the domains judged from the pool's studies (indirectness) are judged here."""
     r = a.result
     binary = a.outcome.measure in BINARY
     imp = rules.grade["imprecision"]
@@ -223,6 +231,8 @@ def grade_analysis(
     thresholds, why = decision_thresholds(
         r.measure, a.outcome.decision_threshold, a.outcome.mid, ois_risk
     )
+    if indirectness is None and snapshot is not None:
+        indirectness = pool_indirectness(a, snapshot.protocol, snapshot.studies, rules.grade)
     if indirectness is None and a.outcome.indirect:
         indirectness = DomainJudgement(
             "indirectness", "serious", "the protocol flags the outcome as indirect (a surrogate)"
