@@ -191,7 +191,7 @@ def rate(
     return Ratings(
         rules,
         rate_uses(snapshot, analyses, rules, tab.assignment),
-        certainty_of(analyses, rules),
+        certainty_of(analyses, rules, snapshot.risk_of_bias),
     )
 
 

@@ -90,11 +90,8 @@ def _pct(share: float, threshold: float) -> str:
     return text
 
 
-def _terms(groups: list[str], substituted: set[str], policy: Effective) -> str:
-    """`high risk, some concerns or no information (treated as some concerns by policy)`."""
-    words = [_WORDS[g] for g in groups]
-    words += [f"{why} (treated as {_WORDS[policy]} by policy)" for why in sorted(substituted)]
-    return words[0] if len(words) == 1 else f"{', '.join(words[:-1])} or {words[-1]}"
+def _studies(n: int) -> str:
+    return f"{n} study" if n == 1 else f"{n} studies"
 
 
 def judge_risk_of_bias(
@@ -103,68 +100,75 @@ def judge_risk_of_bias(
     records: Mapping[str, RiskOfBias],
     rules: RobRules,
 ) -> DomainJudgement:
-    """The domain's judgement for a pool of `studies` holding `weights` (any scale)."""
+    """The domain's judgement for a pool of `studies` holding `weights` (any scale).
+
+    A trial counts by its overall judgement; one with no information, or without a row, counts
+    as the policy says. Very serious when trials at high risk hold at least
+    `very_serious_high_share` of the weight, else serious when trials at high risk or with some
+    concerns hold at least `serious_share`, else no concern.
+    """
     if not studies:
         return DomainJudgement(DOMAIN, "not judgeable", "no study in the pool")
     shares = _shares(studies, weights)
     k = len(studies)
     policy = rules.no_information
+    # Each trial's category as recorded (or why it has none) and the judgement it counts as.
+    category: list[str] = []
     effective: list[Effective] = []
-    why: list[str | None] = []  # how a policy-made judgement arose, None for a trial's own
     for sid in studies:
         rec = records.get(sid)
         if rec is None:
+            category.append(NO_ROW)
             effective.append(policy)
-            why.append(NO_ROW)
         elif rec.overall == "no_information":
+            category.append(NO_INFORMATION)
             effective.append(policy)
-            why.append(NO_INFORMATION)
         else:
+            category.append(_WORDS[rec.overall])
             effective.append(cast(Effective, rec.overall))
-            why.append(None)
 
-    def tally(accept: set[str]) -> tuple[int, float, list[str], set[str]]:
+    def share(accept: set[str]) -> tuple[int, float]:
         idx = [i for i, e in enumerate(effective) if e in accept]
-        own = [g for g in ("high", "some_concerns", "low") if g in accept]
-        own = [g for g in own if any(effective[i] == g and why[i] is None for i in idx)]
-        subst = {w for i in idx if (w := why[i]) is not None}
-        return len(idx), sum(shares[i] for i in idx), own, subst
+        return len(idx), sum(shares[i] for i in idx)
 
-    unassessed = sum(w == NO_ROW for w in why)
-    preface = ""
-    if unassessed == k:
-        preface = (
-            f"no study of the pool has a risk-of-bias assessment; as the policy says, each "
-            f"counts as {_WORDS[policy]}: "
-        )
-    n_high, high_share, high_groups, high_subst = tally({"high"})
-    n_conc, conc_share, conc_groups, conc_subst = tally({"high", "some_concerns"})
-    if n_high and high_share >= rules.very_serious_high_share:
+    n_high, high = share({"high"})
+    n_conc, conc = share({"high", "some_concerns"})
+    t_very, t_serious = rules.very_serious_high_share, rules.serious_share
+    if n_high and high >= t_very:
         judgement = "very serious"
         core = (
-            f"{n_high} of {k} studies, {_pct(high_share, rules.very_serious_high_share)} of the "
-            f"weight: {_terms(high_groups, high_subst, policy)} "
-            f"(≥ {_pct(rules.very_serious_high_share, rules.very_serious_high_share)})"
+            f"{n_high} of {_studies(k)}, {_pct(high, t_very)} of the weight, count as at high "
+            f"risk (≥ {_pct(t_very, t_very)})"
         )
-    elif n_conc and conc_share >= rules.serious_share:
+    elif n_conc and conc >= t_serious:
         judgement = "serious"
         core = (
-            f"{n_conc} of {k} studies, {_pct(conc_share, rules.serious_share)} of the weight: "
-            f"{_terms(conc_groups, conc_subst, policy)} "
-            f"(≥ {_pct(rules.serious_share, rules.serious_share)})"
+            f"{n_conc} of {_studies(k)}, {_pct(conc, t_serious)} of the weight, count as at "
+            f"high risk or with some concerns (≥ {_pct(t_serious, t_serious)})"
         )
+        if n_high:
+            core += f"; at high risk {_pct(high, t_very)} (< {_pct(t_very, t_very)})"
     else:
         judgement = "no concern"
-        n_low, low_share, low_groups, low_subst = tally({"low"})
         core = (
-            f"{n_low} of {k} studies, {_pct(low_share, 1 - rules.serious_share)} of the weight: "
-            f"{_terms(low_groups, low_subst, policy)}; high risk or some concerns: "
-            f"{_pct(conc_share, rules.serious_share)} "
-            f"(< {_pct(rules.serious_share, rules.serious_share)})"
+            f"studies counting as at high risk or with some concerns hold "
+            f"{_pct(conc, t_serious)} of the weight (< {_pct(t_serious, t_serious)})"
         )
-    if judgement == "serious" and n_high:
-        core += f"; high risk alone: {_pct(high_share, rules.very_serious_high_share)}"
-    return DomainJudgement(DOMAIN, judgement, preface + core)
+    order = [_WORDS["high"], _WORDS["some_concerns"], _WORDS["low"], NO_INFORMATION, NO_ROW]
+    parts = []
+    for cat in order:
+        idx = [i for i, c in enumerate(category) if c == cat]
+        if not idx:
+            continue
+        how = f"; treated as {_WORDS[policy]} by policy" if cat in (NO_INFORMATION, NO_ROW) else ""
+        parts.append(f"{cat} {_studies(len(idx))} ({_pct(sum(shares[i] for i in idx), 2)}{how})")
+    preface = ""
+    if all(c == NO_ROW for c in category):
+        preface = (
+            f"no study of the pool has a risk-of-bias assessment; by policy each counts as "
+            f"{_WORDS[policy]}: "
+        )
+    return DomainJudgement(DOMAIN, judgement, f"{preface}{core}; by judgement: {', '.join(parts)}")
 
 
 def pool_risk_of_bias(

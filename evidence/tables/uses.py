@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 import pandas as pd
 
+from evidence.inputs.risk_of_bias import RiskOfBias
 from evidence.inputs.snapshot import Snapshot
 from evidence.rating.comparisons import (
     Assignment,
@@ -21,9 +23,13 @@ from evidence.rating.features import (
     indication_features,
 )
 from evidence.rating.grade import Certainty, grade_outcome
+from evidence.rating.risk_of_bias import pool_risk_of_bias
 from evidence.rating.rules import Rating, RuleSet, rate
 from evidence.synthesis.pool import ALL_TIERS, BINARY, SINGLE, Analysis
 from evidence.tables.common import article_level, source_refs
+
+# Study id → RoB 2 record (`Snapshot.risk_of_bias`); None when the protocol has none.
+RobRecords = Mapping[str, RiskOfBias] | None
 
 
 @dataclass(frozen=True)
@@ -69,14 +75,17 @@ def signals(analyses: list[Analysis], indication: str) -> list[PooledSignal]:
 
 
 def efficacy_pools(
-    analyses: list[Analysis], indication: str, rules: RuleSet
+    analyses: list[Analysis],
+    indication: str,
+    rules: RuleSet,
+    risk_of_bias: RobRecords = None,
 ) -> list[PooledEvidence]:
     """The indication's overall efficacy pools (harm outcomes excluded), with their certainty."""
     harm = tuple(rules.harm_outcome_prefixes)
     return [
         PooledEvidence(
             _signal(a),
-            grade_analysis(a, rules).level,
+            grade_analysis(a, rules, risk_of_bias).level,
             a.participants,
             a.study_ids,
             a.comparison,
@@ -127,7 +136,7 @@ def _rate_by_comparison(
     drug = snapshot.protocol.drug.name
     for ind in snapshot.protocol.indications:
         own = snapshot.studies[snapshot.studies["indication"] == ind.id]
-        pools = efficacy_pools(analyses, ind.id, rules)
+        pools = efficacy_pools(analyses, ind.id, rules, snapshot.risk_of_bias)
         rated = rate_indication(rules, own, snapshot.study_effects, pools, drug, assignment)
         # Counts by design are shown, never decide: the rule set names no such feature here.
         feats = indication_features(
@@ -185,17 +194,20 @@ def uses_frame(snapshot: Snapshot, ratings: list[UseRating]) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def certainty_of(analyses: list[Analysis], rules: RuleSet) -> dict[tuple, Certainty]:
+def certainty_of(
+    analyses: list[Analysis], rules: RuleSet, risk_of_bias: RobRecords = None
+) -> dict[tuple, Certainty]:
     """GRADE for every comparative pool (single-arm rates have no comparison to grade)."""
     return {
-        a.key: grade_analysis(a, rules)
+        a.key: grade_analysis(a, rules, risk_of_bias)
         for a in analyses
         if a.outcome.measure not in SINGLE
     }
 
 
-def grade_analysis(a: Analysis, rules: RuleSet) -> Certainty:
-    """GRADE certainty of one comparative pool."""
+def grade_analysis(a: Analysis, rules: RuleSet, risk_of_bias: RobRecords = None) -> Certainty:
+    """GRADE certainty of one comparative pool; `risk_of_bias` holds the trials' RoB 2
+    records (None: the protocol has none, and the domain says it was not assessed)."""
     r = a.result
     return grade_outcome(
         rules.grade,
@@ -212,6 +224,7 @@ def grade_analysis(a: Analysis, rules: RuleSet) -> Certainty:
         egger_p=a.egger_p,
         egger_note=a.egger_note,
         indirect=a.outcome.indirect,
+        risk_of_bias=pool_risk_of_bias(r.studies, r.weights, risk_of_bias, rules.grade),
     )
 
 

@@ -67,7 +67,7 @@ def _by_comparison(
     for ind in snapshot.protocol.indications:
         own = snapshot.studies[snapshot.studies["indication"] == ind.id]
         trials = human_trials(own, snapshot.study_effects, rules)
-        pools = counted_pools(rules, efficacy_pools(analyses, ind.id, rules))
+        pools = counted_pools(rules, efficacy_pools(analyses, ind.id, rules, snapshot.risk_of_bias))
         for (cid, label), (ps, voters) in group_evidence(trials, pools, drug, assignment).items():
             counts = voters["direction"].value_counts()
             favour, against = int(counts.get("favours", 0)), int(counts.get("favours_control", 0))

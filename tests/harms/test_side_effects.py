@@ -288,7 +288,7 @@ def test_a_bad_harms_section_is_refused_by_name(harms: dict, message: str) -> No
 def test_a_run_with_a_bad_harms_section_stops_naming_it_and_writes_no_table(
     data_copy: Path, tmp_path: Path
 ) -> None:
-    path = data_copy / "rules" / "evidence_levels_v2.yaml"
+    path = data_copy / "rules" / "evidence_levels_v3.yaml"
     rules = yaml.safe_load(path.read_text(encoding="utf-8"))
     rules["harms"]["rr_min_trials"] = 0
     path.write_text(yaml.safe_dump(rules), encoding="utf-8")

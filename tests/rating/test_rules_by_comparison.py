@@ -325,9 +325,12 @@ def test_a_rule_set_without_the_section_cannot_rate_comparisons() -> None:
         level_of([study("t0")], [], [], rules=v1)
 
 
-def test_the_protocol_points_at_rule_set_2() -> None:
-    assert PROTOCOL.rating.rule_set == "rules/evidence_levels_v2.yaml"
-    assert PROTOCOL.rating.rule_set_version == RULES_V2.version == "2.0.0"
+def test_the_protocol_points_at_rule_set_3_which_rates_uses_as_2_did() -> None:
+    assert PROTOCOL.rating.rule_set == "rules/evidence_levels_v3.yaml"
+    v3 = load_rules(RAW / PROTOCOL.rating.rule_set)
+    assert PROTOCOL.rating.rule_set_version == v3.version == "3.0.0"
+    assert RULES_V2.version == "2.0.0"
+    assert v3.by_comparison == RULES_V2.by_comparison  # the tests here on 2.0.0 still hold
 
 
 def test_a_trial_the_protocol_places_in_no_comparison_neither_votes_nor_decides() -> None:

@@ -78,7 +78,7 @@ def test_sensitivity_leaves_out_derived_comparisons(processed: Path) -> None:
 
 
 def test_a_stricter_rule_set_changes_the_rating(data_copy: Path, tmp_path: Path) -> None:
-    rules_path = data_copy / "rules" / "evidence_levels_v2.yaml"
+    rules_path = data_copy / "rules" / "evidence_levels_v3.yaml"
     rules = yaml.safe_load(rules_path.read_text())
     for rule in rules["by_comparison"]["levels"]:
         for cond in rule.get("all", []):
@@ -90,7 +90,7 @@ def test_a_stricter_rule_set_changes_the_rating(data_copy: Path, tmp_path: Path)
 
 
 def test_rule_set_version_must_match_the_protocol(data_copy: Path, tmp_path: Path) -> None:
-    rules_path = data_copy / "rules" / "evidence_levels_v2.yaml"
+    rules_path = data_copy / "rules" / "evidence_levels_v3.yaml"
     rules = yaml.safe_load(rules_path.read_text())
     rules["version"] = "9.9.9"
     rules_path.write_text(yaml.safe_dump(rules, sort_keys=False))

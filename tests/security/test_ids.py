@@ -206,7 +206,7 @@ def test_protocol_files_outside_the_data_folder_are_refused_unread(
 
 
 @pytest.mark.parametrize(
-    "name", ["studies.csv", "claims/baclofen.yaml", "rules/evidence_levels_v2.yaml"]
+    "name", ["studies.csv", "claims/baclofen.yaml", "rules/evidence_levels_v3.yaml"]
 )
 def test_a_symlink_out_of_the_data_folder_is_not_followed(
     layout: dict[str, Path], name: str
@@ -219,7 +219,7 @@ def test_a_symlink_out_of_the_data_folder_is_not_followed(
     field = {
         "studies.csv": "files.studies",
         "claims/baclofen.yaml": "files.claims",
-        "rules/evidence_levels_v2.yaml": "rating.rule_set",
+        "rules/evidence_levels_v3.yaml": "rating.rule_set",
     }[name]
     proto = load_protocol(data / PROTOCOL)
     issues = validate_inputs(data, proto)[1]
@@ -243,16 +243,16 @@ def test_the_rating_step_proves_its_rule_set_inside_the_data_folder(
     layout: dict[str, Path],
 ) -> None:
     data = layout["data"]
-    rules = data / "rules" / "evidence_levels_v2.yaml"
-    assert pipeline.rules_file(rules, "rules/evidence_levels_v2.yaml") == rules.resolve()
+    rules = data / "rules" / "evidence_levels_v3.yaml"
+    assert pipeline.rules_file(rules, "rules/evidence_levels_v3.yaml") == rules.resolve()
     with pytest.raises(UnsafePath, match=r"not the protocol's rating\.rule_set"):
-        pipeline.rules_file(layout["root"] / "secret.yaml", "rules/evidence_levels_v2.yaml")
+        pipeline.rules_file(layout["root"] / "secret.yaml", "rules/evidence_levels_v3.yaml")
     outside = layout["root"] / "rules.yaml"
     outside.write_bytes(rules.read_bytes())
     rules.unlink()
     rules.symlink_to(outside)
     with pytest.raises(UnsafePath, match="would leave"):
-        pipeline.rules_file(rules, "rules/evidence_levels_v2.yaml")
+        pipeline.rules_file(rules, "rules/evidence_levels_v3.yaml")
 
 
 @pytest.mark.parametrize("name", ["../x", "a/b", "/etc/passwd-x", "X", "a b"])
