@@ -20,6 +20,7 @@ import pandas as pd
 
 from evidence.inputs import rawdata
 from evidence.inputs.protocol import load_protocol
+from evidence.inputs.risk_of_bias import high_risk
 from evidence.inputs.snapshot import Snapshot, load_snapshot
 from evidence.io import frame_to_csv_text
 from evidence.rating.grade import Certainty
@@ -42,7 +43,13 @@ from evidence.synthesis.comparisons import (
     with_comparisons,
 )
 from evidence.synthesis.dose_response import dose_response, dose_response_shown
-from evidence.synthesis.pool import Analysis, analyses_frame, methods_notes, pool_protocol
+from evidence.synthesis.pool import (
+    Analysis,
+    analyses_frame,
+    methods_notes,
+    not_estimable,
+    pool_protocol,
+)
 from evidence.synthesis.tabulate import (
     arm_doses_shown,
     arm_doses_table,
@@ -162,7 +169,9 @@ def tabulate(snapshot: Snapshot) -> Tabulation:
 
 
 def pool(snapshot: Snapshot, tab: Tabulation) -> list[Analysis]:
-    return pool_protocol(tab.tiered, snapshot.protocol, tab.effects)
+    return pool_protocol(
+        tab.tiered, snapshot.protocol, tab.effects, high_risk(snapshot.risk_of_bias)
+    )
 
 
 def rules_file(rules_path: Path | str, rule_set: str) -> Path:
@@ -277,6 +286,7 @@ def report(
                 ratings.certainty_levels,
                 snapshot.refs,
                 pooled_columns(analyses, ratings.certainty, rules),
+                not_estimable(analyses, high_risk(snapshot.risk_of_bias)),
             )
         ),
         "unassigned.csv": frame_to_csv_text(unassigned),
@@ -324,7 +334,12 @@ def report(
         last_search=ctx.last_search,
         stale=ctx.stale,
         unassigned=unassigned,
-        methods=methods_notes(p),
+        methods=methods_notes(
+            p,
+            None
+            if snapshot.risk_of_bias is None
+            else {s: r.overall for s, r in snapshot.risk_of_bias.items()},
+        ),
         dose_response=dose_response_shown(doses),
         dose_counts=dose_counts(arm_doses),
         arm_doses=arm_doses_shown(arm_doses),

@@ -32,7 +32,8 @@ def extract_template_cmd(
     processed: ProcessedOpt = DEFAULT_PROCESSED,
     reports: ReportsOpt = DEFAULT_REPORTS,
 ) -> None:
-    """Write DATA/extraction/PMID/{studies,outcomes}.csv prefilled from the PubMed record."""
+    """Write DATA/extraction/PMID/{studies,outcomes}.csv prefilled from the PubMed record, and
+    risk_of_bias.csv where the protocol keeps risk-of-bias judgements."""
     from evidence.inputs import rawdata
     from evidence.io import read_csv_rows
     from evidence.pubmed.cache import read_record
@@ -65,18 +66,28 @@ def extract_template_cmd(
     rawdata.recover(ws.data)
     s_cols, s_rows = read_csv_rows(ws.data / proto.files.studies)
     o_cols, _ = read_csv_rows(ws.data / proto.files.outcomes)
+    r_cols = None
+    if proto.files.risk_of_bias:
+        r_cols, _ = read_csv_rows(ws.data / proto.files.risk_of_bias)
     existing = {r["pmid"]: r["study_id"] for _, r in s_rows if r.get("pmid")}
     if pmid in existing:
         raise fail(f"PMID {pmid}: already in the data as study {existing[pmid]}")
     taken = {r["study_id"] for _, r in s_rows}
-    template = make_template(record, proto, indication, s_cols, o_cols, taken)
+    template = make_template(record, proto, indication, s_cols, o_cols, taken, r_cols)
     try:
-        paths = write_template(folder, template, s_cols, o_cols)
+        paths = write_template(folder, template, s_cols, o_cols, r_cols)
     except FileExistsError as exc:
         raise fail(str(exc)) from None
     for path in paths:
         typer.echo(f"wrote {path}")
-    typer.echo(f"Fill in the arm-level numbers, then run `evidence add-extraction --pmid {pmid}`.")
+    rob = (
+        " and, for a randomised trial, its risk of bias (RoB 2 domains, overall, signals)"
+        if r_cols is not None
+        else ""
+    )
+    typer.echo(
+        f"Fill in the arm-level numbers{rob}, then run `evidence add-extraction --pmid {pmid}`."
+    )
 
 
 @app.command("add-extraction")
@@ -91,7 +102,7 @@ def add_extraction_cmd(
     reports: ReportsOpt = DEFAULT_REPORTS,
 ) -> None:
     """Validate a completed template with the data and append it to the tables."""
-    from evidence.pubmed.extraction import add_extraction
+    from evidence.pubmed.extraction import add_extraction, completed_rob_rows
     from evidence.runs.runlock import RunLocked
     from evidence.safepath import UnsafePath
 
@@ -113,7 +124,14 @@ def add_extraction_cmd(
         typer.echo(str(issue), err=True)
     if issues:
         raise fail(f"{len(issues)} problem(s): nothing was added")
-    typer.echo(f"added the study and {added} outcome row(s) of PMID {pmid} to {ws.data}")
+    judged = bool(proto.files.risk_of_bias and completed_rob_rows(folder))
+    rob = ", its risk-of-bias judgements" if judged else ""
+    typer.echo(f"added the study{rob} and {added} outcome row(s) of PMID {pmid} to {ws.data}")
+    if proto.files.risk_of_bias and not judged:
+        typer.echo(
+            "no risk of bias was recorded: pools with this study count it as the rule set's "
+            "policy for trials without information says"
+        )
     if not added:
         typer.echo(
             "no outcome row of the template has a number: the study counts in the evidence "

@@ -23,6 +23,8 @@ KEYED_TABLES: dict[str, str] = {
     "dosing_facts.csv": "formulation",
 }
 COPIED_TABLES = ("studies.csv", "pubmed_records.csv", "missing.csv")
+# Copied unchanged when the source set has them (older sets do not).
+OPTIONAL_TABLES = ("risk_of_bias.csv",)
 YAML_FILES = {"claims.yaml": "claims", "citations.yaml": "citations"}
 POOLABLE_EFFECTS = {"RR", "OR", "HR", "MD", "SMD", "RD"}
 TIERED_UNITS = {"mg/day", "ug/day"}
@@ -137,6 +139,17 @@ def _limits(src: Path) -> list[tuple[str, int, str]]:
     )
     missing = rows("missing.csv")
     out.append(("missing.csv", len(missing), "what the curators looked for and did not find"))
+    if (src / "risk_of_bias.csv").is_file():
+        rob = rows("risk_of_bias.csv")
+        unjudged = [r for r in rob if r["overall"] == "no_information"]
+        out.append(
+            (
+                "risk_of_bias.csv",
+                len(unjudged),
+                "overall judgement no_information: the rule set's policy decides how such a "
+                "study counts in the risk-of-bias domain",
+            )
+        )
     return out
 
 
@@ -160,7 +173,8 @@ def import_evidence_set(
         body = [[rid, *(r.get(c, "") for c in header)] for rid, r in zip(ids, rows, strict=True)]
         _write_new(dest / name, csv_text(new_header, body, crlf=True).encode(), overwrite)
         report.files.append((name, name, len(rows), len(body), "added column `row_id`"))
-    for name in COPIED_TABLES:
+    optional = tuple(n for n in OPTIONAL_TABLES if (src / n).is_file())
+    for name in (*COPIED_TABLES, *optional):
         header, numbered = read_csv_rows(src / name)
         data = (src / name).read_bytes()
         _write_new(dest / name, data, overwrite)

@@ -299,6 +299,8 @@ class ProtocolFiles(_Model):
     missing: DataFile = "missing.csv"
     claims: DataFile | None = None
     citations: DataFile | None = None
+    # Per-trial risk-of-bias judgements; without it the pools simply have none.
+    risk_of_bias: DataFile | None = None
 
 
 class Protocol(_Model):

@@ -27,6 +27,20 @@ DIRECTIONS = ("favours_control", "no_difference", "unclear")
 FAVOURS_DRUG_RE = re.compile(r"^favours_[a-z0-9_]+$")
 CONFIDENCE = ("high", "medium", "low")
 FORMULATIONS = ("oral", "intrathecal")
+# Risk of bias (RoB 2): the judgement of each domain and overall, and the signals a page states.
+ROB_JUDGEMENTS = ("low", "some_concerns", "high", "no_information")
+ROB_DOMAINS = (
+    "domain_randomisation",
+    "domain_deviations",
+    "domain_missing_data",
+    "domain_measurement",
+    "domain_selection",
+)
+BLINDING = ("double_blind", "single_blind", "open_label")
+ANALYSIS_POPULATIONS = ("itt", "modified_itt", "per_protocol", "completers")
+YES_NO = ("yes", "no")
+# RoB 2 is a tool for randomised trials: a judgement belongs to a study of these designs.
+RANDOMISED_DESIGNS = ("rct", "crossover_rct")
 # Which dose column / unit each route may carry.
 ROUTE_DOSE_FIELD = {
     "oral": "dose_mg_day",
@@ -325,6 +339,26 @@ class MissingRow(Row):
     where_looked_note: Text = None
 
 
+class RiskOfBiasRow(Row):
+    study_id: Id
+    randomisation_method: Text = None
+    allocation_concealment: Text = None
+    blinding: vocab(BLINDING)  # type: ignore[valid-type]
+    analysis_population: vocab(ANALYSIS_POPULATIONS)  # type: ignore[valid-type]
+    attrition: Text = None
+    registration: Text = None
+    industry_funding: vocab(YES_NO)  # type: ignore[valid-type]
+    domain_randomisation: vocab(ROB_JUDGEMENTS, required=True)  # type: ignore[valid-type]
+    domain_deviations: vocab(ROB_JUDGEMENTS, required=True)  # type: ignore[valid-type]
+    domain_missing_data: vocab(ROB_JUDGEMENTS, required=True)  # type: ignore[valid-type]
+    domain_measurement: vocab(ROB_JUDGEMENTS, required=True)  # type: ignore[valid-type]
+    domain_selection: vocab(ROB_JUDGEMENTS, required=True)  # type: ignore[valid-type]
+    overall: vocab(ROB_JUDGEMENTS, required=True)  # type: ignore[valid-type]
+    text_seen: Text = None
+    source_url: Urls
+    note: Text = None
+
+
 # file key in the protocol → (row model, primary key columns)
 TABLES: dict[str, tuple[type[Row], tuple[str, ...]]] = {
     "studies": (StudyRow, ("study_id",)),
@@ -334,4 +368,5 @@ TABLES: dict[str, tuple[type[Row], tuple[str, ...]]] = {
     "dosing_facts": (DosingFactRow, ("row_id",)),
     "pubmed_records": (PubmedRecordRow, ("study_id", "pmid")),
     "missing": (MissingRow, ("item", "what_is_missing")),
+    "risk_of_bias": (RiskOfBiasRow, ("study_id",)),  # optional: a protocol may have none
 }

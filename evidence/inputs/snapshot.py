@@ -11,6 +11,7 @@ import yaml
 
 from evidence.inputs.documents import Citations, Claims
 from evidence.inputs.protocol import Protocol
+from evidence.inputs.risk_of_bias import RiskOfBias, load_risk_of_bias
 from evidence.inputs.validate import Issue, data_file, validate_inputs
 from evidence.safepath import inside
 
@@ -58,6 +59,8 @@ class Snapshot:
     citations: Citations | None
     input_hashes: dict[str, str]
     refs: dict[str, str]  # study id → PMID:n / doi:x / the id, for every table's sources
+    # Study id → RoB 2 record; None when the protocol names no risk-of-bias file.
+    risk_of_bias: dict[str, RiskOfBias] | None = None
 
 
 def _typed(path: Path) -> pd.DataFrame:
@@ -128,6 +131,9 @@ def load_snapshot(data: Path, protocol: Protocol, protocol_path: Path | None = N
         if files.citations
         else None
     )
+    risk_of_bias = (
+        load_risk_of_bias(data_file(data, protocol, "risk_of_bias")) if files.risk_of_bias else None
+    )
     hashed = {getattr(files, n): n for n in type(files).model_fields if getattr(files, n)}
     hashes = {rel: _sha256(data_file(data, protocol, hashed[rel])) for rel in sorted(hashed)}
     if protocol_path is not None:
@@ -143,5 +149,6 @@ def load_snapshot(data: Path, protocol: Protocol, protocol_path: Path | None = N
         citations=citations,
         input_hashes=hashes,
         refs=refs,
+        risk_of_bias=risk_of_bias,
         **tables,
     )

@@ -16,8 +16,11 @@ from pydantic import BaseModel, ValidationError
 from evidence.inputs.documents import Citations, Claims
 from evidence.inputs.protocol import Protocol
 from evidence.inputs.schemas import (
+    DESIGNS,
     DOI_RE,
     PMID_RE,
+    RANDOMISED_DESIGNS,
+    ROB_DOMAINS,
     ROUTE_DOSE_FIELD,
     ROUTE_DOSE_UNITS,
     TABLES,
@@ -180,6 +183,9 @@ def check_cross(tables: dict[str, TableRows], protocol: Protocol) -> list[Issue]
     for t in ("outcomes", "study_effects", "pubmed_records"):
         resolve(t, "study_id")
     resolve("published_syntheses", "review_id")
+    if "risk_of_bias" in tables:
+        resolve("risk_of_bias", "study_id")
+        issues += _check_risk_of_bias(tables["risk_of_bias"], studies)
 
     for line, r in tables["outcomes"].rows:
         n, ev = _num(r.get("n", "")), _num(r.get("events", ""))
@@ -240,6 +246,49 @@ def check_cross(tables: dict[str, TableRows], protocol: Protocol) -> list[Issue]
                         f"expected {low} ≤ {high} ({r[high]})",
                     )
                 )
+    return issues
+
+
+def _check_risk_of_bias(
+    table: TableRows, studies: dict[str, tuple[int, dict[str, str]]]
+) -> list[Issue]:
+    """RoB 2 judgements belong to randomised trials, and the overall judgement is never
+    milder than its worst domain (RoB 2: any domain at high risk makes the trial high risk;
+    low overall needs every domain low)."""
+    issues: list[Issue] = []
+    label = table.path.name
+    for line, r in table.rows:
+        study = studies.get(r.get("study_id", ""))
+        design = study[1].get("design", "") if study else ""
+        # A design outside the vocabulary is reported on studies.csv already.
+        if study and design in DESIGNS and design not in RANDOMISED_DESIGNS:
+            issues.append(
+                Issue(
+                    label,
+                    line,
+                    "study_id",
+                    r["study_id"],
+                    f"expected a randomised trial ({', '.join(RANDOMISED_DESIGNS)}) for RoB 2 "
+                    f"judgements; studies.csv gives design {design or '(empty)'}",
+                )
+            )
+        domains = [r.get(d, "") for d in ROB_DOMAINS]
+        overall = r.get("overall", "")
+        if "high" in domains and overall and overall != "high":
+            worst = ", ".join(d for d in ROB_DOMAINS if r.get(d) == "high")
+            issues.append(
+                Issue(
+                    label,
+                    line,
+                    "overall",
+                    overall,
+                    f"expected high: {worst} is high",
+                )
+            )
+        if overall == "low" and any(d != "low" for d in domains):
+            issues.append(
+                Issue(label, line, "overall", overall, "expected low only when every domain is low")
+            )
     return issues
 
 
@@ -436,6 +485,8 @@ def validate_inputs(data: Path, protocol: Protocol) -> tuple[dict[str, TableRows
     tables: dict[str, TableRows] = {}
     issues: list[Issue] = []
     for name, (model, key) in TABLES.items():
+        if getattr(protocol.files, name) is None:  # an optional file the protocol does not use
+            continue
         try:
             path = data_file(data, protocol, name)
         except UnsafePath:

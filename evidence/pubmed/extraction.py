@@ -3,7 +3,11 @@
 The template carries everything PubMed knows (ids, title, journal, year, design, the protocol's
 outcomes for the indication); numbers stay empty for the reviewer. Adding checks the merged
 tables with the same validation as every run and appends only when they are clean, to both
-tables as one change (see `evidence.inputs.rawdata`). A template lives in DATA/extraction/PMID/, and
+tables as one change (see `evidence.inputs.rawdata`). Where the protocol keeps risk-of-bias
+judgements, the template has a third file, risk_of_bias.csv, with the trial's row to complete
+in the same step (RoB 2 domains and signals, the vocabularies of `evidence validate`); a row left
+without any judgement or signal is not added, and a trial already judged is never overwritten
+(validation refuses a second row for it). A template lives in DATA/extraction/PMID/, and
 only a PMID of digits names that folder.
 
 The template is opened in a spreadsheet, so its text cells are neutralised (`evidence.io.
@@ -68,6 +72,26 @@ def study_id_for(record: PubmedRecord, taken: set[str]) -> str:
 class Template:
     study: dict[str, str]
     outcomes: list[dict[str, str]]
+    risk_of_bias: dict[str, str] | None = None  # None: the protocol keeps no judgements
+
+
+ROB_FILE = "risk_of_bias.csv"
+# Risk-of-bias columns the template leaves for the reviewer; a row with none filled is skipped.
+ROB_ASSESSED = (
+    "randomisation_method",
+    "allocation_concealment",
+    "blinding",
+    "analysis_population",
+    "attrition",
+    "registration",
+    "industry_funding",
+    "domain_randomisation",
+    "domain_deviations",
+    "domain_missing_data",
+    "domain_measurement",
+    "domain_selection",
+    "overall",
+)
 
 
 def make_template(
@@ -77,6 +101,7 @@ def make_template(
     study_columns: list[str],
     outcome_columns: list[str],
     taken: set[str],
+    rob_columns: list[str] | None = None,
 ) -> Template:
     design, why = classify_design(record)
     sid = study_id_for(record, taken)
@@ -116,7 +141,10 @@ def make_template(
             "source_url": url,
         }
         rows.append(row)
-    return Template(study, rows)
+    rob = None
+    if rob_columns is not None:
+        rob = dict.fromkeys(rob_columns, "") | {"study_id": sid, "source_url": url}
+    return Template(study, rows, rob)
 
 
 def _csv(columns: list[str], rows: list[dict[str, str]], neutralise: bool = False) -> str:
@@ -131,16 +159,25 @@ def template_rows(path: Path) -> list[dict[str, str]]:
 
 
 def write_template(
-    folder: Path, t: Template, study_cols: list[str], outcome_cols: list[str]
-) -> tuple[Path, Path]:
+    folder: Path,
+    t: Template,
+    study_cols: list[str],
+    outcome_cols: list[str],
+    rob_cols: list[str] | None = None,
+) -> tuple[Path, ...]:
     folder.mkdir(parents=True, exist_ok=True)
-    s, o = folder / "studies.csv", folder / "outcomes.csv"
-    for path in (s, o):
+    s, o, r = folder / "studies.csv", folder / "outcomes.csv", folder / ROB_FILE
+    with_rob = t.risk_of_bias is not None and rob_cols is not None
+    for path in (s, o, r) if with_rob else (s, o):
         if path.exists():
             raise FileExistsError(f"{path}: a template is already here; complete or remove it")
     atomic_write_text(s, _csv(study_cols, [t.study], neutralise=True))
     atomic_write_text(o, _csv(outcome_cols, t.outcomes, neutralise=True))
-    return s, o
+    if not with_rob:
+        return s, o
+    assert t.risk_of_bias is not None and rob_cols is not None
+    atomic_write_text(r, _csv(rob_cols, [t.risk_of_bias], neutralise=True))
+    return s, o, r
 
 
 NUMBERS = ("n", "events", "mean", "sd", "se", "pct")
@@ -149,6 +186,15 @@ NUMBERS = ("n", "events", "mean", "sd", "se", "pct")
 def completed_rows(path: Path) -> list[dict[str, str]]:
     """Outcome rows the reviewer filled in: at least one number."""
     return [r for r in template_rows(path) if any(r.get(c, "").strip() for c in NUMBERS)]
+
+
+def completed_rob_rows(folder: Path) -> list[dict[str, str]]:
+    """The template's risk-of-bias rows the reviewer filled in (any judgement or signal);
+    none when the template has no such file."""
+    if not (folder / ROB_FILE).exists() and not (folder / ROB_FILE).is_symlink():
+        return []
+    rows = template_rows(inside(folder, ROB_FILE))
+    return [r for r in rows if any(r.get(c, "").strip() for c in ROB_ASSESSED)]
 
 
 def add_extraction(
@@ -169,13 +215,17 @@ def add_extraction(
     # A template file that is a link must not lead the addition to read a file elsewhere.
     studies = template_rows(inside(folder, "studies.csv"))
     outcomes = completed_rows(inside(folder, "outcomes.csv"))
+    rob = completed_rob_rows(folder) if files.risk_of_bias else []
     with rawdata.changing(data, wait=wait, on_wait=on_wait):
         merged: dict[Path, str] = {}
         with tempfile.TemporaryDirectory() as tmp:
             trial = Path(tmp) / "data"
             skip = shutil.ignore_patterns("pubmed", EXTRACTION_DIR, *rawdata.BOOKKEEPING)
             shutil.copytree(data, trial, ignore=skip)
-            for name, new in ((files.studies, studies), (files.outcomes, outcomes)):
+            changes = [(files.studies, studies), (files.outcomes, outcomes)]
+            if files.risk_of_bias and rob:
+                changes.append((files.risk_of_bias, rob))
+            for name, new in changes:
                 header, _ = read_csv_rows(data / name)
                 text = (data / name).read_bytes().decode("utf-8")  # keep the CRLF line ends
                 sep = "" if text.endswith("\n") else "\r\n"

@@ -40,6 +40,9 @@ PRIMARY = "primary"
 EXCLUDING_DERIVED = "excluding_derived"
 CROSSOVER_AS_PARALLEL = "crossover_as_parallel"
 FIXED_EFFECT = "fixed_effect"  # Mantel-Haenszel for RR/OR from arm counts, else inverse variance
+# Trials judged at high risk of bias overall left out (those with some concerns or no
+# information stay): run for every pool holding such a trial.
+EXCLUDING_HIGH_RISK = "excluding_high_risk"
 
 
 @dataclass(frozen=True)
@@ -73,6 +76,48 @@ class Analysis:
     def key(self) -> tuple[str, str, str, str, str]:
         """Identifies the analysis in a run: pools of two comparisons never share a key."""
         return (self.indication, self.comparison, self.outcome.id, self.tier, self.analysis)
+
+
+@dataclass(frozen=True)
+class NotEstimable:
+    """A sensitivity analysis that leaves no study to pool, and why (a row of pooled.csv)."""
+
+    indication: str
+    outcome: OutcomeSpec
+    tier: str
+    analysis: str
+    measure: str
+    why: str
+    comparison: str = ""
+    comparison_label: str = ""
+
+    @property
+    def key(self) -> tuple[str, str, str, str, str]:
+        return (self.indication, self.comparison, self.outcome.id, self.tier, self.analysis)
+
+
+def not_estimable(analyses: list[Analysis], high_risk: frozenset[str]) -> list[NotEstimable]:
+    """The high-risk exclusion of every overall pool whose studies are all at high risk."""
+    out = []
+    for a in analyses:
+        if (a.tier, a.analysis) != (ALL_TIERS, PRIMARY) or not high_risk:
+            continue
+        if a.study_ids and set(a.study_ids) <= high_risk:
+            n = len(a.study_ids)
+            out.append(
+                NotEstimable(
+                    a.indication,
+                    a.outcome,
+                    ALL_TIERS,
+                    EXCLUDING_HIGH_RISK,
+                    a.result.measure,
+                    f"not estimable: {'the only study' if n == 1 else f'all {n} studies'} of the "
+                    f"pool ({', '.join(a.study_ids)}) at high risk of bias; none left to pool",
+                    a.comparison,
+                    a.comparison_label,
+                )
+            )
+    return out
 
 
 def egger(es: EffectSizes, method: str) -> tuple[float | None, str]:
@@ -426,9 +471,11 @@ def pool_outcome(
     spec: OutcomeSpec,
     comparison: ComparisonSpec | None = None,
     effects: pd.DataFrame | None = None,
+    high_risk: frozenset[str] = frozenset(),
 ) -> list[Analysis]:
     """Overall and per-tier pools of one outcome within one comparison, plus sensitivity pools
-    (without derived values; crossover trials as parallel groups)."""
+    (without derived values; crossover trials as parallel groups; fixed effect; without the
+    trials in `high_risk`, those judged at high risk of bias overall)."""
     if comparison is not None and "comparison" in tiered.columns:
         tiered = tiered[tiered["comparison"] == comparison.id]
         tiered = relevant_controls(tiered, comparison)
@@ -451,6 +498,9 @@ def pool_outcome(
         subsets.append((ALL_TIERS, CROSSOVER_AS_PARALLEL, overall, 0.0))
     if len(overall) >= 2:
         subsets.append((ALL_TIERS, FIXED_EFFECT, overall, r))
+    at_high_risk = overall["study_id"].isin(high_risk)
+    if at_high_risk.any():  # all at high risk: nothing to pool (see `not_estimable`)
+        subsets.append((ALL_TIERS, EXCLUDING_HIGH_RISK, overall[~at_high_risk], r))
     tiered_rows = comp[~comp["tier"].isin(UNTIERED | {ALL_TIERS})]
     tier_test = None
     if tiered_rows["tier"].nunique() >= 2 and len(tiered_rows) >= 3:
@@ -554,10 +604,14 @@ def _fixed_effect(comp: pd.DataFrame, es: EffectSizes, measure: str) -> PooledRe
 
 
 def pool_protocol(
-    tiered: pd.DataFrame, protocol: Protocol, effects: pd.DataFrame | None = None
+    tiered: pd.DataFrame,
+    protocol: Protocol,
+    effects: pd.DataFrame | None = None,
+    high_risk: frozenset[str] = frozenset(),
 ) -> list[Analysis]:
     """Every indication × comparison × outcome; `tiered` carries each row's `comparison`
-    (`evidence.synthesis.comparisons.with_comparisons`), and rows of no comparison pool nowhere."""
+    (`evidence.synthesis.comparisons.with_comparisons`), and rows of no comparison pool nowhere.
+    `high_risk`: trials judged at high risk of bias, left out by a sensitivity analysis."""
     declared = any(ind.comparisons for ind in protocol.indications)
     if declared and "comparison" not in tiered.columns:
         raise ValueError("the protocol declares comparisons: assign the studies to them first")
@@ -565,12 +619,36 @@ def pool_protocol(
     for ind in protocol.indications:
         for comparison in ind.comparison_specs:
             for spec in ind.outcomes:
-                out.extend(pool_outcome(tiered, protocol, ind.id, spec, comparison, effects))
+                out.extend(
+                    pool_outcome(tiered, protocol, ind.id, spec, comparison, effects, high_risk)
+                )
     return out
 
 
-def methods_notes(protocol: Protocol) -> list[str]:
-    """The rules that formed and counted every pool, stated for the report's methods."""
+def risk_of_bias_note(overall: dict[str, str] | None) -> str:
+    """The high-risk sensitivity analysis, and why it excludes high risk rather than keeping
+    only trials at low risk, from the judgements the data hold (study id → overall)."""
+    if overall is None:
+        return ""
+    low = sum(j == "low" for j in overall.values())
+    high = sum(j == "high" for j in overall.values())
+    if low == 0:
+        why = "would leave every pool empty: no trial with a judgement is at low risk overall"
+    else:
+        why = f"is not run: only {low} of the {len(overall)} trials with a judgement "
+        why += "is at low risk overall" if low == 1 else "are at low risk overall"
+    return (
+        f"The sensitivity analysis '{EXCLUDING_HIGH_RISK}' leaves out the trials judged at high "
+        f"risk of bias overall ({high} of the {len(overall)} trials with a RoB 2 judgement), for "
+        "every pool holding one; trials with some concerns or no information stay in. A "
+        f"restriction to trials at low risk (Cochrane Handbook, chapter 7) {why}. A pool whose "
+        "studies are all at high risk has its exclusion listed as not estimable."
+    )
+
+
+def methods_notes(protocol: Protocol, rob_overall: dict[str, str] | None = None) -> list[str]:
+    """The rules that formed and counted every pool, stated for the report's methods;
+    `rob_overall` (study id → RoB 2 overall judgement) adds the risk-of-bias sensitivity."""
     method = protocol.rating.model.get("method", "REML")
     if protocol.small_k is None:
         test = protocol.rating.model.get("test", "knha")
@@ -602,6 +680,7 @@ def methods_notes(protocol: Protocol) -> list[str]:
         "Where an arm prints a percentage and its n but no count, events = percentage × n "
         f"(rounded), kept only if it gives the printed percentage back within {PCT_TOLERANCE:g} "
         "percentage points; such counts are flagged derived.",
+        *filter(None, [risk_of_bias_note(rob_overall)]),
     ]
 
 
@@ -621,13 +700,15 @@ def analyses_frame(
     certainty: dict[tuple, str] | None = None,
     refs: dict[str, str] | None = None,
     extra: dict[tuple, dict[str, object]] | None = None,
+    unestimable: list[NotEstimable] | None = None,
 ) -> pd.DataFrame:
-    """pooled.csv: one row per analysis; `refs` maps study ids to PMID/DOI references;
-    `extra` adds columns per analysis key after `certainty` (the GRADE domains, absolute
-    effects), blank for analyses without them."""
+    """pooled.csv: one row per analysis, and one per sensitivity analysis left with nothing to
+    pool (k = 0, `note` says why); `refs` maps study ids to PMID/DOI references; `extra` adds
+    columns per analysis key after `certainty` (the GRADE domains, absolute effects), blank for
+    analyses without them."""
     extra = extra or {}
     extra_cols = list(dict.fromkeys(c for cols in extra.values() for c in cols))
-    rows = []
+    rows: list[dict[str, object]] = []
     for a in analyses:
         r = a.result
         # one study: metafor's Q = 0, I2 = 0, PI = CI are conventions, not findings; left blank
@@ -667,6 +748,25 @@ def analyses_frame(
                 **{c: extra.get(a.key, {}).get(c) for c in extra_cols},
                 "studies": " ".join(a.study_ids),
                 "sources": " ".join((refs or {}).get(s, s) for s in a.study_ids),
+                "note": "",
+            }
+        )
+    for n in unestimable or []:
+        rows.append(
+            {
+                "indication": n.indication,
+                "comparison": n.comparison,
+                "comparison_label": n.comparison_label,
+                "outcome": n.outcome.id,
+                "tier": n.tier,
+                "analysis": n.analysis,
+                "measure": n.measure,
+                "k": 0,
+                "participants": 0,
+                "certainty": "",
+                "studies": "",
+                "sources": "",
+                "note": n.why,
             }
         )
     cols = ["indication", "comparison", "outcome", "tier", "analysis"]

@@ -28,6 +28,7 @@ from evidence.rating.imprecision import decision_thresholds, optimal_information
 from evidence.rating.inconsistency import Heterogeneity
 from evidence.rating.indirectness import pool_indirectness
 from evidence.rating.publication_bias import StudyData
+from evidence.rating.risk_of_bias import pool_risk_of_bias
 from evidence.rating.rules import Rating, RuleSet, rate
 from evidence.synthesis.absolute_effects import (
     AbsoluteEffect,
@@ -38,6 +39,8 @@ from evidence.synthesis.absolute_effects import (
 )
 from evidence.synthesis.pool import ALL_TIERS, BINARY, SINGLE, Analysis
 from evidence.tables.common import article_level, source_refs
+
+# Study id → RoB 2 record (`Snapshot.risk_of_bias`); None when the protocol has none.
 
 
 @dataclass(frozen=True)
@@ -222,7 +225,8 @@ def grade_analysis(
     indirectness: DomainJudgement | None = None,
 ) -> Certainty:
     """GRADE certainty of one comparative pool: all five domains with their reasons. With the
-    snapshot, the domains judged from the pool's studies (indirectness) are judged here."""
+    snapshot, the domains judged from the pool's studies (risk of bias, indirectness) are judged
+    here."""
     r = a.result
     binary = a.outcome.measure in BINARY
     imp = rules.grade["imprecision"]
@@ -233,6 +237,8 @@ def grade_analysis(
     )
     if indirectness is None and snapshot is not None:
         indirectness = pool_indirectness(a, snapshot.protocol, snapshot.studies, rules.grade)
+    if risk_of_bias is None and snapshot is not None:
+        risk_of_bias = pool_risk_of_bias(r.studies, r.weights, snapshot.risk_of_bias, rules.grade)
     if indirectness is None and a.outcome.indirect:
         indirectness = DomainJudgement(
             "indirectness", "serious", "the protocol flags the outcome as indirect (a surrogate)"
@@ -285,9 +291,13 @@ def heterogeneity_of(a: Analysis) -> Heterogeneity:
     except (ValueError, ArithmeticError) as exc:
         note = f"CI of I² not computable: {exc}"
     fit = rma(r.yi, r.vi, method=r.method, test=r.test, pi_type="handbook")
-    pi_note = "" if fit.pi_low is not None else next(
-        (n for n in fit.notes if n.startswith("no prediction interval")),
-        "no prediction interval",
+    pi_note = (
+        ""
+        if fit.pi_low is not None
+        else next(
+            (n for n in fit.notes if n.startswith("no prediction interval")),
+            "no prediction interval",
+        )
     )
     return Heterogeneity(r.k, r.i2, lo, hi, note, fit.pi_low, fit.pi_high, pi_note)
 

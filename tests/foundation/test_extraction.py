@@ -101,3 +101,66 @@ def test_a_template_without_numbers_adds_the_study_alone_and_says_so(data_copy: 
     assert f",{PMID},".encode() in (data_copy / "studies.csv").read_bytes()
     again = runner.invoke(app, ["add-extraction", "--pmid", PMID, "--data", str(data_copy)])
     assert again.exit_code == 1, again.output
+
+
+def test_risk_of_bias_is_recorded_with_the_numbers_validated_and_never_overwritten(
+    data_copy: Path,
+) -> None:
+    folder = prepare(data_copy)
+    header, rows = csvedit.read(folder / "risk_of_bias.csv")
+    assert header == csvedit.read(data_copy / "risk_of_bias.csv")[0]  # the data's columns
+    sid = csvedit.read(folder / "studies.csv")[1][0][0]
+    row = dict(zip(header, rows[0], strict=True))
+    assert (row["study_id"], row["source_url"]) == (sid, f"https://pubmed.ncbi.nlm.nih.gov/{PMID}/")
+    assert row["overall"] == "" and row["domain_randomisation"] == ""
+    # the record is a trial the reviewer judged: the design must be randomised for RoB 2
+    csvedit.set_cell(folder / "studies.csv", {"study_id": sid}, "design", "rct")
+    csvedit.set_cell(folder / "outcomes.csv", {"outcome": "abstinence"}, "n", "50")
+    csvedit.set_cell(folder / "outcomes.csv", {"outcome": "abstinence"}, "events", "20")
+    judged = {
+        "blinding": "double_blind",
+        "domain_randomisation": "some_concerns",
+        "domain_deviations": "some_concerns",
+        "domain_missing_data": "no_information",
+        "domain_measurement": "low",
+        "domain_selection": "no_information",
+        "overall": "moderate",  # not a RoB 2 judgement
+    }
+    for field, value in judged.items():
+        csvedit.set_cell(folder / "risk_of_bias.csv", {"study_id": sid}, field, value)
+    names = ("studies.csv", "outcomes.csv", "risk_of_bias.csv")
+    before = {n: (data_copy / n).read_bytes() for n in names}
+    result = runner.invoke(app, ["add-extraction", "--pmid", PMID, "--data", str(data_copy)])
+    assert result.exit_code == 1
+    line = len(csvedit.read(data_copy / "risk_of_bias.csv")[1]) + 2
+    assert f"risk_of_bias.csv:{line}: overall: found 'moderate'; expected one of: low" in (
+        result.output
+    )
+    assert {n: (data_copy / n).read_bytes() for n in names} == before  # nothing added
+
+    csvedit.set_cell(folder / "risk_of_bias.csv", {"study_id": sid}, "overall", "some_concerns")
+    result = runner.invoke(app, ["add-extraction", "--pmid", PMID, "--data", str(data_copy)])
+    assert result.exit_code == 0, result.output
+    assert "its risk-of-bias judgements" in result.output
+    after = (data_copy / "risk_of_bias.csv").read_bytes()
+    assert after.startswith(before["risk_of_bias.csv"])
+    added = csvedit.read(data_copy / "risk_of_bias.csv")[1][-1]
+    assert added[0] == sid and added[header.index("overall")] == "some_concerns"
+
+    # adding the same trial's judgement again is refused, naming the row it would repeat
+    csvedit.set_cell(folder / "risk_of_bias.csv", {"study_id": sid}, "overall", "high")
+    result = runner.invoke(app, ["add-extraction", "--pmid", PMID, "--data", str(data_copy)])
+    assert result.exit_code == 1
+    assert f"risk_of_bias.csv:{line + 1}: study_id: found '{sid}'; expected a unique key " in (
+        result.output
+    )
+    assert (data_copy / "risk_of_bias.csv").read_bytes() == after
+
+
+def test_a_template_without_risk_of_bias_adds_no_row_and_says_so(data_copy: Path) -> None:
+    prepare(data_copy)
+    rob = (data_copy / "risk_of_bias.csv").read_bytes()
+    result = runner.invoke(app, ["add-extraction", "--pmid", PMID, "--data", str(data_copy)])
+    assert result.exit_code == 0, result.output
+    assert "no risk of bias was recorded" in result.output
+    assert (data_copy / "risk_of_bias.csv").read_bytes() == rob

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import shutil
 from pathlib import Path
 
 import pytest
@@ -51,3 +52,19 @@ def test_import_never_overwrites_different_files(tmp_path: Path) -> None:
     with pytest.raises(ImportConflict, match=r"studies\.csv"):
         import_evidence_set(SHARED_EVIDENCE, tmp_path, "baclofen")
     assert target.read_text(encoding="utf-8") == "edited by a reviewer\n"
+
+
+@needs_source
+def test_risk_of_bias_is_imported_verbatim_and_optional(tmp_path: Path) -> None:
+    report = import_evidence_set(SHARED_EVIDENCE, tmp_path / "full", "baclofen")
+    assert ("risk_of_bias.csv", "risk_of_bias.csv") in [f[:2] for f in report.files]
+    src = SHARED_EVIDENCE / "risk_of_bias.csv"
+    assert (tmp_path / "full" / "risk_of_bias.csv").read_bytes() == src.read_bytes()
+    unjudged = sum(r["overall"] == "no_information" for r in rows(src))
+    assert ("risk_of_bias.csv", unjudged) in [lim[:2] for lim in report.limits]
+
+    older = tmp_path / "older"  # a source set from before risk of bias was curated
+    shutil.copytree(SHARED_EVIDENCE, older, ignore=shutil.ignore_patterns("risk_of_bias.csv"))
+    report = import_evidence_set(older, tmp_path / "old", "baclofen")
+    assert "risk_of_bias.csv" not in [f[0] for f in report.files]
+    assert not (tmp_path / "old" / "risk_of_bias.csv").exists()

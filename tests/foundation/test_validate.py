@@ -87,6 +87,22 @@ BREAKS = [
     ("published_syntheses.csv", lambda r: True, "i2", "140", "≤ 100"),
     ("dosing_facts.csv", lambda r: True, "formulation", "patch", "oral, intrathecal"),
     ("pubmed_records.csv", lambda r: r["pmid"] != "", "pmid", "0123", "digits only"),
+    ("risk_of_bias.csv", lambda r: True, "overall", "moderate", "low, some_concerns, high"),
+    ("risk_of_bias.csv", lambda r: True, "domain_measurement", "unclear", "no_information"),
+    ("risk_of_bias.csv", lambda r: True, "domain_selection", "", "required"),
+    ("risk_of_bias.csv", lambda r: True, "blinding", "blinded", "double_blind, single_blind"),
+    ("risk_of_bias.csv", lambda r: True, "analysis_population", "ITT", "itt, modified_itt"),
+    ("risk_of_bias.csv", lambda r: True, "industry_funding", "maybe", "yes, no"),
+    ("risk_of_bias.csv", lambda r: True, "study_id", "ghost_2001", "study_id of studies.csv"),
+    ("risk_of_bias.csv", lambda r: True, "source_url", "", "required"),
+    ("risk_of_bias.csv", lambda r: r["overall"] == "high", "overall", "some_concerns", "is high"),
+    (
+        "risk_of_bias.csv",
+        lambda r: r["overall"] != "high" and "high" not in r.values(),
+        "overall",
+        "low",
+        "every domain is low",
+    ),
 ]
 
 
@@ -109,6 +125,32 @@ def test_each_kind_of_bad_input_is_named(data_copy: Path, file, pred, field, val
     assert found, f"no issue on {file}:{line} {field}; got {issues_of(data_copy)[:5]}"
     assert expect in found[0].expected
     assert found[0].found == value
+
+
+def test_risk_of_bias_row_per_study_and_only_for_randomised_trials(data_copy: Path) -> None:
+    path = data_copy / "risk_of_bias.csv"
+    header, rows = csvedit.read(path)
+    rows.append(list(rows[0]))
+    csvedit.write(path, header, rows)
+    dup = [
+        i for i in issues_of(data_copy) if i.file == "risk_of_bias.csv" and "unique" in i.expected
+    ]
+    assert [(i.row, i.field) for i in dup] == [(csvedit.line_of(path, len(rows) - 1), "study_id")]
+    assert f"line {csvedit.line_of(path, 0)}" in dup[0].expected
+
+    sid = rows[1][header.index("study_id")]
+    csvedit.set_cell(data_copy / "studies.csv", {"study_id": sid}, "design", "cohort")
+    found = [i for i in issues_of(data_copy) if i.file == "risk_of_bias.csv" and i.found == sid]
+    assert [(i.row, i.field) for i in found] == [(csvedit.line_of(path, 1), "study_id")]
+    assert "randomised trial" in found[0].expected and "cohort" in found[0].expected
+
+
+def test_a_protocol_without_risk_of_bias_needs_no_file(data_copy: Path) -> None:
+    (data_copy / "risk_of_bias.csv").unlink()
+    assert [i.field for i in issues_of(data_copy)] == ["(file)"]  # the protocol names it
+    proto = load_protocol(data_copy / "protocols" / "baclofen.yaml")
+    bare = proto.model_copy(update={"files": proto.files.model_copy(update={"risk_of_bias": None})})
+    assert validate_inputs(data_copy, bare)[1] == []
 
 
 def test_dose_column_must_match_route(data_copy: Path) -> None:

@@ -59,6 +59,8 @@ def test_tables_carry_sources(processed: Path) -> None:
         with_studies = (
             frame[frame.get("arms_with_counts", 1) != 0] if "arms_with_counts" in frame else frame
         )
+        if name == "pooled.csv":  # a sensitivity analysis left with no study has no source
+            with_studies = frame[frame["k"] != 0]
         assert (with_studies["sources"] != "").all(), name
 
 
@@ -75,6 +77,26 @@ def test_sensitivity_leaves_out_derived_comparisons(processed: Path) -> None:
             & (pooled.analysis == "primary")
         ].iloc[0]
         assert r.k == primary.k - primary.derived_comparisons
+
+
+def test_sensitivity_leaves_out_exactly_the_high_risk_trials(processed: Path) -> None:
+    rob = pd.read_csv(RAW / "risk_of_bias.csv", keep_default_na=False)
+    high = set(rob.loc[rob["overall"] == "high", "study_id"])
+    pooled = pd.read_csv(processed / "pooled.csv", keep_default_na=False)
+    primary = pooled[(pooled["tier"] == "all") & (pooled["analysis"] == "primary")]
+    keys = ["indication", "comparison", "outcome"]
+    sens = pooled[pooled["analysis"] == "excluding_high_risk"].set_index(keys)
+    expected = {
+        tuple(r[k] for k in keys): [s for s in r["studies"].split() if s not in high]
+        for _, r in primary.iterrows()
+        if high & set(r["studies"].split())
+    }
+    assert expected and set(expected) == set(sens.index)
+    for key, kept in expected.items():
+        row = sens.loc[key]
+        assert row["studies"].split() == kept
+        assert row["k"] == len(kept)
+        assert (row["note"] != "") == (not kept)
 
 
 def test_a_stricter_rule_set_changes_the_rating(data_copy: Path, tmp_path: Path) -> None:

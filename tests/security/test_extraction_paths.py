@@ -78,11 +78,11 @@ def test_a_plain_pmid_names_its_folder(data_copy: Path) -> None:
     assert template_folder(data_copy, f" {PMID} ") == data_copy / "extraction" / PMID
 
 
-@pytest.mark.parametrize("name", ["studies.csv", "outcomes.csv"])
+@pytest.mark.parametrize("name", ["studies.csv", "outcomes.csv", "risk_of_bias.csv"])
 def test_a_template_file_linked_outside_its_folder_is_refused(data_copy: Path, name: str) -> None:
     folder = data_copy / "extraction" / PMID
     folder.mkdir(parents=True)
-    for other in ("studies.csv", "outcomes.csv"):
+    for other in ("studies.csv", "outcomes.csv", "risk_of_bias.csv"):
         (folder / other).write_text("study_id\n", encoding="utf-8")
     secret = data_copy.parent / "secret.csv"
     secret.write_text("study_id\nsecret-row\n", encoding="utf-8")
