@@ -75,13 +75,13 @@ def grade_outcome(
     """
     start = rules["start"]["randomised" if randomised else "observational"]
     rob = risk_of_bias or _not_judged(
-        "risk of bias", "not judgeable: no risk-of-bias judgements recorded for the pool's studies"
+        "risk of bias", "no risk-of-bias judgements recorded for the pool's studies"
     )
     het = heterogeneity or Heterogeneity(k=k, i2=i2, pi_low=pi_low, pi_high=pi_high)
     inc = judge_inconsistency(rules["inconsistency"], het, ci_low, ci_high, show)
     ind = indirectness or _not_judged(
         "indirectness",
-        "not judgeable: no indirectness assessment of the pool's population, intervention, "
+        "no indirectness assessment of the pool's population, intervention, "
         "comparator and outcome",
     )
     imp = judge_imprecision(

@@ -56,7 +56,7 @@ def judge_publication_bias(
         return DomainJudgement(
             DOMAIN,
             "not judgeable",
-            f"not judgeable: k = {k} < {min_k} (too few studies for a small-study test; "
+            f"k = {k} < {min_k} (too few studies for a small-study test; "
             "publication bias cannot be excluded either)",
         )
     tests = rules.get("tests", {"binary": "egger", "continuous": "egger"})

@@ -81,7 +81,7 @@ def findings(
             continue
         c = certainty[a.key]
         comparator, difference, nnt, source = _absolute_cells(a, rules)
-        notes = tuple(f"{d.domain}: {d.judgement}. {d.reason}" for d in c.domains)
+        notes = tuple(f"{d.domain}: {d.judgement}: {d.reason}" for d in c.domains)
         rows.append(
             FindingRow(
                 a.indication,
