@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections import Counter
 from collections.abc import Iterable
 from pathlib import Path
@@ -49,8 +50,21 @@ def _terms(value: list[str]) -> list[str]:
     return value
 
 
+def _pattern(value: str) -> str:
+    """A claims-audit pattern is read as a case-insensitive regular expression: it must compile,
+    and one that matches the empty string would link every claim and every study."""
+    try:
+        compiled = re.compile(value, re.IGNORECASE)
+    except re.error as exc:
+        raise ValueError(f"pattern {value!r} does not compile: {exc}") from None
+    if compiled.search("") is not None:
+        raise ValueError(f"pattern {value!r} matches every text (it matches the empty string)")
+    return value
+
+
 Id = Annotated[str, AfterValidator(_id)]
 Terms = Annotated[list[str], AfterValidator(_terms)]
+Pattern = Annotated[str, AfterValidator(_pattern)]
 DataFile = Annotated[str, AfterValidator(_data_file)]
 
 
@@ -256,6 +270,49 @@ class InteractionSpec(_Model):
     studies: list[str] = Field(default_factory=list)
 
 
+class ClaimEffect(_Model):
+    """A physiological effect the review may assert (e.g. that the drug raises a secretion).
+    A text claim matching `claim` is audited on the studies whose text (title, population, notes,
+    reported effects) reports the effect one way: `up` (more) or `down` (none or less); a study
+    matching both says neither. `kind` orders the verdict like a claim of that kind."""
+
+    effect: str = Field(min_length=1)
+    kind: str = Field(min_length=1)
+    claim: Pattern
+    up: Pattern
+    down: Pattern
+
+
+class ClaimPopulation(_Model):
+    """A population the review may single out: a claim matching `claim` asserts a benefit there
+    and is judged on the studies whose `population` text matches `studies`."""
+
+    population: str = Field(min_length=1)
+    claim: Pattern
+    studies: Pattern
+
+
+class ClaimsAudit(_Model):
+    """The claims audit's vocabulary for this protocol's questions. The rule set's `claims`
+    section holds the verdict logic and the words any review uses; what is specific to this
+    drug's questions (its effects, the populations its review singles out, the words of its
+    indications and side effects) is here, so a second drug brings its own."""
+
+    effects: list[ClaimEffect] = Field(default_factory=list)
+    populations: list[ClaimPopulation] = Field(default_factory=list)
+    # Kind (one of the rule set's `claims.kinds`) → further words that give a text claim that
+    # kind, tried with the rule set's own words for it, in the rule set's order.
+    kind_words: dict[str, Pattern] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _unique(self) -> ClaimsAudit:
+        if dupes := _repeated(e.effect for e in self.effects):
+            raise ValueError(f"effects repeat: {dupes}")
+        if dupes := _repeated(p.population for p in self.populations):
+            raise ValueError(f"populations repeat: {dupes}")
+        return self
+
+
 class RatingSpec(_Model):
     rule_set: DataFile
     rule_set_version: str
@@ -326,6 +383,9 @@ class Protocol(_Model):
     change_tolerance: float = 0.05
     # Where the data hold each interaction's evidence (see InteractionSpec).
     interactions: list[InteractionSpec] = Field(default_factory=list)
+    # The claims audit's words for this drug's questions; absent: only the rule set's generic
+    # words link claims to the data, and the audit says which claims it could not link.
+    claims_audit: ClaimsAudit | None = None
 
     @model_validator(mode="after")
     def _unique_ids(self) -> Protocol:

@@ -1,7 +1,9 @@
 """The article audited claim by claim: each statement judged against the pipeline's own evidence.
 
 Verdicts (supported, partly supported, unsupported by the data, contradicted) come from the rule
-set's `claims:` section, never from a list of claims: the rules read what a claim asserts (its
+set's `claims:` section (the verdict logic, the words any review uses) and the protocol's
+`claims_audit:` block (the vocabulary of its own questions: effects, populations, the words of its
+indications and side effects), never from a list of claims: the rules read what a claim asserts (its
 kind, its direction, the figures and doses it states, the population it singles out) and the
 evidence that bears on it (pooled results, trials and their directions, designs and species,
 side-effect frequencies, dose sources, interaction strength). A claim with several parts (two
@@ -20,6 +22,7 @@ import pandas as pd
 from pydantic import Field, ValidationError, field_validator
 
 from evidence.inputs.documents import Citations
+from evidence.inputs.protocol import ClaimEffect, ClaimPopulation, ClaimsAudit
 from evidence.inputs.snapshot import Snapshot
 from evidence.rating.comparisons import PooledEvidence, counted_pools
 from evidence.rating.features import NULL_FREE, RATIO_MEASURES
@@ -82,28 +85,6 @@ class _Patterned(RuleSection):
         return ()
 
 
-class EffectRule(_Patterned):
-    effect: str
-    kind: str
-    claim: str
-    up: str
-    down: str
-
-    @classmethod
-    def patterns(cls) -> tuple[str, ...]:
-        return ("claim", "up", "down")
-
-
-class PopulationRule(_Patterned):
-    population: str
-    claim: str
-    studies: str
-
-    @classmethod
-    def patterns(cls) -> tuple[str, ...]:
-        return ("claim", "studies")
-
-
 class KindRule(_Patterned):
     kind: str
     pattern: str
@@ -136,12 +117,12 @@ class Order(RuleSection):
         return v
 
 
-class ClaimRules(_Patterned):
-    """The rule set's `claims` section."""
+class ClaimRuleSet(_Patterned):
+    """The rule set's `claims` section: verdict logic and the words any review uses. Nothing in
+    it names a drug, an indication or a condition; each protocol's `claims_audit` block brings
+    the vocabulary of its own questions (see `ClaimRules.from_section`)."""
 
     restatement: str
-    effects: list[EffectRule] = Field(default_factory=list)
-    populations: list[PopulationRule] = Field(default_factory=list)
     kinds: list[KindRule]
     fallback_kind: str
     assertions: list[AssertionRule]
@@ -170,12 +151,69 @@ class ClaimRules(_Patterned):
                 raise ValueError(f"verdicts.{name}: the last rule must have no conditions")
         return v
 
+
+class ClaimRules(ClaimRuleSet):
+    """The rules an audit runs with: the rule set's section joined with the protocol's
+    vocabulary (its effects, populations and further words per kind)."""
+
+    effects: list[ClaimEffect] = Field(default_factory=list)
+    populations: list[ClaimPopulation] = Field(default_factory=list)
+    vocabulary: bool = False  # whether the protocol gave a `claims_audit` block
+
     @classmethod
-    def from_section(cls, section: dict[str, Any]) -> ClaimRules:
+    def from_section(
+        cls, section: dict[str, Any], vocabulary: ClaimsAudit | None = None
+    ) -> ClaimRules:
+        """The rule set's `claims` section (validated on its own: question-specific keys are
+        refused there), with the protocol's `claims_audit` vocabulary added."""
+        moved = sorted(set(section) & QUESTION_KEYS)
+        if moved:
+            raise ValueError(
+                f"rule set section `claims`: {moved} name this drug's questions: they belong "
+                "in the protocol's `claims_audit` block"
+            )
         try:
-            return cls.model_validate(section)
+            generic = ClaimRuleSet.model_validate(section)
         except ValidationError as exc:
             raise ValueError(f"rule set section `claims`: {exc}") from None
+        if vocabulary is None:
+            return cls.model_validate(section)
+        known = [k.kind for k in generic.kinds]
+        for kind in vocabulary.kind_words:
+            if kind not in known:
+                raise ValueError(
+                    f"protocol field claims_audit.kind_words.{kind}: not a kind of the rule "
+                    f"set's `claims.kinds` ({', '.join(known)})"
+                )
+        kinds = [*known, generic.fallback_kind]
+        for n, effect in enumerate(vocabulary.effects):
+            if effect.kind not in kinds:
+                raise ValueError(
+                    f"protocol field claims_audit.effects.{n}.kind: {effect.kind!r} is not a "
+                    f"kind of the rule set's `claims` section ({', '.join(kinds)})"
+                )
+        joined = [
+            {"kind": k.kind, "pattern": _either(k.pattern, vocabulary.kind_words.get(k.kind))}
+            for k in generic.kinds
+        ]
+        return cls.model_validate(
+            {
+                **section,
+                "kinds": joined,
+                "effects": vocabulary.effects,
+                "populations": vocabulary.populations,
+                "vocabulary": True,
+            }
+        )
+
+
+# Keys of the protocol's `claims_audit` block, refused in the rule set's `claims` section.
+QUESTION_KEYS = frozenset({"effects", "populations", "kind_words"})
+
+
+def _either(generic: str, extra: str | None) -> str:
+    """One pattern that matches where either does (a search, so the union is exact)."""
+    return generic if not extra else f"(?:{generic})|(?:{extra})"
 
 
 @dataclass(frozen=True)
@@ -476,7 +514,7 @@ def level_part(ev: AuditEvidence, rules: ClaimRules, claim: Claim) -> Part:
 # --- effects (physiology) ------------------------------------------------------------------
 
 
-def effect_part(ev: AuditEvidence, rules: ClaimRules, claim: Claim, rule: EffectRule) -> Part:
+def effect_part(ev: AuditEvidence, rules: ClaimRules, claim: Claim, rule: ClaimEffect) -> Part:
     # A claim that says the effect is absent or lower is read as such; otherwise it says more.
     claimed = "down" if _search(rule.down, claim.text) else "up"
     eff_text = ev.effects.groupby("study_id")["text_seen"].agg(
@@ -795,7 +833,10 @@ def judge(
             for r in rows
         ]
         return kind, kind, weakest(each)
-    return kind, "other", decide(rules, "other", {}, "no rule links it to the data")
+    said = "no rule links it to the data"
+    if not rules.vocabulary:
+        said += " (the protocol has no claims_audit block: only the rule set's generic words apply)"
+    return kind, "other", decide(rules, "other", {}, said)
 
 
 def audit(ev: AuditEvidence, rules: ClaimRules, claims: Sequence[Claim]) -> list[Audited]:
@@ -916,5 +957,5 @@ def claims_audit(
         bands=tuple(str(b["label"]) for b in rules.frequency_bands),
         tables=table_numbers(snapshot.claims) if snapshot.claims is not None else {},
     )
-    claim_rules = ClaimRules.from_section(rules.claims)
+    claim_rules = ClaimRules.from_section(rules.claims, p.claims_audit)
     return audit_frame(audit(ev, claim_rules, all_claims(snapshot.claims, snapshot.citations)))

@@ -1,5 +1,7 @@
 """Claim verdicts on hand-made evidence: each changes when the evidence behind it is removed or
-reversed, and the audit is ordered by the rule set's weights."""
+reversed, and the audit is ordered by the rule set's weights. The rules are the rule set's
+generic `claims` section joined with the bundled protocol's `claims_audit` vocabulary, as a run
+joins them."""
 
 from __future__ import annotations
 
@@ -12,6 +14,7 @@ import pytest
 import yaml
 
 from evidence.inputs.documents import Citations
+from evidence.inputs.protocol import load_protocol
 from evidence.rating.comparisons import PooledEvidence
 from evidence.rating.features import PooledSignal
 from evidence.tables.claim_list import Claim, cited_numbers, table_claims, text_claims
@@ -25,6 +28,7 @@ from evidence.tables.claims_audit import (
 from tests.conftest import RAW
 
 RULES_FILE = RAW / "rules" / "evidence_levels_v3.yaml"
+PROTOCOL_FILE = RAW / "protocols" / "baclofen.yaml"
 STUDY_COLS = [
     "study_id", "title", "design", "species", "indication", "population", "route",
     "comparator", "dose_max", "dose_unit", "notes",
@@ -43,7 +47,7 @@ FACT_COLS = [
 @pytest.fixture(scope="module")
 def rules() -> ClaimRules:
     section = yaml.safe_load(RULES_FILE.read_text(encoding="utf-8"))["claims"]
-    return ClaimRules.from_section(section)
+    return ClaimRules.from_section(section, load_protocol(PROTOCOL_FILE).claims_audit)
 
 
 @pytest.fixture(scope="module")
