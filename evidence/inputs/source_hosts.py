@@ -20,7 +20,9 @@ KINDS: dict[str, str] = {
     "ai_generated": "AI-generated",
 }
 COLUMNS = ("host", "kind", "reason")
-_HOST = re.compile(r"^(?=.{1,253}$)[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)*$")
+_HOST = re.compile(
+    r"^(?=.{1,253}$)[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)*$"
+)
 
 
 @dataclass(frozen=True)

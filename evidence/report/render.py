@@ -109,7 +109,7 @@ def _cite_md(refs: References, v: Any) -> Md:
 
 
 def study_label(r: Reference) -> str:
-    """"Author Year" as a reader cites a study; the title's start when no author is known."""
+    """ "Author Year" as a reader cites a study; the title's start when no author is known."""
     if r.authors:
         name = r.authors.split(",")[0].split(" ")[0]
         return f"{name} {r.year}".strip()
@@ -178,9 +178,7 @@ def _references(refs: References, labels: dict[str, str]) -> list[dict[str, Any]
             "r": r,
             "anchor": dom_id(r.study_id),
             "about": "; ".join(
-                x
-                for x in (r.design.replace("_", " "), labels.get(r.indication, ""))
-                if x
+                x for x in (r.design.replace("_", " "), labels.get(r.indication, "")) if x
             ),
             "pubmed_url": pubmed_url(r.pmid),
             "doi_url": doi_url(r.doi),

@@ -24,8 +24,16 @@ def test_every_source_link_resolves_to_a_reference_and_none_begins_with_an_id(
     monkeypatch.setenv("EVIDENCE_RUN_DATE", "2026-11-27")
     result = CliRunner().invoke(
         app,
-        ["run", "--no-orchestrator", "--data", str(data), "--processed", str(tmp_path / "p"),
-         "--reports", str(tmp_path / "r")],
+        [
+            "run",
+            "--no-orchestrator",
+            "--data",
+            str(data),
+            "--processed",
+            str(tmp_path / "p"),
+            "--reports",
+            str(tmp_path / "r"),
+        ],
     )
     assert result.exit_code == 0, result.output
     with (data / "studies.csv").open(encoding="utf-8") as fh:

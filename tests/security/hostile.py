@@ -240,9 +240,7 @@ def hostile_ids_report(cap: Captured) -> ReportData:
     entries = list(cap.data.references.entries)
     entries[0] = replace(entries[0], study_id=IMG, pmid=SCRIPT, doi=JS_DOI, title=SCRIPT)
     entries[1] = replace(entries[1], study_id=SVG_BREAK, doi=JS_DOI, authors=IMG)
-    refs = References(
-        tuple(entries), {**cap.data.references.numbers, IMG: (1,), SVG_BREAK: (2,)}
-    )
+    refs = References(tuple(entries), {**cap.data.references.numbers, IMG: (1,), SVG_BREAK: (2,)})
     uses = cap.data.uses.copy()
     uses.loc[0, "sources"] = f"PMID:{SCRIPT} {IMG} PMID:12345"
     return replace(

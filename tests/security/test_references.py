@@ -19,12 +19,26 @@ from evidence.report.references import (
 )
 from tests.conftest import RAW
 
-HOSTS_CSV = "host,kind,reason\nmirror.example,mirror,copy of PubMed pages\nai.example,ai_generated,AI answers\n"
+HOSTS_CSV = (
+    "host,kind,reason\n"
+    "mirror.example,mirror,copy of PubMed pages\n"
+    "ai.example,ai_generated,AI answers\n"
+)
 
 
 def _studies(**rows: dict[str, str]) -> pd.DataFrame:
-    cols = ["study_id", "first_author", "year", "title", "journal", "pmid", "doi", "design",
-            "indication", "source_urls"]
+    cols = [
+        "study_id",
+        "first_author",
+        "year",
+        "title",
+        "journal",
+        "pmid",
+        "doi",
+        "design",
+        "indication",
+        "source_urls",
+    ]
     return pd.DataFrame([{c: r.get(c) for c in cols} | {"study_id": s} for s, r in rows.items()])
 
 
@@ -43,22 +57,38 @@ def test_vancouver_lists_six_authors_then_et_al() -> None:
 
 def test_citation_split_finds_volume_issue_pages_only_where_printed() -> None:
     assert split_citation("Alcohol Clin Exp Res 2004;28(10):1517-23") == (
-        "Alcohol Clin Exp Res", "2004", "28(10):1517-23")
+        "Alcohol Clin Exp Res",
+        "2004",
+        "28(10):1517-23",
+    )
     assert split_citation("Alcohol & Alcoholism 37(5):504-508") == (
-        "Alcohol & Alcoholism", "", "37(5):504-508")
+        "Alcohol & Alcoholism",
+        "",
+        "37(5):504-508",
+    )
     assert split_citation("BMC Neurology") == ("BMC Neurology", "", "")
 
 
 def test_record_gives_the_text_and_no_reference_begins_with_an_id(hosts: dict) -> None:
     studies = _studies(
-        smith_2004={"first_author": "Smith J", "year": "2004", "pmid": "123",
-                    "source_urls": "http://mirror.example/123"},
+        smith_2004={
+            "first_author": "Smith J",
+            "year": "2004",
+            "pmid": "123",
+            "source_urls": "http://mirror.example/123",
+        },
         anon_x={"title": None, "journal": "Lancet 2007;370:1915-22"},
         bare_id={},
     )
-    rec = PubmedRecord(pmid="123", title="A trial.", journal="Journal of X",
-                       journal_abbrev="J X", year=2004, authors=tuple(f"A{i} B" for i in range(7)),
-                       doi="10.1/x")
+    rec = PubmedRecord(
+        pmid="123",
+        title="A trial.",
+        journal="Journal of X",
+        journal_abbrev="J X",
+        year=2004,
+        authors=tuple(f"A{i} B" for i in range(7)),
+        doi="10.1/x",
+    )
     refs = {"smith_2004": "PMID:123", "anon_x": "anon_x", "bare_id": "bare_id"}
     out = build_references(studies, refs, {"123": rec}, hosts)
     texts = {r.study_id: r.text for r in out.entries}
@@ -76,8 +106,13 @@ def test_record_gives_the_text_and_no_reference_begins_with_an_id(hosts: dict) -
 
 
 def test_a_primary_source_beside_a_mirror_is_not_only_secondary(hosts: dict) -> None:
-    studies = _studies(s1={"first_author": "Lee K", "title": "T",
-                           "source_urls": "http://ai.example/a https://pubmed.ncbi.nlm.nih.gov/1/"})
+    studies = _studies(
+        s1={
+            "first_author": "Lee K",
+            "title": "T",
+            "source_urls": "http://ai.example/a https://pubmed.ncbi.nlm.nih.gov/1/",
+        }
+    )
     (ref,) = build_references(studies, {"s1": "s1"}, {}, hosts).entries
     assert [s.mark.kind if s.mark else None for s in ref.sources] == ["ai_generated", None]
     assert not ref.only_secondary
@@ -92,7 +127,11 @@ def test_subdomains_inherit_a_mark_and_lookalikes_do_not(hosts: dict) -> None:
 
 @pytest.mark.parametrize(
     ("row", "field"),
-    [("bad host!,mirror,x", "host"), ("a.example,rumour,x", "kind"), ("a.example,mirror,", "reason")],
+    [
+        ("bad host!,mirror,x", "host"),
+        ("a.example,rumour,x", "kind"),
+        ("a.example,mirror,", "reason"),
+    ],
 )
 def test_a_bad_host_row_is_refused_naming_file_line_and_field(
     tmp_path: Path, row: str, field: str
