@@ -23,6 +23,7 @@ from evidence.inputs.protocol import load_protocol
 from evidence.inputs.risk_of_bias import high_risk
 from evidence.inputs.snapshot import Snapshot, load_snapshot
 from evidence.io import frame_to_csv_text
+from evidence.pubmed.records import PubmedRecord
 from evidence.rating.grade import Certainty
 from evidence.rating.rules import RuleSet, load_rules
 from evidence.report.build import certainty_keyed, figures, flow, references
@@ -101,6 +102,7 @@ class RunContext:
     queue: list[tuple[str, str]]  # (pmid, date found) for this protocol
     last_search: dict[str, str]  # indication → date of the last successful live search
     stale: dict[str, str] = field(default_factory=dict)  # indication → failed search, why
+    records: dict[str, PubmedRecord] = field(default_factory=dict)  # the PubMed cache by PMID
 
 
 @dataclass
@@ -125,7 +127,7 @@ def load(ws: Workspace, protocol: str | None) -> Snapshot:
 
 
 def load_context(ws: Workspace, snapshot: Snapshot) -> RunContext:
-    from evidence.pubmed.cache import cached_pmids
+    from evidence.pubmed.cache import cached_pmids, iter_cached
     from evidence.pubmed.search import QUEUE_FILE, STATE_FILE, load_queue, load_state
 
     pid = snapshot.protocol.protocol_id
@@ -137,6 +139,7 @@ def load_context(ws: Workspace, snapshot: Snapshot) -> RunContext:
         run_date=hist.run_date(),
         history=hist.load_history(ws.processed / RUNS_DIR, pid),
         cached_pmids=set(cached_pmids(ws.pubmed_cache)),
+        records={r.pmid: r for r in iter_cached(ws.pubmed_cache)},
         queue=queue,
         last_search={
             k: str(v.get("last_search"))
@@ -329,7 +332,7 @@ def report(
         agreement=agreement,
         claims_audit=audit,
         prisma=prisma,
-        references=references(snapshot),
+        references=references(snapshot, ctx.records),
         indications=[(i.id, i.label) for i in p.indications],
         last_search=ctx.last_search,
         stale=ctx.stale,

@@ -358,6 +358,8 @@ class ProtocolFiles(_Model):
     citations: DataFile | None = None
     # Per-trial risk-of-bias judgements; without it the pools simply have none.
     risk_of_bias: DataFile | None = None
+    # Hosts whose pages are mirrors, aggregators or AI-generated: marked in the references.
+    source_hosts: DataFile | None = None
 
 
 class Protocol(_Model):

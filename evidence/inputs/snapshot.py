@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import pandas as pd
@@ -12,6 +12,7 @@ import yaml
 from evidence.inputs.documents import Citations, Claims
 from evidence.inputs.protocol import Protocol
 from evidence.inputs.risk_of_bias import RiskOfBias, load_risk_of_bias
+from evidence.inputs.source_hosts import HostMark, load_source_hosts
 from evidence.inputs.validate import Issue, data_file, validate_inputs
 from evidence.safepath import inside
 
@@ -61,6 +62,8 @@ class Snapshot:
     refs: dict[str, str]  # study id → PMID:n / doi:x / the id, for every table's sources
     # Study id → RoB 2 record; None when the protocol names no risk-of-bias file.
     risk_of_bias: dict[str, RiskOfBias] | None = None
+    # Host → its mark (mirror, aggregator, AI-generated); empty when the protocol names no list.
+    source_hosts: dict[str, HostMark] = field(default_factory=dict)
 
 
 def _typed(path: Path) -> pd.DataFrame:
@@ -143,6 +146,9 @@ def load_snapshot(data: Path, protocol: Protocol, protocol_path: Path | None = N
     if rules.is_file():
         hashes[protocol.rating.rule_set] = _sha256(rules)
     refs = reference_map(tables["studies"], tables["pubmed_records"])
+    hosts = (
+        load_source_hosts(data_file(data, protocol, "source_hosts")) if files.source_hosts else {}
+    )
     return Snapshot(
         protocol=protocol,
         claims=claims,
@@ -150,5 +156,6 @@ def load_snapshot(data: Path, protocol: Protocol, protocol_path: Path | None = N
         input_hashes=hashes,
         refs=refs,
         risk_of_bias=risk_of_bias,
+        source_hosts=hosts,
         **tables,
     )

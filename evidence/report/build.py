@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from functools import partial
 
 import pandas as pd
 
 from evidence.inputs.snapshot import Snapshot
+from evidence.pubmed.records import PubmedRecord
 from evidence.rating.grade import Certainty
 from evidence.report.markup import dom_id
 from evidence.report.plots import ForestGroup, cumulative_svg, forest_svg, funnel_svg, scope_ids
 from evidence.report.prisma import PrismaCounts, prisma_counts
+from evidence.report.references import References, build_references
 from evidence.report.render import Figure
 from evidence.synthesis.pool import (
     ALL_TIERS,
@@ -31,6 +34,11 @@ def figure_key(indication: str, outcome: str, kind: str, comparison: str = "") -
     if comparison:
         return dom_id(f"{indication}-{comparison}-{outcome}-{kind}")
     return dom_id(f"{indication}-{outcome}-{kind}")
+
+
+def _cited(snapshot: Snapshot, a: Analysis) -> tuple[str, ...]:
+    """The figure's studies as the source tokens the tables cite (PMID, DOI or the id)."""
+    return tuple(snapshot.refs.get(s, s) for s in a.study_ids)
 
 
 def figures(snapshot: Snapshot, analyses: list[Analysis]) -> list[Figure]:
@@ -71,6 +79,7 @@ def figures(snapshot: Snapshot, analyses: list[Analysis]) -> list[Figure]:
                 "forest",
                 a.indication,
                 scope_ids(forest_svg(title, groups, a.result), key("forest")),
+                _cited(snapshot, a),
             )
         )
         if a.result.k >= CUMULATIVE_MIN_K:
@@ -82,6 +91,7 @@ def figures(snapshot: Snapshot, analyses: list[Analysis]) -> list[Figure]:
                     "cumulative",
                     a.indication,
                     scope_ids(cumulative_svg(title, seq, a.years), key("cumulative")),
+                    _cited(snapshot, a),
                 )
             )
         if a.result.k >= FUNNEL_MIN_K and measure not in SINGLE:
@@ -92,34 +102,20 @@ def figures(snapshot: Snapshot, analyses: list[Analysis]) -> list[Figure]:
                     "funnel",
                     a.indication,
                     scope_ids(funnel_svg(title, a.result), key("funnel")),
+                    _cited(snapshot, a),
                 )
             )
     return out
 
 
-def references(snapshot: Snapshot) -> pd.DataFrame:
-    cols = [
-        "study_id",
-        "first_author",
-        "year",
-        "title",
-        "journal",
-        "pmid",
-        "doi",
-        "design",
-        "indication",
-    ]
-    refs = snapshot.studies[cols].copy()
-    extra = snapshot.pubmed_records.dropna(subset=["pmid"]).drop_duplicates("study_id")
-    fill = dict(zip(extra["study_id"], extra["pmid"], strict=True))
-    refs["pmid"] = [
-        p if isinstance(p, str) else fill.get(s)
-        for s, p in zip(refs["study_id"], refs["pmid"], strict=True)
-    ]
-    refs["year"] = refs["year"].astype("Int64")
-    refs["first_author"] = refs["first_author"].fillna(refs["study_id"])
-    return refs.sort_values(["first_author", "year", "study_id"], na_position="last").reset_index(
-        drop=True
+def references(snapshot: Snapshot, records: Mapping[str, PubmedRecord]) -> References:
+    """The page's numbered references: every study, from its cached PubMed record if any."""
+    return build_references(
+        snapshot.studies,
+        snapshot.refs,
+        records,
+        snapshot.source_hosts,
+        snapshot.pubmed_records,
     )
 
 

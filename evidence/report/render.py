@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field, replace
+from functools import partial
 from typing import Any
 
 import pandas as pd
@@ -28,6 +29,7 @@ from evidence.report.markup import (
     pubmed_url,
 )
 from evidence.report.prisma import PrismaCounts
+from evidence.report.references import Reference, References, cited_numbers
 from evidence.report.sof import FindingRow
 from evidence.report.svgcheck import check_figure
 from evidence.runs.history import Changes, Manifest
@@ -40,6 +42,7 @@ class Figure:
     kind: str  # forest | funnel | cumulative
     indication: str
     svg: str
+    sources: tuple[str, ...] = ()  # the studies drawn, cited in the caption
 
 
 @dataclass
@@ -59,7 +62,7 @@ class ReportData:
     votes: pd.DataFrame
     agreement: pd.DataFrame
     prisma: PrismaCounts
-    references: pd.DataFrame
+    references: References
     indications: list[tuple[str, str]]
     last_search: dict[str, str] = field(default_factory=dict)
     stale: dict[str, str] = field(default_factory=dict)
@@ -76,22 +79,61 @@ def md_cell(v: Any) -> str:
     return md_inline(v)
 
 
-def _ref_links(v: Any) -> Markup:
-    """`PMID:n` and `doi:x` references as links; a study id as a link to its reference.
+def _external(ref: str) -> Markup:
+    """A source naming no reference on the page: a program-built link or escaped text."""
+    if ref.startswith("PMID:") and pubmed_url(ref[5:]):
+        return html_link(f"PMID {ref[5:]}", pubmed_url(ref[5:]))
+    if ref.startswith("doi:") and doi_url(ref[4:]):
+        return html_link(ref, doi_url(ref[4:]))
+    return Markup("{0}").format(ref)
 
-    Links are built here from a validated PMID or DOI; anything else is escaped text.
-    """
-    parts = []
-    for ref in cell(v).split():
-        if ref.startswith("PMID:") and pubmed_url(ref[5:]):
-            parts.append(html_link(f"PMID {ref[5:]}", pubmed_url(ref[5:])))
-        elif ref.startswith("doi:") and doi_url(ref[4:]):
-            parts.append(html_link(ref, doi_url(ref[4:])))
-        elif ref.startswith(("PMID:", "doi:")):
-            parts.append(Markup("{0}").format(ref))
-        else:
-            parts.append(Markup('<a href="#ref-{0}">{1}</a>').format(dom_id(ref), ref))
+
+def _cite_html(refs: References, v: Any) -> Markup:
+    """Sources as their numbered references, `[2, 5]`, each number a link to `#ref-N`."""
+    nums, unknown = cited_numbers(v, refs)
+    parts: list[Markup] = []
+    if nums:
+        links = Markup(", ").join(
+            Markup('<a class="cite" href="#ref-{0}">{0}</a>').format(n) for n in nums
+        )
+        parts.append(Markup("[{0}]").format(links))
+    parts.extend(_external(u) for u in unknown)
     return Markup(" ").join(parts)
+
+
+def _cite_md(refs: References, v: Any) -> Md:
+    nums, unknown = cited_numbers(v, refs)
+    parts = [f"[{', '.join(map(str, nums))}]"] if nums else []
+    parts.extend(md_inline(u) for u in unknown)
+    return Md(" ".join(parts))
+
+
+def study_label(r: Reference) -> str:
+    """ "Author Year" as a reader cites a study; the title's start when no author is known."""
+    if r.authors:
+        name = r.authors.split(",")[0].split(" ")[0]
+        return f"{name} {r.year}".strip()
+    words = r.title.split()
+    return " ".join(words[:6]) + ("…" if len(words) > 6 else "")
+
+
+def _study_html(refs: References, v: Any) -> Markup:
+    """A study named as "Author Year [N]", linked to its reference; escaped text if none."""
+    nums = refs.cite(cell(v))
+    if not nums:
+        return Markup("{0}").format(cell(v))
+    entry = refs.entries[nums[0] - 1]
+    return Markup('{0} [<a class="cite" href="#ref-{1}">{1}</a>]').format(
+        study_label(entry), entry.number
+    )
+
+
+def _study_md(refs: References, v: Any) -> Md:
+    nums = refs.cite(cell(v))
+    if not nums:
+        return md_inline(v)
+    entry = refs.entries[nums[0] - 1]
+    return Md(f"{md_inline(study_label(entry))} [{entry.number}]")
 
 
 def _md_final(v: Any) -> str:
@@ -129,12 +171,20 @@ def _records(frame: pd.DataFrame) -> list[dict[str, str]]:
     return [{k: cell(v) for k, v in row.items()} for row in frame.to_dict("records")]
 
 
-def _references(frame: pd.DataFrame) -> list[dict[str, str | None]]:
-    """Reference rows with the links the program builds from their PMID and DOI."""
-    rows: list[dict[str, str | None]] = []
-    for r in _records(frame):
-        rows.append(r | {"pubmed_url": pubmed_url(r["pmid"]), "doi_url": doi_url(r["doi"])})
-    return rows
+def _references(refs: References, labels: dict[str, str]) -> list[dict[str, Any]]:
+    """Reference entries with the links the program builds from their PMID and DOI."""
+    return [
+        {
+            "r": r,
+            "anchor": dom_id(r.study_id),
+            "about": "; ".join(
+                x for x in (r.design.replace("_", " "), labels.get(r.indication, "")) if x
+            ),
+            "pubmed_url": pubmed_url(r.pmid),
+            "doi_url": doi_url(r.doi),
+        }
+        for r in refs.entries
+    ]
 
 
 def _claim_counts(frame: pd.DataFrame | None) -> list[tuple[str, int]]:
@@ -146,7 +196,7 @@ def _claim_counts(frame: pd.DataFrame | None) -> list[tuple[str, int]]:
     return list(verdict_counts(frame).items())
 
 
-def _env(kind: str) -> Environment:
+def _env(kind: str, refs: References | None = None) -> Environment:
     """HTML: Jinja's autoescaping. Markdown: `md_inline` on every `{{ }}` that is not `Md`."""
     env = Environment(
         loader=PackageLoader("evidence", "report/templates"),
@@ -158,7 +208,9 @@ def _env(kind: str) -> Environment:
         keep_trailing_newline=True,
     )
     env.filters["dom_id"] = dom_id
-    env.filters["refs"] = _ref_links
+    refs = refs or References()
+    env.filters["refs"] = partial(_cite_html if kind == "html" else _cite_md, refs)
+    env.filters["study"] = partial(_study_html if kind == "html" else _study_md, refs)
     env.filters["link"] = html_link if kind == "html" else md_link
     env.filters["code"] = md_code
     return env
@@ -176,7 +228,7 @@ def _context(data: ReportData) -> dict[str, Any]:
         "unassigned": _records(data.unassigned),
         "dose_response": _records(data.dose_response),
         "arm_doses": _records(data.arm_doses),
-        "references": _references(data.references),
+        "references": _references(data.references, dict(data.indications)),
         "claims": _records(data.claims_audit) if data.claims_audit is not None else None,
         "claim_counts": _claim_counts(data.claims_audit),
     }
@@ -187,13 +239,13 @@ def render_html(data: ReportData) -> str:
     for f in data.figures:
         check_figure(f)
     ctx["svgs"] = {f.key: Markup(f.svg) for f in data.figures}  # drawn and checked here
-    return _env("html").get_template("report.html").render(**ctx)
+    return _env("html", data.references).get_template("report.html").render(**ctx)
 
 
 def render_markdown(data: ReportData) -> str:
     changes = escaped_changes(data.changes).to_markdown().rstrip("\n")
     ctx = _context(data) | {"changes_md": Md(changes)}
-    return _env("md").get_template("report.md").render(**ctx)
+    return _env("md", data.references).get_template("report.md").render(**ctx)
 
 
 __all__ = [

@@ -19,6 +19,7 @@ from evidence import pipeline
 from evidence.inputs.protocol import OutcomeSpec
 from evidence.inputs.snapshot import Snapshot
 from evidence.report.build import figures
+from evidence.report.references import References
 from evidence.report.render import Figure, ReportData
 from evidence.synthesis.pool import Analysis
 from tests.conftest import synthesize
@@ -236,9 +237,10 @@ def hostile_ids_report(cap: Captured) -> ReportData:
         replace(a, indication=ind.get(a.indication, a.indication), outcome=outcome(a.outcome))
         for a in cap.analyses
     ]
-    refs = cap.data.references.copy()
-    refs.loc[0, ["study_id", "pmid", "doi"]] = [IMG, SCRIPT, JS_DOI]
-    refs.loc[1, ["study_id", "doi"]] = [SVG_BREAK, JS_DOI]
+    entries = list(cap.data.references.entries)
+    entries[0] = replace(entries[0], study_id=IMG, pmid=SCRIPT, doi=JS_DOI, title=SCRIPT)
+    entries[1] = replace(entries[1], study_id=SVG_BREAK, doi=JS_DOI, authors=IMG)
+    refs = References(tuple(entries), {**cap.data.references.numbers, IMG: (1,), SVG_BREAK: (2,)})
     uses = cap.data.uses.copy()
     uses.loc[0, "sources"] = f"PMID:{SCRIPT} {IMG} PMID:12345"
     return replace(
