@@ -45,7 +45,14 @@ def test_forest_plot_shows_each_study_tier_and_the_prediction_interval() -> None
     svg = forest_svg(
         "Title <&>", [ForestGroup("low dose", low), ForestGroup("high dose", high)], overall
     )
-    for label in ("low dose: k=3", "high dose: k=4", "prediction interval", "Overall (REML, knha)"):
+    for label in (
+        "low dose",
+        "high dose",
+        "Subtotal (k = 3)",
+        "Subtotal (k = 4)",
+        "Prediction interval",
+        "Total (k = 7; random effects, REML, Knapp-Hartung)",
+    ):
         assert label in svg
     assert "Title &lt;&amp;&gt;" in svg  # text is escaped in the SVG
     assert f"{np.exp(overall.estimate):.2f} [" in svg
