@@ -398,8 +398,10 @@ def _draw_table(t: _Table) -> Figure:
             )
             xn = x_plot + plot_w * min(max(ax_frac, 0.0), 1.0)
             fav = blended_transform_factory(fig.dpi_scale_trans, fig.transFigure)
+            left_end = max(xn - 0.06, MARGIN_IN + text_width(t.favours[0]))
+            right_start = min(xn + 0.06, width - MARGIN_IN - text_width(t.favours[1]))
             fig.text(
-                xn - 0.06,
+                left_end,
                 fav_y,
                 t.favours[0],
                 transform=fav,
@@ -409,7 +411,7 @@ def _draw_table(t: _Table) -> Figure:
                 parse_math=False,
             )
             fig.text(
-                xn + 0.06,
+                right_start,
                 fav_y,
                 t.favours[1],
                 transform=fav,

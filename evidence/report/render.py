@@ -40,6 +40,7 @@ class Figure:
     kind: str  # forest | funnel | cumulative
     indication: str
     svg: str
+    note: str = ""  # a funnel plot's test result, or why a pooled outcome has no funnel plot
 
 
 @dataclass
