@@ -69,7 +69,7 @@ def _v(x: float | None) -> str:
 def arm_cells(arms: Sequence[ArmNumbers], width: int, continuous: bool) -> tuple[str, ...]:
     """An arm as RevMan prints it: events/total, or mean (SD) n; a reported effect says so."""
     if not arms:
-        return ("effect reported", *("" for _ in range(width - 1)))
+        return ("effect reported", *("–" for _ in range(width - 1)))
     if continuous:
         return tuple(f"{_v(a.mean)} ({_v(a.sd)}) {_n(a.n)}" for a in arms)
     return tuple(f"{_n(a.events)}/{_n(a.n)}" for a in arms)

@@ -370,7 +370,8 @@ def _draw_table(t: _Table) -> Figure:
                     parse_math=False,
                 )
             else:
-                _cells(ax, txt, r.left, wl, y, r.bold, t.left_align)
+                gid = f"studyrow-{k}-l" if r.kind == "study" else ""
+                _cells(ax, txt, r.left, wl, y, r.bold, t.left_align, gid)
             for i, s in enumerate(r.right):
                 ax.text(
                     _right_x(x_plot, plot_w, wr, i),
@@ -382,6 +383,7 @@ def _draw_table(t: _Table) -> Figure:
                     fontsize=TEXT_PT,
                     fontweight="bold" if r.bold else "normal",
                     parse_math=False,
+                    gid=f"studyrow-{k}-r{i}" if r.kind == "study" else None,
                 )
             _mark(ax, r, y, scale, lo, hi)
             if r.kind in ("study", "point"):
@@ -444,7 +446,9 @@ def _cells(
     y: float,
     bold: bool,
     align: Sequence[str],
+    gid: str = "",
 ) -> None:
+    """Left text columns; `gid` marks a study row's cells so a browser test can find them."""
     x = MARGIN_IN
     for i, s in enumerate(cells):
         ha = align[i] if i < len(align) else "left"
@@ -459,6 +463,7 @@ def _cells(
             fontsize=TEXT_PT,
             fontweight="bold" if bold else "normal",
             parse_math=False,
+            gid=f"{gid}{i}" if gid else None,
         )
         x += widths[i] + GAP_IN
 
@@ -560,12 +565,12 @@ def _study_rows(g: ForestGroup, scale: Scale, weights: dict[str, float], cols: i
     out = []
     for s, row, yi, vi, w in zip(res.studies, rows, res.yi, res.vi, res.weights, strict=True):
         lo, hi = yi - CRIT * math.sqrt(vi), yi + CRIT * math.sqrt(vi)
-        cells = tuple(row.cells) + ("",) * (cols - len(row.cells))
+        cells = tuple(row.cells) + ("–",) * (cols - len(row.cells))
         shown = weights.get(s)
         out.append(
             _Row(
                 left=(_label(row.label), *(_label(c) for c in cells)),
-                right=("" if shown is None else f"{shown:.1f}%", scale.fmt(yi, lo, hi)),
+                right=("–" if shown is None else f"{shown:.1f}%", scale.fmt(yi, lo, hi)),
                 kind="study",
                 est=yi,
                 lo=lo,
