@@ -26,7 +26,7 @@ from evidence.io import frame_to_csv_text
 from evidence.pubmed.records import PubmedRecord
 from evidence.rating.grade import Certainty
 from evidence.rating.rules import RuleSet, load_rules
-from evidence.report.build import certainty_keyed, figures, flow, references
+from evidence.report.build import FUNNEL_MIN_K, certainty_keyed, figures, flow, references
 from evidence.report.provenance import package_versions
 from evidence.report.render import ReportData, escaped_changes, render_html, render_markdown
 from evidence.report.sof import findings, pooled_columns
@@ -306,7 +306,8 @@ def report(
     changes = hist.compare(previous, manifest, p.change_tolerance)
     latest = ctx.history[-1] if ctx.history else None
     log_changes = changes if repeated else hist.compare(latest, manifest, p.change_tolerance)
-    figs = figures(snapshot, analyses)
+    pub_bias = rules.grade.get("publication_bias") or {}
+    figs = figures(snapshot, analyses, int(pub_bias.get("min_k", FUNNEL_MIN_K)))
     prisma = flow(
         snapshot,
         analyses,

@@ -10,13 +10,24 @@ import pandas as pd
 from evidence.inputs.snapshot import Snapshot
 from evidence.pubmed.records import PubmedRecord
 from evidence.rating.grade import Certainty
+from evidence.report.labels import arm_cells, comparator_name, favours, study_labels
 from evidence.report.markup import dom_id
-from evidence.report.plots import ForestGroup, cumulative_svg, forest_svg, funnel_svg, scope_ids
+from evidence.report.plots import (
+    ForestGroup,
+    ForestStyle,
+    StudyRow,
+    cumulative_svg,
+    forest_svg,
+    funnel_svg,
+    scope_ids,
+)
 from evidence.report.prisma import PrismaCounts, prisma_counts
 from evidence.report.references import References, build_references
 from evidence.report.render import Figure
 from evidence.synthesis.pool import (
     ALL_TIERS,
+    BINARY,
+    CONTINUOUS,
     EGGER_MIN_K,
     PRIMARY,
     SINGLE,
@@ -41,11 +52,60 @@ def _cited(snapshot: Snapshot, a: Analysis) -> tuple[str, ...]:
     return tuple(snapshot.refs.get(s, s) for s in a.study_ids)
 
 
-def figures(snapshot: Snapshot, analyses: list[Analysis]) -> list[Figure]:
+def funnel_note(a: Analysis, min_k: int) -> str:
+    """The funnel plot's caption (Egger's regression test), or why there is no funnel plot."""
+    k = a.result.k
+    if k < min_k:
+        return (
+            f"Funnel plot not drawn: k = {k} < {min_k} (too few studies for a funnel plot or a "
+            "small-study test to mean anything)."
+        )
+    if a.result.measure in SINGLE:
+        return "Funnel plot not drawn: single-group proportions have no comparator."
+    if a.egger_p is not None:
+        return f"Egger's regression test (regtest): p = {a.egger_p:.3f} (k = {k})."
+    return f"Egger's regression test: {a.egger_note or 'not run'} (k = {k})."
+
+
+def _rows(b: Analysis, labels: dict[str, str], width: int) -> tuple[StudyRow, ...]:
+    continuous = b.result.measure in CONTINUOUS
+    arms = b.arm_numbers or tuple(() for _ in b.result.studies)
+    return tuple(
+        StudyRow(labels.get(s, s), arm_cells(n, width, continuous) if width else ())
+        for s, n in zip(b.result.studies, arms, strict=True)
+    )
+
+
+def _style(snapshot: Snapshot, a: Analysis) -> ForestStyle:
+    """Arm headers from the protocol's drug and the comparison's other arm; the favours labels
+    oriented by the outcome's benefit direction."""
+    drug = snapshot.protocol.drug.name
+    comparator = comparator_name(a.comparison_label)
+    measure = a.result.measure
+    if measure in SINGLE:
+        return ForestStyle((drug.capitalize(),), "events/total")
+    if measure not in BINARY and measure not in CONTINUOUS:
+        return ForestStyle()
+    other = comparator or "control"
+    units = "mean (SD) n" if measure in CONTINUOUS else "events/total"
+    return ForestStyle(
+        (drug.capitalize(), other[:1].upper() + other[1:]),
+        units,
+        favours(drug, other, a.outcome.benefit),
+        a.tier_test,
+    )
+
+
+def figures(
+    snapshot: Snapshot, analyses: list[Analysis], funnel_min_k: int = FUNNEL_MIN_K
+) -> list[Figure]:
     """Per indication × comparison × outcome: a forest plot by dose tier, a cumulative plot by
     year (k ≥ 3: with two studies it only repeats the forest plot), and a funnel plot when
-    k ≥ 10. Every interval drawn follows the protocol's one small-k rule."""
+    k ≥ `funnel_min_k` (the rule set's publication-bias minimum), else the forest plot says why
+    not. Every interval drawn follows the protocol's one small-k rule; studies are named
+    "Author Year" (`evidence.report.labels`), never by their ids."""
     order = {i.id: n for n, i in enumerate(snapshot.protocol.indications)}
+    labels = study_labels(snapshot.studies)
     tier_rank: dict[str, int] = {}
     for spec in snapshot.protocol.dose_tiers.values():
         for n, t in enumerate(spec.tiers):
@@ -67,34 +127,42 @@ def figures(snapshot: Snapshot, analyses: list[Analysis]) -> list[Figure]:
             and b.tier != ALL_TIERS
         ]
         tiers.sort(key=lambda b: (b.tier in UNTIERED, tier_rank.get(b.tier, 99), b.tier))
-        groups = [ForestGroup(f"{b.tier} dose", b.result) for b in tiers] or [
-            ForestGroup("all", a.result)
-        ]
+        style = _style(snapshot, a)
+        width = len(style.arm_headers)
+        groups = [
+            ForestGroup(f"{b.tier.capitalize()} dose", b.result, _rows(b, labels, width))
+            for b in tiers
+        ] or [ForestGroup("all", a.result, _rows(a, labels, width))]
         measure = a.result.measure
         title = f"{label} ({measure})"
+        note = funnel_note(a, funnel_min_k)
+        drawn = a.result.k >= funnel_min_k and measure not in SINGLE
         out.append(
             Figure(
                 key("forest"),
                 f"Forest plot by dose tier — {title}",
                 "forest",
                 a.indication,
-                scope_ids(forest_svg(title, groups, a.result), key("forest")),
+                scope_ids(forest_svg(title, groups, a.result, style), key("forest")),
                 _cited(snapshot, a),
+                "" if drawn else note,
             )
         )
         if a.result.k >= CUMULATIVE_MIN_K:
             seq = cumulative_pools(a, snapshot.protocol)
+            names = [labels.get(s, s) for s in seq.labels]
+            svg = cumulative_svg(title, seq, a.years, names, style.favours)
             out.append(
                 Figure(
                     key("cumulative"),
                     f"Cumulative meta-analysis by year — {title}",
                     "cumulative",
                     a.indication,
-                    scope_ids(cumulative_svg(title, seq, a.years), key("cumulative")),
+                    scope_ids(svg, key("cumulative")),
                     _cited(snapshot, a),
                 )
             )
-        if a.result.k >= FUNNEL_MIN_K and measure not in SINGLE:
+        if drawn:
             out.append(
                 Figure(
                     key("funnel"),
@@ -103,6 +171,7 @@ def figures(snapshot: Snapshot, analyses: list[Analysis]) -> list[Figure]:
                     a.indication,
                     scope_ids(funnel_svg(title, a.result), key("funnel")),
                     _cited(snapshot, a),
+                    note,
                 )
             )
     return out

@@ -43,6 +43,7 @@ class Figure:
     indication: str
     svg: str
     sources: tuple[str, ...] = ()  # the studies drawn, cited in the caption
+    note: str = ""  # a funnel plot's test result, or why a pooled outcome has no funnel plot
 
 
 @dataclass

@@ -46,6 +46,17 @@ EXCLUDING_HIGH_RISK = "excluding_high_risk"
 
 
 @dataclass(frozen=True)
+class ArmNumbers:
+    """One arm of a study as pooled (a shared control already split between tiers): the forest
+    plot's arm columns show these."""
+
+    n: float
+    events: float | None = None
+    mean: float | None = None
+    sd: float | None = None
+
+
+@dataclass(frozen=True)
 class Analysis:
     """One pooled analysis and the comparisons it pooled."""
 
@@ -71,6 +82,8 @@ class Analysis:
     # a study entered by its reported effect only. `sizes`: total participants per study.
     tables: tuple[tuple[float, float, float, float], ...] | None = None
     sizes: tuple[float, ...] | None = None
+    # Per study: (drug arm, comparator arm), (the single arm,), or () for a reported effect.
+    arm_numbers: tuple[tuple[ArmNumbers, ...], ...] = ()
 
     @property
     def key(self) -> tuple[str, str, str, str, str]:
@@ -544,9 +557,42 @@ def pool_outcome(
                 arms,
                 tables,
                 sizes,
+                arm_numbers(sub, spec.measure),
             )
         )
     return out
+
+
+def _num(x: object) -> float | None:
+    return None if x is None or pd.isna(x) else float(x)  # type: ignore[arg-type]
+
+
+def arm_numbers(sub: pd.DataFrame, measure: str) -> tuple[tuple[ArmNumbers, ...], ...]:
+    """Each study's arms as pooled, in the pool's order; () where only an effect was reported."""
+    out: list[tuple[ArmNumbers, ...]] = []
+    for r in sub.to_dict("records"):
+        if measure in SINGLE:
+            n = _num(r.get("n"))
+            out.append(() if n is None else (ArmNumbers(n, events=_num(r.get("events"))),))
+            continue
+        nt, nc = _num(r.get("n_treat")), _num(r.get("n_ctrl"))
+        if nt is None or nc is None:
+            out.append(())
+        elif measure in BINARY:
+            out.append(
+                (
+                    ArmNumbers(nt, events=_num(r.get("events_treat"))),
+                    ArmNumbers(nc, events=_num(r.get("events_ctrl"))),
+                )
+            )
+        else:
+            out.append(
+                (
+                    ArmNumbers(nt, mean=_num(r.get("mean_treat")), sd=_num(r.get("sd_treat"))),
+                    ArmNumbers(nc, mean=_num(r.get("mean_ctrl")), sd=_num(r.get("sd_ctrl"))),
+                )
+            )
+    return tuple(out)
 
 
 def _study_counts(

@@ -197,9 +197,9 @@ def run_capturing(data: Path, processed: Path, reports: Path) -> tuple[Result, C
         cap.data = d
         return real_render(d)
 
-    def figs(snapshot: Snapshot, analyses: list[Analysis]) -> list[Figure]:
+    def figs(snapshot: Snapshot, analyses: list[Analysis], *args: int) -> list[Figure]:
         cap.snapshot, cap.analyses = snapshot, analyses
-        return real_figures(snapshot, analyses)
+        return real_figures(snapshot, analyses, *args)
 
     with pytest.MonkeyPatch.context() as mp:
         mp.setattr(pipeline, "render_html", render)
