@@ -72,6 +72,4 @@ def report_cmd(
         raise fail(str(exc)) from None
     typer.echo(f"wrote {folder / PDF_NAME}")
     if not reproducible:
-        typer.echo(
-            f"{html} names no run date: the PDF keeps Chromium's creation date", err=True
-        )
+        typer.echo(f"{html} names no run date: the PDF keeps Chromium's creation date", err=True)

@@ -1,9 +1,12 @@
 """The report as PDF, printed by headless Chromium (the browser the tests use), because review
 panels circulate PDFs.
 
-Chromium's PDF differs between two prints of the same page only in its creation and
-modification dates; `fixed_dates` sets both to the report's run date (the page's
-`dcterms.date`), so the same report printed by the same Chromium build gives the same bytes.
+Two prints of the same page by the same Chromium build differ in two things only: the PDF's
+creation and modification dates, which `fixed_dates` sets to the report's run date (the page's
+`dcterms.date`), and the ids of the tagged PDF's structure elements, `(nodeNNNNNNNN)` from the
+page's DOM node counter, which can be offset between two loads; `fixed_node_ids` renumbers
+them by rank. Both rewrite bytes in place at the same length, so every cross-reference offset
+stays valid, and the same report printed twice gives the same bytes.
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ _DATE_META = re.compile(r'<meta name="dcterms\.date" content="(\d{4})-(\d{2})-(\
 # Skia writes each as (D:YYYYMMDDHHmmSS+HH'mm'): the 14 digits are replaced in place, so every
 # byte offset in the cross-reference table stays valid.
 _PDF_DATE = re.compile(rb"(/(?:CreationDate|ModDate) \(D:)(\d{14})")
+_NODE_ID = re.compile(rb"\(node(\d{8})\)")
 
 
 class PdfError(RuntimeError):
@@ -60,6 +64,15 @@ def fixed_dates(pdf: bytes, date: str) -> bytes:
     if not re.fullmatch(r"\d{14}", date):
         raise ValueError(f"a PDF date needs 14 digits, got {date!r}")
     return _PDF_DATE.sub(lambda m: m.group(1) + date.encode(), pdf)
+
+
+def fixed_node_ids(pdf: bytes) -> bytes:
+    """Structure-element ids renumbered 0, 1, 2... in their numeric order: the same ids
+    whatever the DOM counter started at, and the IDTree's sorted names stay sorted."""
+    ranks = {old: b"%08d" % n for n, old in enumerate(sorted(set(_NODE_ID.findall(pdf))))}
+    if len(ranks) > 10**8:
+        return pdf  # cannot be renumbered at the same width; leave as printed
+    return _NODE_ID.sub(lambda m: b"(node" + ranks[m.group(1)] + b")", pdf)
 
 
 def chromium_args(chromium: Path, profile: Path, out: Path, page: Path) -> list[str]:
@@ -105,12 +118,11 @@ def print_pdf(html: Path, pdf: Path, chromium: Path, timeout: float = TIMEOUT) -
             raise PdfError(f"{chromium} could not be started: {exc}") from None
         if done.returncode != 0 or not out.is_file() or out.stat().st_size == 0:
             tail = "\n".join(done.stderr.strip().splitlines()[-5:])
-            raise PdfError(
-                f"{chromium} failed to print {html} (exit {done.returncode}):\n{tail}"
-            )
+            raise PdfError(f"{chromium} failed to print {html} (exit {done.returncode}):\n{tail}")
         data = out.read_bytes()
         if not data.startswith(b"%PDF-"):
             raise PdfError(f"{chromium} wrote something that is not a PDF for {html}")
+        data = fixed_node_ids(data)
         if date is not None:
             data = fixed_dates(data, date)
         staged = work / "staged.pdf"

@@ -117,7 +117,9 @@ def natural_effect(measure: str, estimate: float, low: float, high: float) -> st
     return f"{measure} {estimate:.2f} ({low:.2f} to {high:.2f})"
 
 
-def sensitivity_rows(pooled: pd.DataFrame) -> dict[tuple[str, str, str], tuple[SensitivityRow, ...]]:
+def sensitivity_rows(
+    pooled: pd.DataFrame,
+) -> dict[tuple[str, str, str], tuple[SensitivityRow, ...]]:
     """pooled.csv's sensitivity analyses per (indication, comparison, outcome), in `LINES`'
     order; raises `SensitivityMissing` naming the row whose analysis has no line."""
     out: dict[tuple[str, str, str], list[SensitivityRow]] = {}

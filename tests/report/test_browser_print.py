@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import re
 import shutil
+import unicodedata
 from pathlib import Path
 
 import pytest
@@ -23,14 +24,14 @@ REPORT = ROOT / "reports" / "baclofen"
 
 
 def _words(text: str) -> str:
-    """Text with every run of whitespace (and soft hyphenation) as one space, for matching
-    headings across the PDF's line breaks."""
-    return re.sub(r"\s+", " ", text.replace("\u00ad", "")).strip()
+    """Text with ligatures spelled out (NFKC: the PDF's "ﬁ") and every run of whitespace as
+    one space, for matching headings across the PDF's line breaks."""
+    text = unicodedata.normalize("NFKC", text).replace("\u00ad", "")
+    return re.sub(r"\s+", " ", text).strip()
 
 
-def _pdf_text(path: Path) -> str:
-    reader = pypdf.PdfReader(str(path))
-    return _words(" ".join(page.extract_text() or "" for page in reader.pages))
+def _pdf_pages(path: Path) -> list[str]:
+    return [_words(page.extract_text() or "") for page in pypdf.PdfReader(str(path)).pages]
 
 
 @needs_chromium
@@ -41,8 +42,16 @@ def test_pdf_has_the_pages_headings_and_sensitivity_rows_under_their_result(
     shutil.copytree(REPORT, reports / "baclofen")
     (reports / "baclofen" / "report.pdf").unlink(missing_ok=True)
     args = [
-        "report", "--pdf", "--chromium", CHROMIUM, "--data", str(RAW),
-        "--processed", str(tmp_path / "p"), "--reports", str(reports),
+        "report",
+        "--pdf",
+        "--chromium",
+        CHROMIUM,
+        "--data",
+        str(RAW),
+        "--processed",
+        str(tmp_path / "p"),
+        "--reports",
+        str(reports),
     ]
     first = CliRunner().invoke(app, args)
     assert first.exit_code == 0, first.output
@@ -78,8 +87,13 @@ def test_pdf_has_the_pages_headings_and_sensitivity_rows_under_their_result(
         browser.close()
     assert rows > 0 and orphans == 0
 
-    text = _pdf_text(pdf)
+    pages = _pdf_pages(pdf)
+    text = " ".join(pages)
     assert len(headings) >= 10
+    # the print stylesheet starts every section but the first on a new page
+    starts = [h for h in headings[1:] if not any(p.startswith(h) for p in pages)]
+    assert not starts, f"sections not starting a page: {starts}"
+    print(f"PDF pages: {len(pages)}")
     at = -1
     for h in headings:  # every section heading, in the page's order
         nxt = text.find(h, at + 1)
@@ -106,8 +120,16 @@ def test_pdf_without_chromium_fails_clearly_and_writes_nothing(tmp_path: Path) -
     result = CliRunner().invoke(
         app,
         [
-            "report", "--pdf", "--chromium", str(tmp_path / "no-chromium"), "--data", str(RAW),
-            "--processed", str(tmp_path / "p"), "--reports", str(reports),
+            "report",
+            "--pdf",
+            "--chromium",
+            str(tmp_path / "no-chromium"),
+            "--data",
+            str(RAW),
+            "--processed",
+            str(tmp_path / "p"),
+            "--reports",
+            str(reports),
         ],
     )
     assert result.exit_code == 1

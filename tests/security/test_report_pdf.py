@@ -9,7 +9,14 @@ import pytest
 from typer.testing import CliRunner
 
 from evidence.cli import app
-from evidence.report.pdf import CHROMIUM_ENV, PdfError, find_chromium, fixed_dates, run_date
+from evidence.report.pdf import (
+    CHROMIUM_ENV,
+    PdfError,
+    find_chromium,
+    fixed_dates,
+    fixed_node_ids,
+    run_date,
+)
 from tests.conftest import RAW
 
 PDF = (
@@ -29,6 +36,20 @@ def test_dates_are_replaced_in_place_keeping_every_offset() -> None:
         fixed_dates(PDF, "2026-11-01")
 
 
+def test_structure_ids_are_renumbered_by_rank_in_place() -> None:
+    def tagged(base: int) -> bytes:
+        return (
+            f"<</S /TH /ID (node{base + 7:08d})>>\n<</S /TD /ID (node{base + 3:08d})>>\n"
+            f"/Names [(node{base + 3:08d}) 5 0 R (node{base + 7:08d}) 6 0 R]"
+        ).encode()
+
+    a, b = tagged(56), tagged(57)  # the DOM counter one apart between two loads
+    assert a != b and fixed_node_ids(a) == fixed_node_ids(b)
+    out = fixed_node_ids(a)
+    assert len(out) == len(a)
+    assert out.endswith(b"/Names [(node00000000) 5 0 R (node00000001) 6 0 R]")  # still sorted
+
+
 def test_run_date_comes_from_the_page_metadata() -> None:
     assert run_date('<meta name="dcterms.date" content="2026-11-27">') == "20261127000000"
     assert run_date("<html></html>") is None
@@ -39,7 +60,7 @@ def test_missing_chromium_names_what_to_install(
 ) -> None:
     monkeypatch.delenv(CHROMIUM_ENV, raising=False)
     monkeypatch.setenv("PATH", str(tmp_path))  # nothing executable there
-    with pytest.raises(PdfError, match="Chromium is not installed.*apt-get install chromium"):
+    with pytest.raises(PdfError, match=r"Chromium is not installed.*apt-get install chromium"):
         find_chromium()
     monkeypatch.setenv(CHROMIUM_ENV, str(tmp_path / "chrome"))
     with pytest.raises(PdfError, match=f"chrome \\(from --chromium or \\${CHROMIUM_ENV}\\)"):
@@ -50,8 +71,16 @@ def test_report_without_a_run_says_so_and_writes_nothing(tmp_path: Path) -> None
     reports = tmp_path / "r"
     result = CliRunner().invoke(
         app,
-        ["report", "--pdf", "--data", str(RAW), "--processed", str(tmp_path / "p"),
-         "--reports", str(reports)],
+        [
+            "report",
+            "--pdf",
+            "--data",
+            str(RAW),
+            "--processed",
+            str(tmp_path / "p"),
+            "--reports",
+            str(reports),
+        ],
     )
     assert result.exit_code == 1
     assert "index.html: no report yet; run `evidence run` first" in result.output
@@ -67,8 +96,18 @@ def test_a_failing_chromium_leaves_no_partial_pdf(tmp_path: Path) -> None:
     (reports / "index.html").write_text("<html></html>", encoding="utf-8")
     result = CliRunner().invoke(
         app,
-        ["report", "--pdf", "--chromium", str(fake), "--data", str(RAW),
-         "--processed", str(tmp_path / "p"), "--reports", str(tmp_path / "r")],
+        [
+            "report",
+            "--pdf",
+            "--chromium",
+            str(fake),
+            "--data",
+            str(RAW),
+            "--processed",
+            str(tmp_path / "p"),
+            "--reports",
+            str(tmp_path / "r"),
+        ],
     )
     assert result.exit_code == 1
     assert "failed to print" in result.output and "exit 3" in result.output

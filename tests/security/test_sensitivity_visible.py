@@ -80,7 +80,9 @@ def _frame(**over: object) -> pd.DataFrame:
 
 def test_an_unexplained_analysis_stops_the_report_naming_row_and_field() -> None:
     frame = pd.concat([_frame(analysis="primary"), _frame(analysis="leave_one_out")])
-    with pytest.raises(SensitivityMissing, match=r"pooled.csv row 3, field analysis.*leave_one_out"):
+    with pytest.raises(
+        SensitivityMissing, match=r"pooled.csv row 3, field analysis.*leave_one_out"
+    ):
         sensitivity_rows(frame.reset_index(drop=True))
 
 
@@ -99,15 +101,23 @@ def test_not_estimable_rows_keep_their_reason_and_order_follows_lines() -> None:
     frame = pd.concat(
         [
             _frame(analysis=pool.FIXED_EFFECT),
-            _frame(analysis=pool.EXCLUDING_HIGH_RISK, k=0, participants=0, estimate=None,
-                   ci_low=None, ci_high=None, note=why),
+            _frame(
+                analysis=pool.EXCLUDING_HIGH_RISK,
+                k=0,
+                participants=0,
+                estimate=None,
+                ci_low=None,
+                ci_high=None,
+                note=why,
+            ),
             _frame(analysis=pool.EXCLUDING_DERIVED, estimate=0.1),
         ]
     ).reset_index(drop=True)
     rows = sensitivity_rows(frame)[("ind", "c", "o")]
     assert [r.analysis for r in rows] == [
-        n for n in LINES if n in {pool.FIXED_EFFECT, pool.EXCLUDING_HIGH_RISK,
-                                  pool.EXCLUDING_DERIVED}
+        n
+        for n in LINES
+        if n in {pool.FIXED_EFFECT, pool.EXCLUDING_HIGH_RISK, pool.EXCLUDING_DERIVED}
     ]
     high = next(r for r in rows if r.analysis == pool.EXCLUDING_HIGH_RISK)
     assert not high.estimable and high.effect == "not estimable"
@@ -138,7 +148,7 @@ def _sensitivity_rows_in_page(page: str) -> list[tuple[str, str, str]]:
 def _effect(r: dict) -> str:
     if r["note"]:
         return f"not estimable: {r['note'].removeprefix('not estimable:').strip()}"
-    return natural_effect(r["measure"], r["estimate"], r["ci_low"], r["ci_high"])
+    return natural_effect(r["measure"], *(float(r[c]) for c in ("estimate", "ci_low", "ci_high")))
 
 
 def test_the_committed_report_shows_each_sensitivity_row_under_its_pooled_result() -> None:
@@ -152,7 +162,10 @@ def test_the_committed_report_shows_each_sensitivity_row_under_its_pooled_result
         under = f"sof-{r['indication']}-{r['comparison']}-{r['outcome']}"
         cells = f"|{r['participants']} ({r['k']})||{_effect(r)}||Tests: {line.tests}|"
         assert [t for p, a, t in in_page if (p, a) == (under, r["analysis"]) and cells in t], (
-            under, r["analysis"], cells)
+            under,
+            r["analysis"],
+            cells,
+        )
         # Markdown: the row follows its outcome's row, or that row's other sensitivity rows
         label = f"| ↳ Sensitivity: {line.label} | {r['participants']} ({r['k']}) | "
         at = [i for i, t in enumerate(md) if t.startswith(label + _effect(r).replace("|", "\\|"))]
@@ -163,15 +176,24 @@ def test_the_committed_report_shows_each_sensitivity_row_under_its_pooled_result
 
 def test_alcohol_abstinence_without_derived_values_is_visible_under_its_result() -> None:
     row = next(
-        r for r in _pooled_rows()
+        r
+        for r in _pooled_rows()
         if (r["indication"], r["outcome"], r["analysis"])
         == ("alcohol_use_disorder", "abstinence", pool.EXCLUDING_DERIVED)
     )
-    effect = natural_effect(row["measure"], row["estimate"], row["ci_low"], row["ci_high"])
+    effect = _effect(row)
     md = (REPORT / "report.md").read_text(encoding="utf-8").splitlines()
     i = next(
-        n for n, t in enumerate(md)
-        if f"| {LINES[pool.EXCLUDING_DERIVED].label} |" in t and effect in t
+        n
+        for n, t in enumerate(md)
+        if f"Sensitivity: {LINES[pool.EXCLUDING_DERIVED].label} |" in t and effect in t
     )
     above = next(t for t in reversed(md[:i]) if not t.startswith("| ↳"))
-    assert above.startswith("| Abstinence") or "abstinence" in above.lower(), above
+    assert above.startswith("| Abstinence |"), above  # the pooled result it tests
+    page = (REPORT / "index.html").read_text(encoding="utf-8")
+    under = "sof-alcohol_use_disorder-oral_vs_placebo-abstinence"
+    assert [
+        t
+        for p, a, t in _sensitivity_rows_in_page(page)
+        if (p, a) == (under, pool.EXCLUDING_DERIVED) and effect in t
+    ]
