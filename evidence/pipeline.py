@@ -29,6 +29,7 @@ from evidence.rating.rules import RuleSet, load_rules
 from evidence.report.build import FUNNEL_MIN_K, certainty_keyed, figures, flow, references
 from evidence.report.provenance import package_versions
 from evidence.report.render import ReportData, escaped_changes, render_html, render_markdown
+from evidence.report.sensitivity import sensitivity_rows, unattached
 from evidence.report.sof import findings, pooled_columns
 from evidence.report.summary import render_summary
 from evidence.runs import history as hist
@@ -279,19 +280,20 @@ def report(
     audit = claims_audit(snapshot, analyses, rules, ratings.uses, found, facts, inter)
     arm_doses = arm_doses_table(tab.tiered)
     doses = dose_response(tab.tiered, p)
+    pooled = analyses_frame(
+        analyses,
+        ratings.certainty_levels,
+        snapshot.refs,
+        pooled_columns(analyses, ratings.certainty, rules),
+        not_estimable(analyses, high_risk(snapshot.risk_of_bias)),
+    )
+    sensitivity = sensitivity_rows(pooled)
+    sof_rows = findings(analyses, ratings.certainty, rules, sensitivity)
     out.processed = {
         "outcomes_by_tier.csv": frame_to_csv_text(tab.by_tier),
         "arm_doses.csv": frame_to_csv_text(arm_doses),
         "dose_response.csv": frame_to_csv_text(doses),
-        "pooled.csv": frame_to_csv_text(
-            analyses_frame(
-                analyses,
-                ratings.certainty_levels,
-                snapshot.refs,
-                pooled_columns(analyses, ratings.certainty, rules),
-                not_estimable(analyses, high_risk(snapshot.risk_of_bias)),
-            )
-        ),
+        "pooled.csv": frame_to_csv_text(pooled),
         "unassigned.csv": frame_to_csv_text(unassigned),
         "table_uses.csv": frame_to_csv_text(uses),
         "table_dosage.csv": frame_to_csv_text(dosage),
@@ -324,7 +326,10 @@ def report(
         run=manifest,
         changes=changes,
         uses=uses,
-        findings=findings(analyses, ratings.certainty, rules),
+        findings=sof_rows,
+        other_sensitivity=unattached(
+            sensitivity, {s.key for f in sof_rows for s in f.sensitivity}
+        ),
         figures=figs,
         dosage=dosage,
         side_effects=side,

@@ -30,6 +30,7 @@ from evidence.report.markup import (
 )
 from evidence.report.prisma import PrismaCounts
 from evidence.report.references import Reference, References, cited_numbers
+from evidence.report.sensitivity import SensitivityRow
 from evidence.report.sof import FindingRow
 from evidence.report.svgcheck import check_figure
 from evidence.runs.history import Changes, Manifest
@@ -73,6 +74,8 @@ class ReportData:
     dose_counts: dict[str, int] = field(default_factory=dict)
     arm_doses: pd.DataFrame = field(default_factory=pd.DataFrame)
     claims_audit: pd.DataFrame | None = None  # the article's claims with their verdicts
+    # sensitivity analyses of pools without a summary-of-findings row (single-group pools)
+    other_sensitivity: list[SensitivityRow] = field(default_factory=list)
 
 
 def md_cell(v: Any) -> str:

@@ -9,12 +9,14 @@ lowered nothing and those that could not be judged.
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from evidence.rating.domains import DOMAINS, DomainJudgement
 from evidence.rating.grade import Certainty
 from evidence.rating.rules import RuleSet
+from evidence.report.sensitivity import SensitivityRow
 from evidence.synthesis.absolute_effects import AbsoluteEffect, risk_with
 from evidence.synthesis.pool import ALL_TIERS, PRIMARY, SINGLE, Analysis
 from evidence.tables.uses import absolute_of
@@ -37,6 +39,9 @@ class FindingRow:
     certainty: str
     domains: tuple[DomainJudgement, ...]  # all five, in GRADE's order
     footnotes: tuple[str, ...]  # one per domain, then where the control risk comes from
+    sensitivity: tuple[SensitivityRow, ...] = ()  # shown as rows under this one
+    comparison_id: str = ""
+    outcome_id: str = ""
 
     @property
     def symbols(self) -> str:
@@ -73,8 +78,12 @@ def _absolute_cells(a: Analysis, rules: RuleSet) -> tuple[str, str, str, str]:
 
 
 def findings(
-    analyses: list[Analysis], certainty: dict[tuple, Certainty], rules: RuleSet
+    analyses: list[Analysis],
+    certainty: dict[tuple, Certainty],
+    rules: RuleSet,
+    sensitivity: Mapping[tuple[str, str, str], tuple[SensitivityRow, ...]] | None = None,
 ) -> list[FindingRow]:
+    """`sensitivity`: each pool's sensitivity analyses by (indication, comparison, outcome)."""
     rows = []
     for a in analyses:
         if a.tier != ALL_TIERS or a.analysis != PRIMARY or a.outcome.measure in SINGLE:
@@ -96,6 +105,9 @@ def findings(
                 c.level,
                 c.domains,
                 notes + ((source,) if source else ()),
+                (sensitivity or {}).get((a.indication, a.comparison, a.outcome.id), ()),
+                a.comparison,
+                a.outcome.id,
             )
         )
     return rows
