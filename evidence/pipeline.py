@@ -26,6 +26,7 @@ from evidence.io import frame_to_csv_text
 from evidence.rating.grade import Certainty
 from evidence.rating.rules import RuleSet, load_rules
 from evidence.report.build import certainty_keyed, figures, flow, references
+from evidence.report.prisma import PRISMA_FIGURE, prisma_svg
 from evidence.report.provenance import package_versions
 from evidence.report.render import ReportData, escaped_changes, render_html, render_markdown
 from evidence.report.sof import findings, pooled_columns
@@ -98,9 +99,11 @@ class RunContext:
     run_date: str
     history: list[hist.Manifest]
     cached_pmids: set[str]
-    queue: list[tuple[str, str]]  # (pmid, date found) for this protocol
+    queue: list[tuple[str, str, str]]  # (pmid, indication, date found) for this protocol
     last_search: dict[str, str]  # indication → date of the last successful live search
     stale: dict[str, str] = field(default_factory=dict)  # indication → failed search, why
+    # Cached PubMed records as the PRISMA flow counts them: (pmid, doi, source, retrieved).
+    cache_records: list[tuple[str, str, str, str]] = field(default_factory=list)
 
 
 @dataclass
@@ -125,18 +128,22 @@ def load(ws: Workspace, protocol: str | None) -> Snapshot:
 
 
 def load_context(ws: Workspace, snapshot: Snapshot) -> RunContext:
-    from evidence.pubmed.cache import cached_pmids
+    from evidence.pubmed.cache import cached_pmids, iter_cached
     from evidence.pubmed.search import QUEUE_FILE, STATE_FILE, load_queue, load_state
 
     pid = snapshot.protocol.protocol_id
     state = load_state(ws.pubmed_cache / STATE_FILE).get(pid, {})
     queue = [
-        (r.pmid, r.found) for r in load_queue(ws.pubmed_cache / QUEUE_FILE) if r.protocol == pid
+        (r.pmid, r.indication, r.found)
+        for r in load_queue(ws.pubmed_cache / QUEUE_FILE)
+        if r.protocol == pid
     ]
+    cache = [(r.pmid, r.doi, r.source, r.retrieved) for r in iter_cached(ws.pubmed_cache)]
     return RunContext(
         run_date=hist.run_date(),
         history=hist.load_history(ws.processed / RUNS_DIR, pid),
         cached_pmids=set(cached_pmids(ws.pubmed_cache)),
+        cache_records=cache,
         queue=queue,
         last_search={
             k: str(v.get("last_search"))
@@ -308,7 +315,7 @@ def report(
         snapshot,
         analyses,
         votes,
-        ctx.cached_pmids,
+        ctx.cache_records,
         ctx.queue,
         max(ctx.last_search.values(), default=None),
     )
@@ -352,6 +359,7 @@ def report(
             manifest, latest, repeated, escaped_changes(log_changes), ctx.history
         ),
         **{f"figures/{f.key}.svg": f.svg for f in figs},
+        f"figures/{PRISMA_FIGURE}.svg": prisma_svg(prisma),
     }
     out.archive = {**out.processed, hist.MANIFEST: manifest.to_json()}
     out.run_id = manifest.run_id

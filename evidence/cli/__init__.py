@@ -8,6 +8,7 @@ from evidence.cli import (  # noqa: F401  (register commands)
     flow_cmds,
     meta_cmd,
     pubmed_cmds,
+    screen_cmd,
 )
 from evidence.cli.app import app
 

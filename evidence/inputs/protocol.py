@@ -301,6 +301,29 @@ class ProtocolFiles(_Model):
     citations: DataFile | None = None
     # Per-trial risk-of-bias judgements; without it the pools simply have none.
     risk_of_bias: DataFile | None = None
+    # Screening decisions (evidence.inputs.screening); without it no record counts as screened.
+    screening: DataFile | None = None
+
+
+class ExclusionReason(_Model):
+    id: Id
+    label: str = Field(min_length=1)
+
+
+class ScreeningSpec(_Model):
+    """The reasons a record or report may be excluded for: the PRISMA flow counts each."""
+
+    exclusion_reasons: list[ExclusionReason] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _unique(self) -> ScreeningSpec:
+        if dupes := _repeated(r.id for r in self.exclusion_reasons):
+            raise ValueError(f"exclusion reason ids repeat: {dupes}")
+        return self
+
+    @property
+    def reasons(self) -> dict[str, str]:
+        return {r.id: r.label for r in self.exclusion_reasons}
 
 
 class Protocol(_Model):
@@ -326,6 +349,7 @@ class Protocol(_Model):
     change_tolerance: float = 0.05
     # Where the data hold each interaction's evidence (see InteractionSpec).
     interactions: list[InteractionSpec] = Field(default_factory=list)
+    screening: ScreeningSpec = Field(default_factory=ScreeningSpec)
 
     @model_validator(mode="after")
     def _unique_ids(self) -> Protocol:

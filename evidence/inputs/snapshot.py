@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import pandas as pd
@@ -12,6 +12,7 @@ import yaml
 from evidence.inputs.documents import Citations, Claims
 from evidence.inputs.protocol import Protocol
 from evidence.inputs.risk_of_bias import RiskOfBias, load_risk_of_bias
+from evidence.inputs.screening import Decision, load_decisions
 from evidence.inputs.validate import Issue, data_file, validate_inputs
 from evidence.safepath import inside
 
@@ -61,6 +62,8 @@ class Snapshot:
     refs: dict[str, str]  # study id → PMID:n / doi:x / the id, for every table's sources
     # Study id → RoB 2 record; None when the protocol names no risk-of-bias file.
     risk_of_bias: dict[str, RiskOfBias] | None = None
+    # Screening decisions in file order (a later one supersedes); none without the file.
+    screening: list[Decision] = field(default_factory=list)
 
 
 def _typed(path: Path) -> pd.DataFrame:
@@ -134,7 +137,12 @@ def load_snapshot(data: Path, protocol: Protocol, protocol_path: Path | None = N
     risk_of_bias = (
         load_risk_of_bias(data_file(data, protocol, "risk_of_bias")) if files.risk_of_bias else None
     )
-    hashed = {getattr(files, n): n for n in type(files).model_fields if getattr(files, n)}
+    screening = load_decisions(data_file(data, protocol, "screening")) if files.screening else []
+    hashed = {
+        getattr(files, n): n
+        for n in type(files).model_fields
+        if getattr(files, n) and (n != "screening" or data_file(data, protocol, n).is_file())
+    }
     hashes = {rel: _sha256(data_file(data, protocol, hashed[rel])) for rel in sorted(hashed)}
     if protocol_path is not None:
         hashes[f"protocols/{Path(protocol_path).name}"] = _sha256(Path(protocol_path))
@@ -150,5 +158,6 @@ def load_snapshot(data: Path, protocol: Protocol, protocol_path: Path | None = N
         input_hashes=hashes,
         refs=refs,
         risk_of_bias=risk_of_bias,
+        screening=screening,
         **tables,
     )
