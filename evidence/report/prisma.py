@@ -240,7 +240,8 @@ LEFT_X, RIGHT_X = 50, 430
 LINE = 16
 PAD = 8
 GAP = 26
-WRAP = 48  # characters per line at 12 px in a 330 px box
+WRAP = 42  # characters per line at 12 px (bold) in a 330 px box
+NBSP = "\u00a0"  # keeps "(n = 12)" on one line
 
 
 @dataclass(frozen=True)
@@ -260,10 +261,14 @@ def _wrap(text: str, indent: str = "") -> list[str]:
     ) or [""]
 
 
+def _n(n: int) -> str:
+    return f"(n{NBSP}={NBSP}{n})"
+
+
 def _box(id_: str, head: str, n: int, items: Sequence[tuple[str, int]] = ()) -> _Box:
-    lines = _wrap(f"{head} (n = {n})")
+    lines = _wrap(f"{head} {_n(n)}")
     for label, k in items:
-        lines += _wrap(f"{label} (n = {k})", "  ")
+        lines += _wrap(f"{label} {_n(k)}", "  ")
     return _Box(id_, n, tuple(lines))
 
 
@@ -310,7 +315,7 @@ def prisma_svg(flow: PrismaFlow) -> str:
             identified,
             _box(
                 "prisma-duplicates",
-                "Records removed before screening: duplicates (same PMID or DOI)",
+                "Duplicate records removed before screening (same PMID or DOI)",
                 flow.duplicates,
             ),
         ),
