@@ -71,10 +71,9 @@ def test_prisma_boxes_add_up_in_the_rendered_page(
             for text in box.locator("text").all():
                 tb = text.bounding_box()
                 assert tb is not None
-                assert rect["x"] <= tb["x"] and tb["x"] + tb["width"] <= rect["x"] + rect["width"], (
-                    name,
-                    text.text_content(),
-                )
+                right = rect["x"] + rect["width"]
+                inside = rect["x"] <= tb["x"] and tb["x"] + tb["width"] <= right
+                assert inside, (name, text.text_content())
         shot = tmp_path / "prisma.png"
         flow.screenshot(path=str(shot))
         browser.close()
