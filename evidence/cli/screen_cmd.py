@@ -120,25 +120,30 @@ def screen_cmd(
 
 
 def _list_awaiting(ws: Workspace, proto: Protocol, decided: set[str]) -> None:
-    """Queued and cached PubMed records of this protocol with no decision in force."""
-    from evidence.inputs.validate import TableRows, data_file, known_records
+    """One line per record with no decision in force, duplicates merged as the flow merges them
+    (a study and its PubMed record are one record): the study id where there is one."""
+    from evidence.inputs.validate import data_file
     from evidence.io import read_csv_rows
+    from evidence.pubmed.cache import iter_cached
+    from evidence.pubmed.search import QUEUE_FILE, load_queue
+    from evidence.report.prisma import awaiting_records, source_records
 
-    tables = {
-        name: TableRows(name, p, read_csv_rows(p)[1])
-        for name, p in (
-            ("studies", data_file(ws.data, proto, "studies")),
-            ("pubmed_records", data_file(ws.data, proto, "pubmed_records")),
-        )
-    }
-    known = known_records(ws.data, proto, tables, ws.pubmed_cache)
-    linked = {
-        f"pmid:{r['pmid']}"
-        for t in tables.values()
-        for _, r in t.rows
-        if r.get("pmid") and f"study:{r.get('study_id', '')}" in decided
-    }
-    waiting = sorted(k for k in known if k not in decided and k not in linked)
+    _, studies = read_csv_rows(data_file(ws.data, proto, "studies"))
+    _, extra = read_csv_rows(data_file(ws.data, proto, "pubmed_records"))
+    pmid_of = {r["study_id"]: r["pmid"] for _, r in extra if r.get("pmid")}
+    records = source_records(
+        [
+            (r["study_id"], "", r.get("pmid") or pmid_of.get(r["study_id"], ""), r.get("doi", ""))
+            for _, r in studies
+        ],
+        [(r.pmid, r.doi, r.source, r.retrieved) for r in iter_cached(ws.pubmed_cache)],
+        [
+            (q.pmid, q.indication, q.found)
+            for q in load_queue(ws.pubmed_cache / QUEUE_FILE)
+            if q.protocol == proto.protocol_id
+        ],
+    )
+    waiting = awaiting_records(records, decided)
     for k in waiting:
         typer.echo(k)
     typer.echo(f"{len(waiting)} record(s) await screening", err=True)

@@ -169,6 +169,18 @@ def _groups(records: Sequence[SourceRecord]) -> dict[str, int]:
     return {k: find(i) for k, i in first.items()}
 
 
+def awaiting_records(records: Sequence[SourceRecord], decided: Iterable[str]) -> list[str]:
+    """One record id per record with no decision, duplicates merged: a study's id if it has one."""
+    group_of = _groups(records)
+    done = {group_of[d] for d in decided if d in group_of}
+    shown: dict[int, str] = {}
+    for r in records:
+        g = group_of[r.record]
+        if g not in done and (g not in shown or r.record.startswith("study:")):
+            shown[g] = r.record
+    return sorted(shown.values())
+
+
 def prisma_flow(
     records: Sequence[SourceRecord],
     decisions: Iterable[Decision],

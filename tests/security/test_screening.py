@@ -189,3 +189,21 @@ def test_flow_figure_is_escaped_deterministic_and_only_drawing() -> None:
     )
     assert "<script>alert(1)</script>" in texts  # shown as text
     assert 'data-n="1"' in svg and f.awaiting == 1
+
+
+def test_screen_lists_each_undecided_record_once(data_copy: Path) -> None:
+    path = data_copy / "screening.csv"
+    lines = path.read_text(encoding="utf-8").splitlines()
+    kept = [ln for ln in lines if not ln.startswith("study:addolorato_2007,")]
+    path.write_text("\r\n".join(kept) + "\r\n", encoding="utf-8")
+    result = CliRunner().invoke(app, ["screen", "--data", str(data_copy)])
+    assert result.exit_code == 0, result.output
+    assert result.stdout.split() == ["study:addolorato_2007"]
+    # deciding its DOI-only study through the study id settles it
+    code, out = _screen(
+        data_copy, "study:addolorato_2007", "--decision", "include", "--reviewer", "A",
+        "--date", "2026-12-01",
+    )  # fmt: skip
+    assert code == 0, out
+    result = CliRunner().invoke(app, ["screen", "--data", str(data_copy)])
+    assert result.stdout.split() == []
