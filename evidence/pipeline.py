@@ -27,6 +27,7 @@ from evidence.pubmed.records import PubmedRecord
 from evidence.rating.grade import Certainty
 from evidence.rating.rules import RuleSet, load_rules
 from evidence.report.build import FUNNEL_MIN_K, certainty_keyed, figures, flow, references
+from evidence.report.prisma import PRISMA_FIGURE, prisma_svg
 from evidence.report.provenance import package_versions
 from evidence.report.render import ReportData, escaped_changes, render_html, render_markdown
 from evidence.report.sensitivity import sensitivity_rows, unattached
@@ -100,10 +101,12 @@ class RunContext:
     run_date: str
     history: list[hist.Manifest]
     cached_pmids: set[str]
-    queue: list[tuple[str, str]]  # (pmid, date found) for this protocol
+    queue: list[tuple[str, str, str]]  # (pmid, indication, date found) for this protocol
     last_search: dict[str, str]  # indication → date of the last successful live search
     stale: dict[str, str] = field(default_factory=dict)  # indication → failed search, why
     records: dict[str, PubmedRecord] = field(default_factory=dict)  # the PubMed cache by PMID
+    # Cached PubMed records as the PRISMA flow counts them: (pmid, doi, source, retrieved).
+    cache_records: list[tuple[str, str, str, str]] = field(default_factory=list)
 
 
 @dataclass
@@ -134,13 +137,18 @@ def load_context(ws: Workspace, snapshot: Snapshot) -> RunContext:
     pid = snapshot.protocol.protocol_id
     state = load_state(ws.pubmed_cache / STATE_FILE).get(pid, {})
     queue = [
-        (r.pmid, r.found) for r in load_queue(ws.pubmed_cache / QUEUE_FILE) if r.protocol == pid
+        (r.pmid, r.indication, r.found)
+        for r in load_queue(ws.pubmed_cache / QUEUE_FILE)
+        if r.protocol == pid
     ]
+    records = {r.pmid: r for r in iter_cached(ws.pubmed_cache)}
+    cache = [(r.pmid, r.doi, r.source, r.retrieved) for r in records.values()]
     return RunContext(
         run_date=hist.run_date(),
         history=hist.load_history(ws.processed / RUNS_DIR, pid),
         cached_pmids=set(cached_pmids(ws.pubmed_cache)),
-        records={r.pmid: r for r in iter_cached(ws.pubmed_cache)},
+        records=records,
+        cache_records=cache,
         queue=queue,
         last_search={
             k: str(v.get("last_search"))
@@ -314,7 +322,7 @@ def report(
         snapshot,
         analyses,
         votes,
-        ctx.cached_pmids,
+        ctx.cache_records,
         ctx.queue,
         max(ctx.last_search.values(), default=None),
     )
@@ -361,6 +369,7 @@ def report(
             manifest, latest, repeated, escaped_changes(log_changes), ctx.history
         ),
         **{f"figures/{f.key}.svg": f.svg for f in figs},
+        f"figures/{PRISMA_FIGURE}.svg": prisma_svg(prisma),
     }
     out.archive = {**out.processed, hist.MANIFEST: manifest.to_json()}
     out.run_id = manifest.run_id

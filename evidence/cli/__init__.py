@@ -9,6 +9,7 @@ from evidence.cli import (  # noqa: F401  (register commands)
     meta_cmd,
     pubmed_cmds,
     report_cmd,
+    screen_cmd,
 )
 from evidence.cli.app import app
 

@@ -360,6 +360,29 @@ class ProtocolFiles(_Model):
     risk_of_bias: DataFile | None = None
     # Hosts whose pages are mirrors, aggregators or AI-generated: marked in the references.
     source_hosts: DataFile | None = None
+    # Screening decisions (evidence.inputs.screening); without it no record counts as screened.
+    screening: DataFile | None = None
+
+
+class ExclusionReason(_Model):
+    id: Id
+    label: str = Field(min_length=1)
+
+
+class ScreeningSpec(_Model):
+    """The reasons a record or report may be excluded for: the PRISMA flow counts each."""
+
+    exclusion_reasons: list[ExclusionReason] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _unique(self) -> ScreeningSpec:
+        if dupes := _repeated(r.id for r in self.exclusion_reasons):
+            raise ValueError(f"exclusion reason ids repeat: {dupes}")
+        return self
+
+    @property
+    def reasons(self) -> dict[str, str]:
+        return {r.id: r.label for r in self.exclusion_reasons}
 
 
 class Protocol(_Model):
@@ -388,6 +411,7 @@ class Protocol(_Model):
     # The claims audit's words for this drug's questions; absent: only the rule set's generic
     # words link claims to the data, and the audit says which claims it could not link.
     claims_audit: ClaimsAudit | None = None
+    screening: ScreeningSpec = Field(default_factory=ScreeningSpec)
 
     @model_validator(mode="after")
     def _unique_ids(self) -> Protocol:

@@ -12,6 +12,7 @@ import yaml
 from evidence.inputs.documents import Citations, Claims
 from evidence.inputs.protocol import Protocol
 from evidence.inputs.risk_of_bias import RiskOfBias, load_risk_of_bias
+from evidence.inputs.screening import Decision, load_decisions
 from evidence.inputs.source_hosts import HostMark, load_source_hosts
 from evidence.inputs.validate import Issue, data_file, validate_inputs
 from evidence.safepath import inside
@@ -64,6 +65,8 @@ class Snapshot:
     risk_of_bias: dict[str, RiskOfBias] | None = None
     # Host → its mark (mirror, aggregator, AI-generated); empty when the protocol names no list.
     source_hosts: dict[str, HostMark] = field(default_factory=dict)
+    # Screening decisions in file order (a later one supersedes); none without the file.
+    screening: list[Decision] = field(default_factory=list)
 
 
 def _typed(path: Path) -> pd.DataFrame:
@@ -137,7 +140,12 @@ def load_snapshot(data: Path, protocol: Protocol, protocol_path: Path | None = N
     risk_of_bias = (
         load_risk_of_bias(data_file(data, protocol, "risk_of_bias")) if files.risk_of_bias else None
     )
-    hashed = {getattr(files, n): n for n in type(files).model_fields if getattr(files, n)}
+    screening = load_decisions(data_file(data, protocol, "screening")) if files.screening else []
+    hashed = {
+        getattr(files, n): n
+        for n in type(files).model_fields
+        if getattr(files, n) and (n != "screening" or data_file(data, protocol, n).is_file())
+    }
     hashes = {rel: _sha256(data_file(data, protocol, hashed[rel])) for rel in sorted(hashed)}
     if protocol_path is not None:
         hashes[f"protocols/{Path(protocol_path).name}"] = _sha256(Path(protocol_path))
@@ -157,5 +165,6 @@ def load_snapshot(data: Path, protocol: Protocol, protocol_path: Path | None = N
         refs=refs,
         risk_of_bias=risk_of_bias,
         source_hosts=hosts,
+        screening=screening,
         **tables,
     )

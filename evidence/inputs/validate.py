@@ -26,6 +26,14 @@ from evidence.inputs.schemas import (
     TABLES,
     is_http_url,
 )
+from evidence.inputs.screening import COLUMNS as SCREENING_COLUMNS
+from evidence.inputs.screening import (
+    Decision,
+    load_decisions,
+    pmid_record,
+    problems,
+    study_record,
+)
 from evidence.io import read_csv_rows
 from evidence.safepath import UnsafePath, inside
 
@@ -108,7 +116,7 @@ def check_rows(
                 fld = str(err["loc"][0]) if err["loc"] else "(row)"
                 issues.append(Issue(label, line, fld, row.get(fld, ""), _msg(err)))
         k = tuple(row.get(c, "") for c in key)
-        if all(k):
+        if key and all(k):
             if k in seen:
                 issues.append(
                     Issue(
@@ -479,8 +487,71 @@ def check_documents(data: Path, protocol: Protocol, study_ids: set[str]) -> list
     return issues
 
 
-def validate_inputs(data: Path, protocol: Protocol) -> tuple[dict[str, TableRows], list[Issue]]:
-    """All problems in the data directory under `protocol`, sorted by file and row."""
+def known_records(
+    data: Path, protocol: Protocol, tables: dict[str, TableRows], cache: Path
+) -> set[str]:
+    """Record ids a screening decision may name: the studies, their PMIDs, the cached PubMed
+    records and the protocol's queue."""
+    from evidence.pubmed.cache import cached_pmids
+    from evidence.pubmed.search import QUEUE_FILE, load_queue
+
+    out = {study_record(r["study_id"]) for _, r in tables["studies"].rows if r.get("study_id")}
+    pmids = {
+        r["pmid"] for t in ("studies", "pubmed_records") for _, r in tables[t].rows if r.get("pmid")
+    }
+    pmids |= set(cached_pmids(cache))
+    pmids |= {q.pmid for q in load_queue(cache / QUEUE_FILE) if q.protocol == protocol.protocol_id}
+    return out | {pmid_record(p) for p in pmids}
+
+
+def check_screening(
+    data: Path, protocol: Protocol, tables: dict[str, TableRows], cache: Path
+) -> list[Issue]:
+    """screening.csv: its columns, and each decision against the records, the protocol's
+    reasons and the decision it supersedes. No file yet means nothing has been screened."""
+    try:
+        path = data_file(data, protocol, "screening")
+    except UnsafePath:
+        return [_outside(protocol, "screening")]
+    if not path.is_file():
+        return []
+    label = path.name
+    header, _ = read_csv_rows(path)
+    issues = [
+        Issue(label, 1, col, "no such column", "expected the column in the header")
+        for col in SCREENING_COLUMNS
+        if col not in header
+    ]
+    if issues:
+        return issues
+    known = known_records(data, protocol, tables, cache)
+    reasons = protocol.screening.reasons
+    before: dict[str, Decision] = {}
+    _, rows = read_csv_rows(path)
+    for (_, raw), d in zip(rows, load_decisions(path), strict=True):
+        if "__width__" in raw:
+            issues.append(
+                Issue(
+                    label,
+                    d.line,
+                    "(row)",
+                    f"{raw['__width__']} fields",
+                    f"expected {len(header)} fields as in the header",
+                )
+            )
+            continue
+        for fld, found, expected in problems(d, reasons, known, before.get(d.record)):
+            issues.append(Issue(label, d.line, fld, found, expected))
+        before[d.record] = d
+    return issues
+
+
+def validate_inputs(
+    data: Path, protocol: Protocol, cache: Path | None = None
+) -> tuple[dict[str, TableRows], list[Issue]]:
+    """All problems in the data directory under `protocol`, sorted by file and row.
+
+    `cache` is the PubMed cache screening decisions may name (default DATA/pubmed)."""
     data = Path(data)
     tables: dict[str, TableRows] = {}
     issues: list[Issue] = []
@@ -497,6 +568,8 @@ def validate_inputs(data: Path, protocol: Protocol) -> tuple[dict[str, TableRows
         tables[name] = rows
         issues += errs
     issues += check_cross(tables, protocol)
+    if protocol.files.screening:
+        issues += check_screening(data, protocol, tables, Path(cache or data / "pubmed"))
     study_ids = {r["study_id"] for _, r in tables["studies"].rows if r.get("study_id")}
     issues += check_documents(data, protocol, study_ids)
     issues += check_rule_set(data, protocol)

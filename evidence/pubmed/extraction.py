@@ -231,7 +231,7 @@ def add_extraction(
                 sep = "" if text.endswith("\n") else "\r\n"
                 merged[data / name] = text + sep + _csv(header, new).split("\r\n", 1)[1]
                 (trial / name).write_text(merged[data / name], encoding="utf-8", newline="")
-            _, issues = validate_inputs(trial, protocol)
+            _, issues = validate_inputs(trial, protocol, cache=data / "pubmed")
             if issues:
                 return 0, issues
         rawdata.replace(data, merged)

@@ -21,7 +21,7 @@ from evidence.report.plots import (
     funnel_svg,
     scope_ids,
 )
-from evidence.report.prisma import PrismaCounts, prisma_counts
+from evidence.report.prisma import PrismaFlow, prisma_flow, source_records, study_source
 from evidence.report.references import References, build_references
 from evidence.report.render import Figure
 from evidence.synthesis.pool import (
@@ -192,23 +192,48 @@ def flow(
     snapshot: Snapshot,
     analyses: list[Analysis],
     votes: pd.DataFrame,
-    cached: set[str],
-    queue: list[tuple[str, str]],
+    cache: list[tuple[str, str, str, str]],  # (pmid, doi, source, retrieved)
+    queue: list[tuple[str, str, str]],  # (pmid, indication, date found)
     last_search: str | None,
-) -> PrismaCounts:
-    pmids = {
-        s: (p if isinstance(p, str) else None)
-        for s, p in zip(snapshot.studies["study_id"], snapshot.studies["pmid"], strict=True)
-    }
+) -> PrismaFlow:
+    """The PRISMA 2020 flow of the run: studies.csv rows, cached and queued PubMed records,
+    and the screening decisions in force."""
+    s = snapshot.studies
+    extra = snapshot.pubmed_records.dropna(subset=["pmid"]).drop_duplicates("study_id")
+    pmid_of = dict(zip(extra["study_id"], extra["pmid"], strict=True))
+    doi_of = dict(zip(extra["study_id"], extra["doi"], strict=True))
+
+    def text(v: object) -> str:
+        return v if isinstance(v, str) else ""
+
+    studies = []
+    for sid, design, pmid, doi, reg, urls in zip(
+        s["study_id"],
+        s["design"],
+        s["pmid"],
+        s["doi"],
+        s["registration"],
+        s["source_urls"],
+        strict=True,
+    ):
+        pmid = text(pmid) or text(pmid_of.get(sid))
+        doi = text(doi) or text(doi_of.get(sid))
+        label = study_source(text(design), pmid, doi, text(reg), text(urls))
+        studies.append((sid, label, pmid, doi))
+    labels = {i.id: i.label for i in snapshot.protocol.indications}
+    records = source_records(
+        studies, cache, [(p, labels.get(i, i), found) for p, i, found in queue]
+    )
     pooled = {s for a in analyses for s in a.study_ids}
     voting = {s for ids in votes["study_ids"] for s in str(ids).split() if s}
-    return prisma_counts(
-        cached_pmids=cached,
-        queue=queue,
-        study_pmids=pmids,
+    return prisma_flow(
+        records,
+        snapshot.screening,
+        snapshot.protocol.screening.reasons,
         pooled_studies=pooled,
         voting_trials=voting,
         last_search=last_search,
+        missing_items=len(snapshot.missing),
     )
 
 

@@ -28,11 +28,11 @@ from evidence.report.markup import (
     md_link,
     pubmed_url,
 )
-from evidence.report.prisma import PrismaCounts
+from evidence.report.prisma import PrismaFlow, prisma_svg
 from evidence.report.references import Reference, References, cited_numbers
 from evidence.report.sensitivity import SensitivityRow
 from evidence.report.sof import FindingRow
-from evidence.report.svgcheck import check_figure
+from evidence.report.svgcheck import check_figure, check_svg
 from evidence.runs.history import Changes, Manifest
 
 
@@ -63,7 +63,7 @@ class ReportData:
     interactions: pd.DataFrame
     votes: pd.DataFrame
     agreement: pd.DataFrame
-    prisma: PrismaCounts
+    prisma: PrismaFlow
     references: References
     indications: list[tuple[str, str]]
     last_search: dict[str, str] = field(default_factory=dict)
@@ -243,6 +243,9 @@ def render_html(data: ReportData) -> str:
     for f in data.figures:
         check_figure(f)
     ctx["svgs"] = {f.key: Markup(f.svg) for f in data.figures}  # drawn and checked here
+    flow_svg = prisma_svg(data.prisma)
+    check_svg(flow_svg, "PRISMA flow diagram")
+    ctx["prisma_svg"] = Markup(flow_svg)
     return _env("html", data.references).get_template("report.html").render(**ctx)
 
 

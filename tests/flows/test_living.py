@@ -68,7 +68,7 @@ def test_a_new_trial_flows_from_pubmed_to_the_pooled_estimate(
     assert queue.iloc[0]["indication"] == "alcohol_use_disorder"
     assert queue.iloc[0]["design"] and (data / "pubmed" / "records" / f"{NEW_RCT}.json").is_file()
     html = (tmp / "r" / "baclofen" / "index.html").read_text()
-    assert "Awaiting screening and extraction <span>1</span>" in html
+    assert 'id="prisma-awaiting" data-n="1"' in html  # queued: awaiting screening
 
     # a reviewer extracts it
     runner = CliRunner()
@@ -96,6 +96,18 @@ def test_a_new_trial_flows_from_pubmed_to_the_pooled_estimate(
     assert sid in log and r"alcohol_use_disorder\|oral_vs_placebo\|abstinence\|all\|primary" in log
     queue = pd.read_csv(data / "pubmed" / "queue.csv", dtype=str)
     assert queue.empty  # the record is in the data now, so it left the queue
+    # extracted but never screened: the flow still shows it awaiting screening, until decided
+    html = (tmp / "r" / "baclofen" / "index.html").read_text()
+    assert 'id="prisma-awaiting" data-n="1"' in html
+    result = runner.invoke(
+        app,
+        ["screen", NEW_RCT, "--decision", "include", "--reviewer", "T", "--date", "2026-11-26",
+         "--data", str(data)],
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    nightly(data, tmp, "2026-11-27", monkeypatch)
+    html = (tmp / "r" / "baclofen" / "index.html").read_text()
+    assert 'id="prisma-awaiting" data-n="0"' in html
 
 
 def test_a_failed_search_keeps_the_last_good_state_and_the_report_says_stale(

@@ -82,7 +82,7 @@ def test_report_renders_with_tables_figures_links_and_no_console_errors(
         assert figures.count() > 0
         box = figures.first.bounding_box()
         assert box is not None and box["width"] > 100 and box["height"] > 50
-        assert page.locator("#prisma-flow div").count() == 7
+        assert page.locator("#prisma-flow svg").count() == 1
         pubmed = page.locator('#references-list a[href^="https://pubmed.ncbi.nlm.nih.gov/"]')
         doi = page.locator('#references-list a[href^="https://doi.org/"]')
         assert pubmed.count() > 50 and doi.count() > 50

@@ -12,15 +12,17 @@ from typer.testing import CliRunner
 from evidence.cli import app
 from tests.report.test_browser import ARGS, CHROMIUM, needs_chromium, sync_api
 
-# Per figure: every <text>'s box (getBBox, user units) and the SVG's viewBox; study rows' cells.
+# Per figure: every <text>'s box as drawn (client rectangles, so rotated labels count as drawn)
+# relative to its SVG's box; study rows' cells.
 _BOXES = """svg => {
-  const vb = svg.viewBox.baseVal;
+  const s = svg.getBoundingClientRect();
   const texts = [...svg.querySelectorAll('text')].map(t => {
-    const b = t.getBBox();
+    const b = t.getBoundingClientRect();
     let g = t.parentElement; while (g && !g.id) g = g.parentElement;
-    return {text: t.textContent, x: b.x, y: b.y, w: b.width, h: b.height, id: g ? g.id : ''};
+    return {text: t.textContent, x: b.left - s.left, y: b.top - s.top, w: b.width, h: b.height,
+            id: g ? g.id : ''};
   });
-  return {vb: [vb.x, vb.y, vb.width, vb.height], texts};
+  return {vb: [0, 0, s.width, s.height], texts};
 }"""
 
 
