@@ -21,6 +21,7 @@ from evidence.meta._util import (
     ArrayLike,
     FloatArray,
     as_vector,
+    check_level,
     require_finite,
     same_length,
     study_labels,
@@ -78,12 +79,6 @@ def _check_method_test(method: str, test: str) -> tuple[str, str]:
     return method, test
 
 
-def _check_level(level: float) -> float:
-    if not 0 < level < 1:
-        raise ValueError(f"level must be in (0, 1), e.g. 0.95; got {level}")
-    return float(level)
-
-
 def two_sided_p(stat: FloatArray | float, df: float | None) -> FloatArray:
     """Two-sided p-value of a z (df None) or t statistic."""
     a = -np.abs(stat)
@@ -137,7 +132,7 @@ def rma_uni(
     column 0 when p > 1).
     """
     method, test = _check_method_test(method, test)
-    level = _check_level(level)
+    level = check_level(level)
     k, p = x.shape
     if k <= p:
         raise ValueError(f"need more studies than coefficients (k = {k}, p = {p})")
@@ -318,7 +313,7 @@ def rma(
 
         return rma_peto_es(yi, level=level)
     method, test = _check_method_test(method, test)
-    level = _check_level(level)
+    level = check_level(level)
     pi_type = _check_pi_type(pi_type)
     y, v, measure, labels = _unpack(yi, vi, measure, studies)
     k = len(y)
@@ -455,7 +450,7 @@ def rma_mh(
     measure = measure.upper()
     if measure not in ("RR", "OR", "RD"):
         raise ValueError("Mantel-Haenszel pooling is available for RR, OR and RD")
-    level = _check_level(level)
+    level = check_level(level)
     es_all = escalc(
         measure,
         events_treat=events_treat,

@@ -16,7 +16,7 @@ from numpy.polynomial.hermite import hermgauss
 from scipy import optimize, stats
 from scipy.special import expit, gammaln
 
-from evidence.meta._util import ArrayLike, FloatArray
+from evidence.meta._util import ArrayLike, FloatArray, check_level
 from evidence.meta.effect_sizes import escalc
 from evidence.meta.results import EffectSizes, PooledResult
 
@@ -24,12 +24,6 @@ from evidence.meta.results import EffectSizes, PooledResult
 def _tables(es: EffectSizes) -> tuple[FloatArray, FloatArray, FloatArray, FloatArray]:
     cells = np.array(es.tables, dtype=float).reshape(-1, 4)
     return cells[:, 0], cells[:, 1], cells[:, 2], cells[:, 3]
-
-
-def _check_level(level: float) -> float:
-    if not 0 < level < 1:
-        raise ValueError(f"level must be in (0, 1), e.g. 0.95; got {level}")
-    return float(level)
 
 
 def rma_peto(
@@ -47,7 +41,7 @@ def rma_peto(
     the pool is sum(O - E) / sum(V) with SE 1 / sqrt(sum(V)). Double-zero tables have V = 0 and
     add nothing; they are left out of Q's degrees of freedom, as rma.peto does.
     """
-    level = _check_level(level)
+    level = check_level(level)
     cols = {
         "events_treat": events_treat,
         "n_treat": n_treat,
@@ -338,7 +332,7 @@ def rma_glmm(
     events (or only events) in both arms carry no information on the odds ratio and are left
     out, as rma.glmm does by default.
     """
-    level = _check_level(level)
+    level = check_level(level)
     if n_agq < 1:
         raise ValueError(f"n_agq must be >= 1, got {n_agq}")
     cols = {
