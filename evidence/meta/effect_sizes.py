@@ -140,6 +140,15 @@ def _check_rule(add: float, to: str) -> None:
         raise ValueError(f"add must be >= 0, got {add}")
 
 
+def table_cells(es: EffectSizes) -> tuple[FloatArray, FloatArray, FloatArray, FloatArray]:
+    """The uncorrected 2x2 cells a, b, c, d (one value per study) that binary effect sizes keep;
+    Mantel-Haenszel, Peto and the GLMM pool these rather than the corrected yi/vi."""
+    if es.tables is None:
+        raise ValueError(f"effect sizes of measure {es.measure} keep no 2x2 tables")
+    cells = np.array(es.tables, dtype=float).reshape(-1, 4)
+    return cells[:, 0], cells[:, 1], cells[:, 2], cells[:, 3]
+
+
 def _binary(
     measure: str,
     events_treat: ArrayLike,
@@ -207,9 +216,8 @@ def _peto(
     """
     with np.errstate(divide="ignore", invalid="ignore"):  # the OR values are not used
         es = _binary("OR", events_treat, n_treat, events_ctrl, n_ctrl, studies, add, to, drop00)
-    tables = np.array(es.tables, dtype=float).reshape(-1, 4)
     inc = np.where(np.array(es.corrected, dtype=bool), add, 0.0)
-    a, b, c, d = (tables[:, j] + inc for j in range(4))
+    a, b, c, d = (cell + inc for cell in table_cells(es))
     n1, n2 = a + b, c + d
     nn = n1 + n2
     events, non_events = a + c, b + d

@@ -26,7 +26,7 @@ from evidence.meta._util import (
     same_length,
     study_labels,
 )
-from evidence.meta.effect_sizes import check_magnitudes, escalc
+from evidence.meta.effect_sizes import check_magnitudes, escalc, table_cells
 from evidence.meta.results import EffectSizes, PooledResult
 from evidence.meta.tau2 import Projection, Tau2Control, estimate_tau2
 
@@ -306,7 +306,7 @@ def rma(
     if method.upper() == "MH":
         if not isinstance(yi, EffectSizes) or yi.tables is None:
             raise ValueError("method='MH' needs an EffectSizes built from 2x2 data")
-        a, b, c, d = (np.array(col, dtype=float) for col in zip(*yi.tables, strict=True))
+        a, b, c, d = table_cells(yi)
         return rma_mh(a, a + b, c, c + d, measure=yi.measure, studies=yi.studies, level=level)
     if method.upper() == "PETO":
         from evidence.meta.rare_events import rma_peto_es
@@ -461,7 +461,7 @@ def rma_mh(
     )
     if es_all.k == 0:
         raise ValueError("no studies to pool (k = 0)")
-    a, b, c, d = (np.array(col, dtype=float) for col in zip(*es_all.tables, strict=True))  # type: ignore[arg-type]
+    a, b, c, d = table_cells(es_all)
     n1, n2 = a + b, c + d
     nn = n1 + n2
     if measure == "OR":

@@ -17,13 +17,10 @@ from scipy import optimize, stats
 from scipy.special import expit, gammaln
 
 from evidence.meta._util import ArrayLike, FloatArray, check_level
-from evidence.meta.effect_sizes import escalc
+from evidence.meta.effect_sizes import escalc, table_cells
 from evidence.meta.results import EffectSizes, PooledResult
 
-
-def _tables(es: EffectSizes) -> tuple[FloatArray, FloatArray, FloatArray, FloatArray]:
-    cells = np.array(es.tables, dtype=float).reshape(-1, 4)
-    return cells[:, 0], cells[:, 1], cells[:, 2], cells[:, 3]
+_tables = table_cells  # the earlier private name, still used by tests/meta/test_rare_events.py
 
 
 def rma_peto(
@@ -52,7 +49,7 @@ def rma_peto(
     es_q = escalc("PETO", studies=studies, drop00=True, **cols)
     if es_all.k == 0:
         raise ValueError("no studies to pool (k = 0)")
-    a, b, c, d = _tables(es_all)
+    a, b, c, d = table_cells(es_all)
     n1, n2 = a + b, c + d
     nn = n1 + n2
     events, non_events = a + c, b + d
@@ -118,7 +115,7 @@ def rma_peto_es(es: EffectSizes, *, level: float = 0.95) -> PooledResult:
         raise ValueError("method='PETO' needs odds-ratio effect sizes built from 2x2 data")
     if es.dropped:
         raise ValueError("method='PETO' needs all tables; build the effect sizes without drop00")
-    a, b, c, d = _tables(es)
+    a, b, c, d = table_cells(es)
     return rma_peto(a, a + b, c, c + d, studies=es.studies, level=level)
 
 
@@ -346,7 +343,7 @@ def rma_glmm(
         raise ValueError(
             f"the GLMM needs at least 2 tables with events and non-events (k = {es.k})"
         )
-    a, b, c, d = _tables(es)
+    a, b, c, d = table_cells(es)
     n1, n2 = a + b, c + d
     model = _FixedStudyModel(a, n1, c, n2, n_agq)
     yi, vi = np.asarray(es.yi), np.asarray(es.vi)
@@ -430,6 +427,6 @@ def glmm_extra(es: EffectSizes, pooled: PooledResult, options: dict[str, Any]) -
     """`evidence meta --also glmm`: the UM.FS GLMM on the same 2x2 tables as the main pool."""
     if es.tables is None:
         raise ValueError("--also glmm needs binary data (events and n per arm)")
-    a, b, c, d = _tables(es)
+    a, b, c, d = table_cells(es)
     res = rma_glmm(a, a + b, c, c + d, studies=es.studies, level=float(options["level"]))
     return res.to_dict()
