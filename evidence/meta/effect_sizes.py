@@ -199,6 +199,18 @@ def _binary(
     )
 
 
+def peto_parts(
+    a: FloatArray, b: FloatArray, c: FloatArray, d: FloatArray
+) -> tuple[FloatArray, FloatArray]:
+    """Each table's observed minus expected treated-arm events (O - E) and hypergeometric
+    variance V: the per-study PETO effect is (O - E) / V, Peto's pool sum(O - E) / sum(V)."""
+    n1, n2 = a + b, c + d
+    nn = n1 + n2
+    events, non_events = a + c, b + d
+    v = events * non_events * (n1 / nn) * (n2 / nn) / (nn - 1)
+    return a - events * n1 / nn, v
+
+
 def _peto(
     events_treat: ArrayLike,
     n_treat: ArrayLike,
@@ -217,18 +229,14 @@ def _peto(
     with np.errstate(divide="ignore", invalid="ignore"):  # the OR values are not used
         es = _binary("OR", events_treat, n_treat, events_ctrl, n_ctrl, studies, add, to, drop00)
     inc = np.where(np.array(es.corrected, dtype=bool), add, 0.0)
-    a, b, c, d = (cell + inc for cell in table_cells(es))
-    n1, n2 = a + b, c + d
-    nn = n1 + n2
-    events, non_events = a + c, b + d
-    v = events * non_events * (n1 / nn) * (n2 / nn) / (nn - 1)
+    o_e, v = peto_parts(*(cell + inc for cell in table_cells(es)))
     if (v <= 0).any():
         bad = [s for s, vv in zip(es.studies, v, strict=True) if vv <= 0]
         raise ValueError(
             f"Peto log odds ratio undefined for {bad}: no events (or only events) in both arms; "
             "use drop00=True or a zero-cell correction"
         )
-    yi = (a - events * n1 / nn) / v
+    yi = o_e / v
     return EffectSizes(
         measure="PETO",
         yi=tuple(float(x) for x in yi),

@@ -17,7 +17,7 @@ from scipy import optimize, stats
 from scipy.special import expit, gammaln
 
 from evidence.meta._util import ArrayLike, FloatArray, check_level
-from evidence.meta.effect_sizes import escalc, table_cells
+from evidence.meta.effect_sizes import escalc, peto_parts, table_cells
 from evidence.meta.results import EffectSizes, PooledResult
 
 _tables = table_cells  # the earlier private name, still used by tests/meta/test_rare_events.py
@@ -49,18 +49,12 @@ def rma_peto(
     es_q = escalc("PETO", studies=studies, drop00=True, **cols)
     if es_all.k == 0:
         raise ValueError("no studies to pool (k = 0)")
-    a, b, c, d = table_cells(es_all)
-    n1, n2 = a + b, c + d
-    nn = n1 + n2
-    events, non_events = a + c, b + d
-    expected = events * n1 / nn
-    var = events * non_events * (n1 / nn) * (n2 / nn) / (nn - 1)
+    o_e, var = peto_parts(*table_cells(es_all))
     total = float(var.sum())
     if total == 0:
         raise ValueError(
             "Peto's method is undefined: one of the two outcomes occurs in none of the tables"
         )
-    o_e = a - expected
     est = float(o_e.sum() / total)
     se = float(1 / np.sqrt(total))
     z = est / se
