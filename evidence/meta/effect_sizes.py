@@ -248,6 +248,20 @@ def _peto(
     )
 
 
+def _group_summaries(
+    mean_treat: ArrayLike,
+    sd_treat: ArrayLike,
+    n_treat: ArrayLike,
+    mean_ctrl: ArrayLike,
+    sd_ctrl: ArrayLike,
+    n_ctrl: ArrayLike,
+) -> dict[str, FloatArray]:
+    """Mean, SD and size of each group as vectors, keyed by argument name for error messages."""
+    given = {"mean_treat": mean_treat, "sd_treat": sd_treat, "n_treat": n_treat}
+    given |= {"mean_ctrl": mean_ctrl, "sd_ctrl": sd_ctrl, "n_ctrl": n_ctrl}
+    return {name: as_vector(values, name) for name, values in given.items()}
+
+
 def _continuous(
     measure: str,
     mean_treat: ArrayLike,
@@ -258,16 +272,10 @@ def _continuous(
     n_ctrl: ArrayLike,
     studies: ArrayLike | None,
 ) -> EffectSizes:
-    m1 = as_vector(mean_treat, "mean_treat")
-    s1 = as_vector(sd_treat, "sd_treat")
-    n1 = as_vector(n_treat, "n_treat")
-    m2 = as_vector(mean_ctrl, "mean_ctrl")
-    s2 = as_vector(sd_ctrl, "sd_ctrl")
-    n2 = as_vector(n_ctrl, "n_ctrl")
-    k = same_length(mean_treat=m1, sd_treat=s1, n_treat=n1, mean_ctrl=m2, sd_ctrl=s2, n_ctrl=n2)
+    named = _group_summaries(mean_treat, sd_treat, n_treat, mean_ctrl, sd_ctrl, n_ctrl)
+    m1, s1, n1, m2, s2, n2 = named.values()
+    k = same_length(**named)
     labels = study_labels(studies, k)
-    named = {"mean_treat": m1, "sd_treat": s1, "n_treat": n1}
-    named |= {"mean_ctrl": m2, "sd_ctrl": s2, "n_ctrl": n2}
     for name, arr in named.items():
         require_finite(name, arr)
     for name, arr in (("sd_treat", s1), ("sd_ctrl", s2)):
@@ -288,13 +296,7 @@ def _continuous(
             raise ValueError("SMD is undefined when both standard deviations are 0")
         yi = cmicalc(mi) * (m1 - m2) / sdp
         vi = 1 / n1 + 1 / n2 + yi**2 / (2 * (n1 + n2))
-    return EffectSizes(
-        measure=measure,
-        yi=tuple(float(x) for x in yi),
-        vi=tuple(float(x) for x in vi),
-        studies=labels,
-        corrected=(False,) * k,
-    )
+    return _uncorrected(measure, yi, vi, labels)
 
 
 def _proportion(
@@ -480,14 +482,21 @@ def _escalc(
         require_finite("vi", v)
         if (v < 0).any():
             raise ValueError(f"vi has negative values at {np.flatnonzero(v < 0).tolist()}")
-        return EffectSizes(
-            measure="GEN",
-            yi=tuple(float(x) for x in y),
-            vi=tuple(float(x) for x in v),
-            studies=study_labels(studies, k),
-            corrected=(False,) * k,
-        )
+        return _uncorrected("GEN", y, v, study_labels(studies, k))
     raise ValueError(f"unknown measure {measure!r}; expected one of {MEASURES}")
+
+
+def _uncorrected(
+    measure: str, yi: FloatArray, vi: FloatArray, studies: tuple[str, ...]
+) -> EffectSizes:
+    """Effect sizes of a measure that has no zero-cell correction: no study is marked corrected."""
+    return EffectSizes(
+        measure=measure,
+        yi=tuple(float(x) for x in yi),
+        vi=tuple(float(x) for x in vi),
+        studies=studies,
+        corrected=(False,) * len(studies),
+    )
 
 
 def _need(measure: str, **inputs: object) -> None:
@@ -570,14 +579,9 @@ def _two_group(
 ) -> EffectSizes:
     """ROM (log ratio of means, large-sample variance) and SMDH (SMD with the SD the average
     of the two variances, bias-corrected as Hedges' g), as escalc's default vtype "LS"."""
-    m1 = as_vector(mean_treat, "mean_treat")
-    s1 = as_vector(sd_treat, "sd_treat")
-    n1 = as_vector(n_treat, "n_treat")
-    m2 = as_vector(mean_ctrl, "mean_ctrl")
-    s2 = as_vector(sd_ctrl, "sd_ctrl")
-    n2 = as_vector(n_ctrl, "n_ctrl")
-    named = {"mean_treat": m1, "sd_treat": s1, "n_treat": n1}
-    k = _checked(named | {"mean_ctrl": m2, "sd_ctrl": s2, "n_ctrl": n2})
+    named = _group_summaries(mean_treat, sd_treat, n_treat, mean_ctrl, sd_ctrl, n_ctrl)
+    m1, s1, n1, m2, s2, n2 = named.values()
+    k = _checked(named)
     labels = study_labels(studies, k)
     _require("sd_treat", s1, s1 >= 0, ">= 0")
     _require("sd_ctrl", s2, s2 >= 0, ">= 0")
@@ -600,13 +604,7 @@ def _two_group(
             yi**2 * (v1**2 / (n1 - 1) + v2**2 / (n2 - 1)) / (2 * (v1 + v2) ** 2)
             + (v1 / (n1 - 1) + v2 / (n2 - 1)) / ((v1 + v2) / 2)
         )
-    return EffectSizes(
-        measure=measure,
-        yi=tuple(float(v) for v in yi),
-        vi=tuple(float(v) for v in vi),
-        studies=labels,
-        corrected=(False,) * k,
-    )
+    return _uncorrected(measure, yi, vi, labels)
 
 
 def _prepost(
@@ -651,13 +649,7 @@ def _prepost(
         _require("sd_pre", s0, s0 > 0, "> 0 for SMCR")
         yi = cm * (m1 - m0) / s0
         vi = 2 * (1 - rr) / nn + yi**2 / (2 * nn)
-    return EffectSizes(
-        measure=measure,
-        yi=tuple(float(v) for v in yi),
-        vi=tuple(float(v) for v in vi),
-        studies=labels,
-        corrected=(False,) * k,
-    )
+    return _uncorrected(measure, yi, vi, labels)
 
 
 def _pft(x: FloatArray, n: FloatArray) -> tuple[FloatArray, FloatArray]:
@@ -705,10 +697,4 @@ def _correlation(
         _require("n", nn, nn > 1, "> 1 for COR")
         yi = rr
         vi = (1 - rr**2) ** 2 / (nn - 1)
-    return EffectSizes(
-        measure=measure,
-        yi=tuple(float(v) for v in yi),
-        vi=tuple(float(v) for v in vi),
-        studies=labels,
-        corrected=(False,) * k,
-    )
+    return _uncorrected(measure, yi, vi, labels)
