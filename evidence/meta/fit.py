@@ -487,8 +487,6 @@ def rma_mh(
     if measure != "RD":
         est = float(math.log(r / s))
     se = float(math.sqrt(var))
-    z = est / se
-    crit = critical_value(level, None)
 
     es_q = escalc(
         measure,
@@ -508,12 +506,38 @@ def rma_mh(
         q_pval = float(chdtrc(q_df, q))
         i2 = max(0.0, 100 * (q - q_df) / q) if q > 0 else 0.0
         h2 = q / q_df
+    notes = (
+        (f"Q uses {k_yi} of {es_all.k} tables (double-zero tables left out)",)
+        if k_yi < es_all.k
+        else ()
+    )
+    heterogeneity = (q, q_df, q_pval, i2, h2)
+    return fixed_effect_result(measure, "MH", level, es_all, est, se, heterogeneity, w, notes)
+
+
+def fixed_effect_result(
+    measure: str,
+    method: str,
+    level: float,
+    es: EffectSizes,
+    est: float,
+    se: float,
+    heterogeneity: tuple[float | None, int | None, float | None, float | None, float | None],
+    w: FloatArray,
+    notes: tuple[str, ...],
+) -> PooledResult:
+    """The result of a fixed-effect pool of 2x2 tables (Mantel-Haenszel, Peto): a z test and
+    interval, no tau^2 and no prediction interval. `heterogeneity` is (Q, df, p, I^2, H^2), all
+    None when Q cannot be formed; `w` are the pool's own (unnormalised) weights."""
+    q, q_df, q_pval, i2, h2 = heterogeneity
+    z = est / se
+    crit = critical_value(level, None)
     return PooledResult(
         measure=measure,
-        method="MH",
+        method=method,
         test="z",
         level=level,
-        k=es_all.k,
+        k=es.k,
         estimate=est,
         se=se,
         ci_low=est - crit * se,
@@ -529,11 +553,9 @@ def rma_mh(
         h2=h2,
         pi_low=None,
         pi_high=None,
-        studies=es_all.studies,
-        yi=es_all.yi,
-        vi=es_all.vi,
+        studies=es.studies,
+        yi=es.yi,
+        vi=es.vi,
         weights=tuple(float(t) for t in 100 * w / w.sum()),
-        notes=(f"Q uses {k_yi} of {es_all.k} tables (double-zero tables left out)",)
-        if k_yi < es_all.k
-        else (),
+        notes=notes,
     )

@@ -18,6 +18,7 @@ from scipy.special import expit, gammaln
 
 from evidence.meta._util import ArrayLike, FloatArray, check_level
 from evidence.meta.effect_sizes import escalc, peto_parts, table_cells
+from evidence.meta.fit import fixed_effect_result
 from evidence.meta.results import EffectSizes, PooledResult
 
 _tables = table_cells  # the earlier private name, still used by tests/meta/test_rare_events.py
@@ -57,8 +58,6 @@ def rma_peto(
         )
     est = float(o_e.sum() / total)
     se = float(1 / np.sqrt(total))
-    z = est / se
-    crit = float(stats.norm.ppf(0.5 + level / 2))
 
     pos = var > 0
     k_yi = es_q.k
@@ -74,33 +73,8 @@ def rma_peto(
         notes += ("fewer than two informative tables: no heterogeneity statistics",)
     if k_yi < es_all.k:
         notes += (f"Q uses {k_yi} of {es_all.k} tables (double-zero tables add nothing)",)
-    return PooledResult(
-        measure="PETO",
-        method="PETO",
-        test="z",
-        level=level,
-        k=es_all.k,
-        estimate=est,
-        se=se,
-        ci_low=est - crit * se,
-        ci_high=est + crit * se,
-        stat=z,
-        pval=float(2 * stats.norm.sf(abs(z))),
-        df=None,
-        q=q,
-        q_df=q_df,
-        q_pval=q_pval,
-        tau2=None,
-        i2=i2,
-        h2=h2,
-        pi_low=None,
-        pi_high=None,
-        studies=es_all.studies,
-        yi=es_all.yi,
-        vi=es_all.vi,
-        weights=tuple(float(t) for t in 100 * var / total),
-        notes=notes,
-    )
+    heterogeneity = (q, q_df, q_pval, i2, h2)
+    return fixed_effect_result("PETO", "PETO", level, es_all, est, se, heterogeneity, var, notes)
 
 
 def rma_peto_es(es: EffectSizes, *, level: float = 0.95) -> PooledResult:
