@@ -50,6 +50,13 @@ def require_finite(name: str, arr: FloatArray) -> None:
         raise ValueError(f"{name} has non-finite values at positions {bad.tolist()}")
 
 
+def check_level(level: float) -> float:
+    """A confidence level strictly between 0 and 1 (0.95, not 95), as a float."""
+    if not 0 < level < 1:
+        raise ValueError(f"level must be in (0, 1), e.g. 0.95; got {level}")
+    return float(level)
+
+
 def study_labels(studies: ArrayLike | None, k: int) -> tuple[str, ...]:
     """Study labels as strings; default to 1..k like metafor's slab."""
     if studies is None:

@@ -21,8 +21,15 @@ import numpy as np
 from numpy.typing import NDArray
 from scipy.special import chdtrc, ndtr, ndtri, stdtr, stdtrit
 
-from evidence.meta._util import ArrayLike, FloatArray, as_vector, require_finite, same_length
-from evidence.meta.fit import _EPS, _check_level, _check_method_test
+from evidence.meta._util import (
+    ArrayLike,
+    FloatArray,
+    as_vector,
+    check_level,
+    require_finite,
+    same_length,
+)
+from evidence.meta.fit import _EPS, _check_method_test
 from evidence.meta.tau2 import (
     _DEFAULT_TOL,
     CLOSED_FORM,
@@ -478,7 +485,7 @@ def pool_many(
     distinct values of `group`, reported in sorted order.
     """
     method, test = _check_method_test(method, test)
-    level = _check_level(level)
+    level = check_level(level)
     control = control or Tau2Control()
     y = as_vector(yi, "yi")
     v = as_vector(vi, "vi")

@@ -33,7 +33,7 @@ import numpy as np
 from scipy import stats
 from statsmodels.regression.linear_model import OLS, WLS
 
-from evidence.meta._util import ArrayLike, FloatArray, as_vector, same_length
+from evidence.meta._util import ArrayLike, FloatArray, as_vector, check_level, same_length
 from evidence.meta.fit import rma_uni
 from evidence.meta.results import EffectSizes, EggerResult
 from evidence.meta.tau2 import ConvergenceError, Tau2Control
@@ -246,8 +246,7 @@ def regtest(
         raise ValueError(f"predictor must be one of {PREDICTORS}, got {predictor!r}")
     if model not in MODELS:
         raise ValueError(f"model must be 'rma' or 'lm', got {model!r}")
-    if not 0 < level < 1:
-        raise ValueError(f"level must be in (0, 1), e.g. 0.95; got {level}")
+    check_level(level)
     label = "Egger's test" if predictor == "sei" else f"the regression test on {predictor}"
     y, v = _effects(yi, vi)
     k = len(y)
@@ -420,8 +419,7 @@ def harbord_test(
         labels = (
             tuple(studies) if studies is not None else tuple(str(i + 1) for i in range(len(rows)))
         )
-    if not 0 < level < 1:
-        raise ValueError(f"level must be in (0, 1), e.g. 0.95; got {level}")
+    check_level(level)
     k = len(rows)
     if len(labels) != k:
         raise ValueError(f"studies has {len(labels)} labels for {k} tables")

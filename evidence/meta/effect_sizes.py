@@ -140,6 +140,15 @@ def _check_rule(add: float, to: str) -> None:
         raise ValueError(f"add must be >= 0, got {add}")
 
 
+def table_cells(es: EffectSizes) -> tuple[FloatArray, FloatArray, FloatArray, FloatArray]:
+    """The uncorrected 2x2 cells a, b, c, d (one value per study) that binary effect sizes keep;
+    Mantel-Haenszel, Peto and the GLMM pool these rather than the corrected yi/vi."""
+    if es.tables is None:
+        raise ValueError(f"effect sizes of measure {es.measure} keep no 2x2 tables")
+    cells = np.array(es.tables, dtype=float).reshape(-1, 4)
+    return cells[:, 0], cells[:, 1], cells[:, 2], cells[:, 3]
+
+
 def _binary(
     measure: str,
     events_treat: ArrayLike,
@@ -190,6 +199,18 @@ def _binary(
     )
 
 
+def peto_parts(
+    a: FloatArray, b: FloatArray, c: FloatArray, d: FloatArray
+) -> tuple[FloatArray, FloatArray]:
+    """Each table's observed minus expected treated-arm events (O - E) and hypergeometric
+    variance V: the per-study PETO effect is (O - E) / V, Peto's pool sum(O - E) / sum(V)."""
+    n1, n2 = a + b, c + d
+    nn = n1 + n2
+    events, non_events = a + c, b + d
+    v = events * non_events * (n1 / nn) * (n2 / nn) / (nn - 1)
+    return a - events * n1 / nn, v
+
+
 def _peto(
     events_treat: ArrayLike,
     n_treat: ArrayLike,
@@ -207,20 +228,15 @@ def _peto(
     """
     with np.errstate(divide="ignore", invalid="ignore"):  # the OR values are not used
         es = _binary("OR", events_treat, n_treat, events_ctrl, n_ctrl, studies, add, to, drop00)
-    tables = np.array(es.tables, dtype=float).reshape(-1, 4)
     inc = np.where(np.array(es.corrected, dtype=bool), add, 0.0)
-    a, b, c, d = (tables[:, j] + inc for j in range(4))
-    n1, n2 = a + b, c + d
-    nn = n1 + n2
-    events, non_events = a + c, b + d
-    v = events * non_events * (n1 / nn) * (n2 / nn) / (nn - 1)
+    o_e, v = peto_parts(*(cell + inc for cell in table_cells(es)))
     if (v <= 0).any():
         bad = [s for s, vv in zip(es.studies, v, strict=True) if vv <= 0]
         raise ValueError(
             f"Peto log odds ratio undefined for {bad}: no events (or only events) in both arms; "
             "use drop00=True or a zero-cell correction"
         )
-    yi = (a - events * n1 / nn) / v
+    yi = o_e / v
     return EffectSizes(
         measure="PETO",
         yi=tuple(float(x) for x in yi),
@@ -230,6 +246,20 @@ def _peto(
         corrected=es.corrected,
         tables=es.tables,
     )
+
+
+def _group_summaries(
+    mean_treat: ArrayLike,
+    sd_treat: ArrayLike,
+    n_treat: ArrayLike,
+    mean_ctrl: ArrayLike,
+    sd_ctrl: ArrayLike,
+    n_ctrl: ArrayLike,
+) -> dict[str, FloatArray]:
+    """Mean, SD and size of each group as vectors, keyed by argument name for error messages."""
+    given = {"mean_treat": mean_treat, "sd_treat": sd_treat, "n_treat": n_treat}
+    given |= {"mean_ctrl": mean_ctrl, "sd_ctrl": sd_ctrl, "n_ctrl": n_ctrl}
+    return {name: as_vector(values, name) for name, values in given.items()}
 
 
 def _continuous(
@@ -242,16 +272,10 @@ def _continuous(
     n_ctrl: ArrayLike,
     studies: ArrayLike | None,
 ) -> EffectSizes:
-    m1 = as_vector(mean_treat, "mean_treat")
-    s1 = as_vector(sd_treat, "sd_treat")
-    n1 = as_vector(n_treat, "n_treat")
-    m2 = as_vector(mean_ctrl, "mean_ctrl")
-    s2 = as_vector(sd_ctrl, "sd_ctrl")
-    n2 = as_vector(n_ctrl, "n_ctrl")
-    k = same_length(mean_treat=m1, sd_treat=s1, n_treat=n1, mean_ctrl=m2, sd_ctrl=s2, n_ctrl=n2)
+    named = _group_summaries(mean_treat, sd_treat, n_treat, mean_ctrl, sd_ctrl, n_ctrl)
+    m1, s1, n1, m2, s2, n2 = named.values()
+    k = same_length(**named)
     labels = study_labels(studies, k)
-    named = {"mean_treat": m1, "sd_treat": s1, "n_treat": n1}
-    named |= {"mean_ctrl": m2, "sd_ctrl": s2, "n_ctrl": n2}
     for name, arr in named.items():
         require_finite(name, arr)
     for name, arr in (("sd_treat", s1), ("sd_ctrl", s2)):
@@ -272,13 +296,7 @@ def _continuous(
             raise ValueError("SMD is undefined when both standard deviations are 0")
         yi = cmicalc(mi) * (m1 - m2) / sdp
         vi = 1 / n1 + 1 / n2 + yi**2 / (2 * (n1 + n2))
-    return EffectSizes(
-        measure=measure,
-        yi=tuple(float(x) for x in yi),
-        vi=tuple(float(x) for x in vi),
-        studies=labels,
-        corrected=(False,) * k,
-    )
+    return _uncorrected(measure, yi, vi, labels)
 
 
 def _proportion(
@@ -464,14 +482,21 @@ def _escalc(
         require_finite("vi", v)
         if (v < 0).any():
             raise ValueError(f"vi has negative values at {np.flatnonzero(v < 0).tolist()}")
-        return EffectSizes(
-            measure="GEN",
-            yi=tuple(float(x) for x in y),
-            vi=tuple(float(x) for x in v),
-            studies=study_labels(studies, k),
-            corrected=(False,) * k,
-        )
+        return _uncorrected("GEN", y, v, study_labels(studies, k))
     raise ValueError(f"unknown measure {measure!r}; expected one of {MEASURES}")
+
+
+def _uncorrected(
+    measure: str, yi: FloatArray, vi: FloatArray, studies: tuple[str, ...]
+) -> EffectSizes:
+    """Effect sizes of a measure that has no zero-cell correction: no study is marked corrected."""
+    return EffectSizes(
+        measure=measure,
+        yi=tuple(float(x) for x in yi),
+        vi=tuple(float(x) for x in vi),
+        studies=studies,
+        corrected=(False,) * len(studies),
+    )
 
 
 def _need(measure: str, **inputs: object) -> None:
@@ -554,14 +579,9 @@ def _two_group(
 ) -> EffectSizes:
     """ROM (log ratio of means, large-sample variance) and SMDH (SMD with the SD the average
     of the two variances, bias-corrected as Hedges' g), as escalc's default vtype "LS"."""
-    m1 = as_vector(mean_treat, "mean_treat")
-    s1 = as_vector(sd_treat, "sd_treat")
-    n1 = as_vector(n_treat, "n_treat")
-    m2 = as_vector(mean_ctrl, "mean_ctrl")
-    s2 = as_vector(sd_ctrl, "sd_ctrl")
-    n2 = as_vector(n_ctrl, "n_ctrl")
-    named = {"mean_treat": m1, "sd_treat": s1, "n_treat": n1}
-    k = _checked(named | {"mean_ctrl": m2, "sd_ctrl": s2, "n_ctrl": n2})
+    named = _group_summaries(mean_treat, sd_treat, n_treat, mean_ctrl, sd_ctrl, n_ctrl)
+    m1, s1, n1, m2, s2, n2 = named.values()
+    k = _checked(named)
     labels = study_labels(studies, k)
     _require("sd_treat", s1, s1 >= 0, ">= 0")
     _require("sd_ctrl", s2, s2 >= 0, ">= 0")
@@ -584,13 +604,7 @@ def _two_group(
             yi**2 * (v1**2 / (n1 - 1) + v2**2 / (n2 - 1)) / (2 * (v1 + v2) ** 2)
             + (v1 / (n1 - 1) + v2 / (n2 - 1)) / ((v1 + v2) / 2)
         )
-    return EffectSizes(
-        measure=measure,
-        yi=tuple(float(v) for v in yi),
-        vi=tuple(float(v) for v in vi),
-        studies=labels,
-        corrected=(False,) * k,
-    )
+    return _uncorrected(measure, yi, vi, labels)
 
 
 def _prepost(
@@ -635,13 +649,7 @@ def _prepost(
         _require("sd_pre", s0, s0 > 0, "> 0 for SMCR")
         yi = cm * (m1 - m0) / s0
         vi = 2 * (1 - rr) / nn + yi**2 / (2 * nn)
-    return EffectSizes(
-        measure=measure,
-        yi=tuple(float(v) for v in yi),
-        vi=tuple(float(v) for v in vi),
-        studies=labels,
-        corrected=(False,) * k,
-    )
+    return _uncorrected(measure, yi, vi, labels)
 
 
 def _pft(x: FloatArray, n: FloatArray) -> tuple[FloatArray, FloatArray]:
@@ -689,10 +697,4 @@ def _correlation(
         _require("n", nn, nn > 1, "> 1 for COR")
         yi = rr
         vi = (1 - rr**2) ** 2 / (nn - 1)
-    return EffectSizes(
-        measure=measure,
-        yi=tuple(float(v) for v in yi),
-        vi=tuple(float(v) for v in vi),
-        studies=labels,
-        corrected=(False,) * k,
-    )
+    return _uncorrected(measure, yi, vi, labels)

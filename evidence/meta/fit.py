@@ -21,11 +21,12 @@ from evidence.meta._util import (
     ArrayLike,
     FloatArray,
     as_vector,
+    check_level,
     require_finite,
     same_length,
     study_labels,
 )
-from evidence.meta.effect_sizes import check_magnitudes, escalc
+from evidence.meta.effect_sizes import check_magnitudes, escalc, table_cells
 from evidence.meta.results import EffectSizes, PooledResult
 from evidence.meta.tau2 import Projection, Tau2Control, estimate_tau2
 
@@ -76,12 +77,6 @@ def _check_method_test(method: str, test: str) -> tuple[str, str]:
     if test not in TESTS:
         raise ValueError(f"unknown test {test!r}; expected one of {TESTS}")
     return method, test
-
-
-def _check_level(level: float) -> float:
-    if not 0 < level < 1:
-        raise ValueError(f"level must be in (0, 1), e.g. 0.95; got {level}")
-    return float(level)
 
 
 def two_sided_p(stat: FloatArray | float, df: float | None) -> FloatArray:
@@ -137,7 +132,7 @@ def rma_uni(
     column 0 when p > 1).
     """
     method, test = _check_method_test(method, test)
-    level = _check_level(level)
+    level = check_level(level)
     k, p = x.shape
     if k <= p:
         raise ValueError(f"need more studies than coefficients (k = {k}, p = {p})")
@@ -311,14 +306,14 @@ def rma(
     if method.upper() == "MH":
         if not isinstance(yi, EffectSizes) or yi.tables is None:
             raise ValueError("method='MH' needs an EffectSizes built from 2x2 data")
-        a, b, c, d = (np.array(col, dtype=float) for col in zip(*yi.tables, strict=True))
+        a, b, c, d = table_cells(yi)
         return rma_mh(a, a + b, c, c + d, measure=yi.measure, studies=yi.studies, level=level)
     if method.upper() == "PETO":
         from evidence.meta.rare_events import rma_peto_es
 
         return rma_peto_es(yi, level=level)
     method, test = _check_method_test(method, test)
-    level = _check_level(level)
+    level = check_level(level)
     pi_type = _check_pi_type(pi_type)
     y, v, measure, labels = _unpack(yi, vi, measure, studies)
     k = len(y)
@@ -455,7 +450,7 @@ def rma_mh(
     measure = measure.upper()
     if measure not in ("RR", "OR", "RD"):
         raise ValueError("Mantel-Haenszel pooling is available for RR, OR and RD")
-    level = _check_level(level)
+    level = check_level(level)
     es_all = escalc(
         measure,
         events_treat=events_treat,
@@ -466,7 +461,7 @@ def rma_mh(
     )
     if es_all.k == 0:
         raise ValueError("no studies to pool (k = 0)")
-    a, b, c, d = (np.array(col, dtype=float) for col in zip(*es_all.tables, strict=True))  # type: ignore[arg-type]
+    a, b, c, d = table_cells(es_all)
     n1, n2 = a + b, c + d
     nn = n1 + n2
     if measure == "OR":
@@ -492,8 +487,6 @@ def rma_mh(
     if measure != "RD":
         est = float(math.log(r / s))
     se = float(math.sqrt(var))
-    z = est / se
-    crit = critical_value(level, None)
 
     es_q = escalc(
         measure,
@@ -513,12 +506,38 @@ def rma_mh(
         q_pval = float(chdtrc(q_df, q))
         i2 = max(0.0, 100 * (q - q_df) / q) if q > 0 else 0.0
         h2 = q / q_df
+    notes = (
+        (f"Q uses {k_yi} of {es_all.k} tables (double-zero tables left out)",)
+        if k_yi < es_all.k
+        else ()
+    )
+    heterogeneity = (q, q_df, q_pval, i2, h2)
+    return fixed_effect_result(measure, "MH", level, es_all, est, se, heterogeneity, w, notes)
+
+
+def fixed_effect_result(
+    measure: str,
+    method: str,
+    level: float,
+    es: EffectSizes,
+    est: float,
+    se: float,
+    heterogeneity: tuple[float | None, int | None, float | None, float | None, float | None],
+    w: FloatArray,
+    notes: tuple[str, ...],
+) -> PooledResult:
+    """The result of a fixed-effect pool of 2x2 tables (Mantel-Haenszel, Peto): a z test and
+    interval, no tau^2 and no prediction interval. `heterogeneity` is (Q, df, p, I^2, H^2), all
+    None when Q cannot be formed; `w` are the pool's own (unnormalised) weights."""
+    q, q_df, q_pval, i2, h2 = heterogeneity
+    z = est / se
+    crit = critical_value(level, None)
     return PooledResult(
         measure=measure,
-        method="MH",
+        method=method,
         test="z",
         level=level,
-        k=es_all.k,
+        k=es.k,
         estimate=est,
         se=se,
         ci_low=est - crit * se,
@@ -534,11 +553,9 @@ def rma_mh(
         h2=h2,
         pi_low=None,
         pi_high=None,
-        studies=es_all.studies,
-        yi=es_all.yi,
-        vi=es_all.vi,
+        studies=es.studies,
+        yi=es.yi,
+        vi=es.vi,
         weights=tuple(float(t) for t in 100 * w / w.sum()),
-        notes=(f"Q uses {k_yi} of {es_all.k} tables (double-zero tables left out)",)
-        if k_yi < es_all.k
-        else (),
+        notes=notes,
     )

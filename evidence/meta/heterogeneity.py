@@ -19,8 +19,8 @@ import numpy as np
 from scipy import stats
 from scipy.optimize import brentq
 
-from evidence.meta._util import ArrayLike, FloatArray, design_matrix
-from evidence.meta.fit import _check_level, _unpack, rma_uni
+from evidence.meta._util import ArrayLike, FloatArray, check_level, design_matrix
+from evidence.meta.fit import _unpack, rma_uni
 from evidence.meta.results import EffectSizes
 from evidence.meta.tau2 import ConvergenceError, Tau2Control
 
@@ -163,7 +163,7 @@ def confint_tau2(
     """
     y, v, _, _ = _unpack(yi, vi, None, None)
     k = len(y)
-    level = _check_level(level)
+    level = check_level(level)
     if method.upper() == "FE" or method.upper() == "MH":
         raise ValueError(
             f"method {method!r} has no random-effects component: no interval for tau^2"

@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from scipy import linalg, optimize, stats
 
-from evidence.meta._util import FloatArray, as_vector, require_finite
+from evidence.meta._util import FloatArray, as_vector, check_level, require_finite
 from evidence.meta.covariance import BlockCovariance
 from evidence.meta.results import Coefficient
 
@@ -687,8 +687,7 @@ def rma_mv(
         raise ValueError(f"unknown method {method!r}; expected one of {MV_METHODS}")
     if test not in MV_TESTS:
         raise ValueError(f"unknown test {test!r}; expected one of {MV_TESTS}")
-    if not 0 < level < 1:
-        raise ValueError(f"level must be in (0, 1), e.g. 0.95; got {level}")
+    check_level(level)
     struct = struct.upper()
     y = as_vector(yi, "yi")
     require_finite("yi", y)

@@ -16,20 +16,12 @@ from numpy.polynomial.hermite import hermgauss
 from scipy import optimize, stats
 from scipy.special import expit, gammaln
 
-from evidence.meta._util import ArrayLike, FloatArray
-from evidence.meta.effect_sizes import escalc
+from evidence.meta._util import ArrayLike, FloatArray, check_level
+from evidence.meta.effect_sizes import escalc, peto_parts, table_cells
+from evidence.meta.fit import fixed_effect_result
 from evidence.meta.results import EffectSizes, PooledResult
 
-
-def _tables(es: EffectSizes) -> tuple[FloatArray, FloatArray, FloatArray, FloatArray]:
-    cells = np.array(es.tables, dtype=float).reshape(-1, 4)
-    return cells[:, 0], cells[:, 1], cells[:, 2], cells[:, 3]
-
-
-def _check_level(level: float) -> float:
-    if not 0 < level < 1:
-        raise ValueError(f"level must be in (0, 1), e.g. 0.95; got {level}")
-    return float(level)
+_tables = table_cells  # the earlier private name, still used by tests/meta/test_rare_events.py
 
 
 def rma_peto(
@@ -47,7 +39,7 @@ def rma_peto(
     the pool is sum(O - E) / sum(V) with SE 1 / sqrt(sum(V)). Double-zero tables have V = 0 and
     add nothing; they are left out of Q's degrees of freedom, as rma.peto does.
     """
-    level = _check_level(level)
+    level = check_level(level)
     cols = {
         "events_treat": events_treat,
         "n_treat": n_treat,
@@ -58,22 +50,14 @@ def rma_peto(
     es_q = escalc("PETO", studies=studies, drop00=True, **cols)
     if es_all.k == 0:
         raise ValueError("no studies to pool (k = 0)")
-    a, b, c, d = _tables(es_all)
-    n1, n2 = a + b, c + d
-    nn = n1 + n2
-    events, non_events = a + c, b + d
-    expected = events * n1 / nn
-    var = events * non_events * (n1 / nn) * (n2 / nn) / (nn - 1)
+    o_e, var = peto_parts(*table_cells(es_all))
     total = float(var.sum())
     if total == 0:
         raise ValueError(
             "Peto's method is undefined: one of the two outcomes occurs in none of the tables"
         )
-    o_e = a - expected
     est = float(o_e.sum() / total)
     se = float(1 / np.sqrt(total))
-    z = est / se
-    crit = float(stats.norm.ppf(0.5 + level / 2))
 
     pos = var > 0
     k_yi = es_q.k
@@ -89,33 +73,8 @@ def rma_peto(
         notes += ("fewer than two informative tables: no heterogeneity statistics",)
     if k_yi < es_all.k:
         notes += (f"Q uses {k_yi} of {es_all.k} tables (double-zero tables add nothing)",)
-    return PooledResult(
-        measure="PETO",
-        method="PETO",
-        test="z",
-        level=level,
-        k=es_all.k,
-        estimate=est,
-        se=se,
-        ci_low=est - crit * se,
-        ci_high=est + crit * se,
-        stat=z,
-        pval=float(2 * stats.norm.sf(abs(z))),
-        df=None,
-        q=q,
-        q_df=q_df,
-        q_pval=q_pval,
-        tau2=None,
-        i2=i2,
-        h2=h2,
-        pi_low=None,
-        pi_high=None,
-        studies=es_all.studies,
-        yi=es_all.yi,
-        vi=es_all.vi,
-        weights=tuple(float(t) for t in 100 * var / total),
-        notes=notes,
-    )
+    heterogeneity = (q, q_df, q_pval, i2, h2)
+    return fixed_effect_result("PETO", "PETO", level, es_all, est, se, heterogeneity, var, notes)
 
 
 def rma_peto_es(es: EffectSizes, *, level: float = 0.95) -> PooledResult:
@@ -124,7 +83,7 @@ def rma_peto_es(es: EffectSizes, *, level: float = 0.95) -> PooledResult:
         raise ValueError("method='PETO' needs odds-ratio effect sizes built from 2x2 data")
     if es.dropped:
         raise ValueError("method='PETO' needs all tables; build the effect sizes without drop00")
-    a, b, c, d = _tables(es)
+    a, b, c, d = table_cells(es)
     return rma_peto(a, a + b, c, c + d, studies=es.studies, level=level)
 
 
@@ -338,7 +297,7 @@ def rma_glmm(
     events (or only events) in both arms carry no information on the odds ratio and are left
     out, as rma.glmm does by default.
     """
-    level = _check_level(level)
+    level = check_level(level)
     if n_agq < 1:
         raise ValueError(f"n_agq must be >= 1, got {n_agq}")
     cols = {
@@ -352,7 +311,7 @@ def rma_glmm(
         raise ValueError(
             f"the GLMM needs at least 2 tables with events and non-events (k = {es.k})"
         )
-    a, b, c, d = _tables(es)
+    a, b, c, d = table_cells(es)
     n1, n2 = a + b, c + d
     model = _FixedStudyModel(a, n1, c, n2, n_agq)
     yi, vi = np.asarray(es.yi), np.asarray(es.vi)
@@ -436,6 +395,6 @@ def glmm_extra(es: EffectSizes, pooled: PooledResult, options: dict[str, Any]) -
     """`evidence meta --also glmm`: the UM.FS GLMM on the same 2x2 tables as the main pool."""
     if es.tables is None:
         raise ValueError("--also glmm needs binary data (events and n per arm)")
-    a, b, c, d = _tables(es)
+    a, b, c, d = table_cells(es)
     res = rma_glmm(a, a + b, c, c + d, studies=es.studies, level=float(options["level"]))
     return res.to_dict()
