@@ -6,8 +6,10 @@ Each step takes data and returns data; reading happens in `load`/`load_context` 
 Under the protocol's run lock, a run first calls `recover_outputs` (finishing a run killed while
 publishing, so that it counts as published), then reads the history in `load_context`, and at the
 end `write_outputs` publishes three folders, each in one step and in this order: the archive
-`PROCESSED/runs/<run-id>/`, the tables `PROCESSED/<protocol>/`, the report `REPORTS/<protocol>/`.
-A reader of any one of them sees all of the previous run or all of this one.
+`PROCESSED/runs/<run-id>/`, the tables `PROCESSED/<protocol>/` (with the run history,
+`history.json`), the report `REPORTS/<protocol>/` (with `changelog.md`). A reader of any one of
+them sees all of the previous run or all of this one. Nothing written to the tables or the report
+depends on the day the run ran (see `evidence.runs.history`).
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from pathlib import Path
 import pandas as pd
 
 from evidence.inputs import rawdata
-from evidence.inputs.protocol import load_protocol
+from evidence.inputs.protocol import Protocol, load_protocol
 from evidence.inputs.risk_of_bias import high_risk
 from evidence.inputs.snapshot import Snapshot, load_snapshot
 from evidence.io import frame_to_csv_text
@@ -95,12 +97,13 @@ class Ratings:
 class RunContext:
     """What a run knows beyond its inputs: its date, earlier runs, the literature search."""
 
-    run_date: str
+    run_date: str  # the day it ran: recorded in the local archive only
     history: list[hist.Manifest]
     cached_pmids: set[str]
     queue: list[tuple[str, str]]  # (pmid, date found) for this protocol
     last_search: dict[str, str]  # indication → date of the last successful live search
     stale: dict[str, str] = field(default_factory=dict)  # indication → failed search, why
+    data_date: str | None = None  # the newest date the data records (search, queue, PubMed cache)
 
 
 @dataclass
@@ -125,7 +128,7 @@ def load(ws: Workspace, protocol: str | None) -> Snapshot:
 
 
 def load_context(ws: Workspace, snapshot: Snapshot) -> RunContext:
-    from evidence.pubmed.cache import cached_pmids
+    from evidence.pubmed.cache import cached_pmids, iter_cached
     from evidence.pubmed.search import QUEUE_FILE, STATE_FILE, load_queue, load_state
 
     pid = snapshot.protocol.protocol_id
@@ -133,16 +136,19 @@ def load_context(ws: Workspace, snapshot: Snapshot) -> RunContext:
     queue = [
         (r.pmid, r.found) for r in load_queue(ws.pubmed_cache / QUEUE_FILE) if r.protocol == pid
     ]
+    last_search = {
+        k: str(v.get("last_search"))
+        for k, v in sorted(state.items())
+        if isinstance(v, dict) and v.get("last_search")
+    }
+    retrieved = [r.retrieved for r in iter_cached(ws.pubmed_cache)]
     return RunContext(
         run_date=hist.run_date(),
-        history=hist.load_history(ws.processed / RUNS_DIR, pid),
+        history=hist.load_history(ws.tables(pid) / hist.HISTORY, pid),
         cached_pmids=set(cached_pmids(ws.pubmed_cache)),
         queue=queue,
-        last_search={
-            k: str(v.get("last_search"))
-            for k, v in sorted(state.items())
-            if isinstance(v, dict) and v.get("last_search")
-        },
+        last_search=last_search,
+        data_date=hist.data_date([*last_search.values(), *(f for _, f in queue), *retrieved]),
         stale={
             k: f"the search of {v['last_failure'].get('date')} failed: "
             f"{v['last_failure'].get('error', '')}"
@@ -222,6 +228,7 @@ def _manifest(
     digest = hist.digest(determinants)
     pooled = {
         "|".join(a.key): {
+            "label": analysis_label(p, a),
             "measure": a.result.measure,
             "k": a.result.k,
             "estimate": round(a.result.estimate, 8),
@@ -231,8 +238,9 @@ def _manifest(
         for a in analyses
     }
     studies = {s: snapshot.refs[s] for s in sorted(snapshot.refs)}
+    labels = {i.id: i.label for i in p.indications}
     return hist.Manifest(
-        run_id=f"{ctx.run_date}-{digest[:10]}",
+        run_id="",  # named by `hist.place`, from its place in the history
         run_date=ctx.run_date,
         protocol=p.protocol_id,
         protocol_version=p.version,
@@ -242,13 +250,33 @@ def _manifest(
         packages=packages,
         studies=studies,
         ratings={
-            u.indication: {"level": u.rating.level, "reasons": u.rating.reasons}
+            u.indication: {
+                "label": labels.get(u.indication, u.indication),
+                "level": u.rating.level,
+                "reasons": u.rating.reasons,
+            }
             for u in ratings.uses
         },
         certainty=certainty_keyed(ratings.certainty),
         pooled=pooled,
         last_search=dict(ctx.last_search),
+        data_date=ctx.data_date,
+        certainty_domains={
+            "|".join(k): {d.domain: f"{d.judgement}: {d.reason}" for d in c.domains}
+            for k, c in sorted(ratings.certainty.items())
+        },
     )
+
+
+def analysis_label(p: Protocol, a: Analysis) -> str:
+    """An analysis in the protocol's words: indication, comparison, outcome, then tier and
+    sensitivity analysis when they are not the overall primary pool."""
+    indication = next((i.label for i in p.indications if i.id == a.indication), a.indication)
+    extra = [f"dose tier {a.tier}"] if a.tier != "all" else []
+    extra += [a.analysis.replace("_", " ")] if a.analysis != "primary" else []
+    comparison = a.comparison_label or a.comparison
+    text = f"{indication}, {comparison}: {a.outcome.label}"
+    return f"{text} ({'; '.join(extra)})" if extra else text
 
 
 def report(
@@ -301,8 +329,11 @@ def report(
     manifest = _manifest(snapshot, analyses, ratings, ctx)
     manifest, previous, repeated = hist.place(manifest, ctx.history)
     changes = hist.compare(previous, manifest, p.change_tolerance)
-    latest = ctx.history[-1] if ctx.history else None
-    log_changes = changes if repeated else hist.compare(latest, manifest, p.change_tolerance)
+    entries = list(ctx.history)
+    if not repeated:  # a run on new inputs: its changes are recorded once, as they are now
+        manifest.changes = escaped_changes(changes).to_markdown()
+        entries.append(manifest)
+    out.processed[hist.HISTORY] = hist.history_json(pid, entries)
     figs = figures(snapshot, analyses)
     prisma = flow(
         snapshot,
@@ -348,12 +379,11 @@ def report(
         "index.html": render_html(data),
         "report.md": render_markdown(data),
         "summary.md": render_summary(snapshot, tab.by_tier, tab.tiered, uses),
-        "changelog.md": hist.changelog(
-            manifest, latest, repeated, escaped_changes(log_changes), ctx.history
-        ),
+        "changelog.md": hist.changelog(pid, entries),
         **{f"figures/{f.key}.svg": f.svg for f in figs},
     }
-    out.archive = {**out.processed, hist.MANIFEST: manifest.to_json()}
+    tables = {k: v for k, v in out.processed.items() if k != hist.HISTORY}
+    out.archive = {**tables, hist.MANIFEST: manifest.to_json()}
     out.run_id = manifest.run_id
     out.protocol = pid
     out.changes_md = escaped_changes(changes).to_markdown()
