@@ -327,12 +327,8 @@ def report(
         **({"claims_audit.csv": frame_to_csv_text(audit)} if audit is not None else {}),
     }
     manifest = _manifest(snapshot, analyses, ratings, ctx)
-    manifest, previous, repeated = hist.place(manifest, ctx.history)
-    changes = hist.compare(previous, manifest, p.change_tolerance)
-    entries = list(ctx.history)
-    if not repeated:  # a run on new inputs: its changes are recorded once, as they are now
-        manifest.changes = escaped_changes(changes).to_markdown()
-        entries.append(manifest)
+    step = hist.advance(manifest, ctx.history, p.change_tolerance, escaped_changes)
+    manifest, changes, entries = step.run, step.changes, step.entries
     out.processed[hist.HISTORY] = hist.history_json(pid, entries)
     figs = figures(snapshot, analyses)
     prisma = flow(

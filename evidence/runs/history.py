@@ -28,6 +28,7 @@ import hashlib
 import json
 import math
 import os
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, fields
 from datetime import UTC, datetime
 from pathlib import Path
@@ -320,6 +321,33 @@ def compare(old: Manifest | None, new: Manifest, tolerance: float = DEFAULT_TOLE
         certainty=tuple(certainty),
         tolerance=tolerance,
     )
+
+
+@dataclass(frozen=True)
+class Step:
+    """A run placed in its protocol's history."""
+
+    run: Manifest  # named, with its sequence and the run before it
+    changes: Changes  # against the last run whose inputs differ
+    entries: list[Manifest]  # the history after this run, oldest first
+    repeated: bool  # True when it ran on the latest entry's inputs (nothing appended)
+
+
+def advance(
+    current: Manifest,
+    history: list[Manifest],
+    tolerance: float = DEFAULT_TOLERANCE,
+    escape: Callable[[Changes], Changes] = lambda c: c,
+) -> Step:
+    """Place a run and, when its inputs are new, append it with its changes (`escape`d for
+    Markdown) as they read now; the recorded text is never rewritten afterwards."""
+    run, previous, repeated = place(current, history)
+    changes = compare(previous, run, tolerance)
+    entries = list(history)
+    if not repeated:
+        run.changes = escape(changes).to_markdown()
+        entries.append(run)
+    return Step(run, changes, entries, repeated)
 
 
 def _title(m: Manifest) -> str:
