@@ -222,8 +222,10 @@ def _manifest(
         "rules": ratings.rules.version,
         "evidence": packages["evidence"],
         "queue": sorted(ctx.queue),
-        "search": ctx.last_search,
-        "stale": ctx.stale,
+        # which searches ran and which failed, not on what day: a night whose search finds
+        # nothing new is a quiet night, not a new run
+        "searched": sorted(ctx.last_search),
+        "stale": sorted(ctx.stale),
     }
     digest = hist.digest(determinants)
     pooled = {
