@@ -140,3 +140,22 @@ def test_two_changes_with_a_quiet_night_between_and_a_revert(
     assert log.count("\n## Run ") == 3 and "New studies:\n- newtrial_2026" in log
     heads = [line.split("`")[1] for line in log.splitlines() if line.startswith("## Run ")]
     assert heads == [runs[2]["run_id"], runs[1]["run_id"], runs[0]["run_id"]]  # newest first
+
+
+def test_a_search_that_finds_nothing_new_is_a_quiet_night(
+    data_copy: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The nightly search moves its date; the history and the changelog stay as they were,
+    and the report is dated by the newer search (the data's date), not by the run's day."""
+    state = data_copy / "pubmed" / "search_state.json"
+    state.parent.mkdir()
+    tables = tmp_path / "processed" / "baclofen"
+    kept = {}
+    for day in ("2026-11-24", "2026-11-25"):
+        state.write_text(json.dumps({"baclofen": {"spasticity": {"last_search": day}}}))
+        reports = run(data_copy, tmp_path, monkeypatch, "2030-01-01")
+        kept[day] = ((tables / hist.HISTORY).read_bytes(),
+                     (reports / "changelog.md").read_bytes())
+        assert f"data of {day}" in (reports / "report.md").read_text(encoding="utf-8")
+    assert kept["2026-11-24"] == kept["2026-11-25"]
+    assert b"2030-01-01" not in kept["2026-11-25"][0] + kept["2026-11-25"][1]
