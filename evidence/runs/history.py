@@ -12,7 +12,8 @@ History lives in two places:
   day it last ran (`run_date`), for `evidence diff`.
 
 A run is identified by a digest of what determines its results (input files, protocol and
-rule-set versions, the package version, the search state). The report's "what changed"
+rule-set versions, the package version, the PubMed queue and which searches ran or failed,
+not their days). The report's "what changed"
 compares a run with the history entry before its own, which by construction had other inputs:
 it stays right after any number of quiet nights, and a return to earlier inputs (A → B → A) is a
 new entry compared with B.
