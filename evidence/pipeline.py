@@ -6,8 +6,10 @@ Each step takes data and returns data; reading happens in `load`/`load_context` 
 Under the protocol's run lock, a run first calls `recover_outputs` (finishing a run killed while
 publishing, so that it counts as published), then reads the history in `load_context`, and at the
 end `write_outputs` publishes three folders, each in one step and in this order: the archive
-`PROCESSED/runs/<run-id>/`, the tables `PROCESSED/<protocol>/`, the report `REPORTS/<protocol>/`.
-A reader of any one of them sees all of the previous run or all of this one.
+`PROCESSED/runs/<run-id>/`, the tables `PROCESSED/<protocol>/` (with the run history,
+`history.json`), the report `REPORTS/<protocol>/` (with `changelog.md`). A reader of any one of
+them sees all of the previous run or all of this one. Nothing written to the tables or the report
+depends on the day the run ran (see `evidence.runs.history`).
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from pathlib import Path
 import pandas as pd
 
 from evidence.inputs import rawdata
-from evidence.inputs.protocol import load_protocol
+from evidence.inputs.protocol import Protocol, load_protocol
 from evidence.inputs.risk_of_bias import high_risk
 from evidence.inputs.snapshot import Snapshot, load_snapshot
 from evidence.io import frame_to_csv_text
@@ -98,7 +100,7 @@ class Ratings:
 class RunContext:
     """What a run knows beyond its inputs: its date, earlier runs, the literature search."""
 
-    run_date: str
+    run_date: str  # the day it ran: recorded in the local archive only
     history: list[hist.Manifest]
     cached_pmids: set[str]
     queue: list[tuple[str, str, str]]  # (pmid, indication, date found) for this protocol
@@ -107,6 +109,7 @@ class RunContext:
     records: dict[str, PubmedRecord] = field(default_factory=dict)  # the PubMed cache by PMID
     # Cached PubMed records as the PRISMA flow counts them: (pmid, doi, source, retrieved).
     cache_records: list[tuple[str, str, str, str]] = field(default_factory=list)
+    data_date: str | None = None  # the newest date the data records (search, queue, PubMed cache)
 
 
 @dataclass
@@ -141,20 +144,23 @@ def load_context(ws: Workspace, snapshot: Snapshot) -> RunContext:
         for r in load_queue(ws.pubmed_cache / QUEUE_FILE)
         if r.protocol == pid
     ]
+    last_search = {
+        k: str(v.get("last_search"))
+        for k, v in sorted(state.items())
+        if isinstance(v, dict) and v.get("last_search")
+    }
     records = {r.pmid: r for r in iter_cached(ws.pubmed_cache)}
     cache = [(r.pmid, r.doi, r.source, r.retrieved) for r in records.values()]
+    retrieved = [r.retrieved for r in records.values()]
     return RunContext(
         run_date=hist.run_date(),
-        history=hist.load_history(ws.processed / RUNS_DIR, pid),
+        history=hist.load_history(ws.tables(pid) / hist.HISTORY, pid),
         cached_pmids=set(cached_pmids(ws.pubmed_cache)),
         records=records,
         cache_records=cache,
         queue=queue,
-        last_search={
-            k: str(v.get("last_search"))
-            for k, v in sorted(state.items())
-            if isinstance(v, dict) and v.get("last_search")
-        },
+        last_search=last_search,
+        data_date=hist.data_date([*last_search.values(), *(f for _, f in queue), *retrieved]),
         stale={
             k: f"the search of {v['last_failure'].get('date')} failed: "
             f"{v['last_failure'].get('error', '')}"
@@ -228,12 +234,15 @@ def _manifest(
         "rules": ratings.rules.version,
         "evidence": packages["evidence"],
         "queue": sorted(ctx.queue),
-        "search": ctx.last_search,
-        "stale": ctx.stale,
+        # which searches ran and which failed, not on what day: a night whose search finds
+        # nothing new is a quiet night, not a new run
+        "searched": sorted(ctx.last_search),
+        "stale": sorted(ctx.stale),
     }
     digest = hist.digest(determinants)
     pooled = {
         "|".join(a.key): {
+            "label": analysis_label(p, a),
             "measure": a.result.measure,
             "k": a.result.k,
             "estimate": round(a.result.estimate, 8),
@@ -243,8 +252,9 @@ def _manifest(
         for a in analyses
     }
     studies = {s: snapshot.refs[s] for s in sorted(snapshot.refs)}
+    labels = {i.id: i.label for i in p.indications}
     return hist.Manifest(
-        run_id=f"{ctx.run_date}-{digest[:10]}",
+        run_id="",  # named by `hist.place`, from its place in the history
         run_date=ctx.run_date,
         protocol=p.protocol_id,
         protocol_version=p.version,
@@ -254,13 +264,33 @@ def _manifest(
         packages=packages,
         studies=studies,
         ratings={
-            u.indication: {"level": u.rating.level, "reasons": u.rating.reasons}
+            u.indication: {
+                "label": labels.get(u.indication, u.indication),
+                "level": u.rating.level,
+                "reasons": u.rating.reasons,
+            }
             for u in ratings.uses
         },
         certainty=certainty_keyed(ratings.certainty),
         pooled=pooled,
         last_search=dict(ctx.last_search),
+        data_date=ctx.data_date,
+        certainty_domains={
+            "|".join(k): {d.domain: f"{d.judgement}: {d.reason}" for d in c.domains}
+            for k, c in sorted(ratings.certainty.items())
+        },
     )
+
+
+def analysis_label(p: Protocol, a: Analysis) -> str:
+    """An analysis in the protocol's words: indication, comparison, outcome, then tier and
+    sensitivity analysis when they are not the overall primary pool."""
+    indication = next((i.label for i in p.indications if i.id == a.indication), a.indication)
+    extra = [f"dose tier {a.tier}"] if a.tier != "all" else []
+    extra += [a.analysis.replace("_", " ")] if a.analysis != "primary" else []
+    comparison = a.comparison_label or a.comparison
+    text = f"{indication}, {comparison}: {a.outcome.label}"
+    return f"{text} ({'; '.join(extra)})" if extra else text
 
 
 def report(
@@ -312,10 +342,9 @@ def report(
         **({"claims_audit.csv": frame_to_csv_text(audit)} if audit is not None else {}),
     }
     manifest = _manifest(snapshot, analyses, ratings, ctx)
-    manifest, previous, repeated = hist.place(manifest, ctx.history)
-    changes = hist.compare(previous, manifest, p.change_tolerance)
-    latest = ctx.history[-1] if ctx.history else None
-    log_changes = changes if repeated else hist.compare(latest, manifest, p.change_tolerance)
+    step = hist.advance(manifest, ctx.history, p.change_tolerance, escaped_changes)
+    manifest, changes, entries = step.run, step.changes, step.entries
+    out.processed[hist.HISTORY] = hist.history_json(pid, entries)
     pub_bias = rules.grade.get("publication_bias") or {}
     figs = figures(snapshot, analyses, int(pub_bias.get("min_k", FUNNEL_MIN_K)))
     prisma = flow(
@@ -365,13 +394,12 @@ def report(
         "index.html": render_html(data),
         "report.md": render_markdown(data),
         "summary.md": render_summary(snapshot, tab.by_tier, tab.tiered, uses),
-        "changelog.md": hist.changelog(
-            manifest, latest, repeated, escaped_changes(log_changes), ctx.history
-        ),
+        "changelog.md": hist.changelog(pid, entries),
         **{f"figures/{f.key}.svg": f.svg for f in figs},
         f"figures/{PRISMA_FIGURE}.svg": prisma_svg(prisma),
     }
-    out.archive = {**out.processed, hist.MANIFEST: manifest.to_json()}
+    tables = {k: v for k, v in out.processed.items() if k != hist.HISTORY}
+    out.archive = {**tables, hist.MANIFEST: manifest.to_json()}
     out.run_id = manifest.run_id
     out.protocol = pid
     out.changes_md = escaped_changes(changes).to_markdown()

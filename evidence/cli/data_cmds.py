@@ -131,7 +131,7 @@ def import_evidence_cmd(
 
 @app.command("diff")
 def diff_cmd(
-    run_a: Annotated[str, typer.Argument(help="The earlier run id (under PROCESSED/runs/).")],
+    run_a: Annotated[str, typer.Argument(help="The earlier run id (archived or in a history).")],
     run_b: Annotated[str, typer.Argument(help="The later run id.")],
     tolerance: Annotated[
         float, typer.Option("--tolerance", help="Smallest change that counts as a move.")
@@ -140,17 +140,16 @@ def diff_cmd(
     processed: ProcessedOpt = DEFAULT_PROCESSED,
     reports: ReportsOpt = DEFAULT_REPORTS,
 ) -> None:
-    """What changed between two archived runs: studies, pooled estimates, ratings, certainty."""
-    from evidence.runs.history import MANIFEST, Manifest, compare
-    from evidence.safepath import UnsafePath, check_id, inside
+    """What changed between two runs: studies, pooled estimates on their natural scale, and
+    evidence levels and certainty with the reasons and GRADE domains that moved."""
+    from evidence.runs.history import compare
+    from evidence.runs.lookup import find_run
+    from evidence.safepath import UnsafePath
 
     manifests = []
     for run in (run_a, run_b):
         try:
-            path = inside(processed / "runs", check_id(run, "run id"), MANIFEST)
-        except UnsafePath as exc:
-            raise fail(str(exc), code=2) from None
-        if not path.is_file():
-            raise fail(f"{path}: no such run", code=2)
-        manifests.append(Manifest.from_json(path.read_text(encoding="utf-8")))
+            manifests.append(find_run(processed, run))
+        except (UnsafePath, LookupError, ValueError) as exc:
+            raise fail(str(exc).strip("'\""), code=2) from None
     typer.echo(compare(manifests[0], manifests[1], tolerance).to_markdown(), nl=False)

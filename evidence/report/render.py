@@ -166,6 +166,7 @@ def escaped_changes(changes: Changes) -> Changes:
         removed_studies=each(changes.removed_studies),
         moved=each(changes.moved),
         new_analyses=each(changes.new_analyses),
+        removed_analyses=each(changes.removed_analyses),
         ratings=each(changes.ratings),
         certainty=each(changes.certainty),
     )

@@ -92,8 +92,8 @@ def test_a_new_trial_flows_from_pubmed_to_the_pooled_estimate(
     assert after.k == before.k + 1 and sid in after.studies
     assert after.estimate != before.estimate
     log = (tmp / "r" / "baclofen" / "changelog.md").read_text()
-    # the changelog is Markdown: the key's "|" are escaped
-    assert sid in log and r"alcohol_use_disorder\|oral_vs_placebo\|abstinence\|all\|primary" in log
+    # the changelog names the pool in the protocol's words
+    assert sid in log and "Alcohol use disorder, oral baclofen vs placebo: Abstinence" in log
     queue = pd.read_csv(data / "pubmed" / "queue.csv", dtype=str)
     assert queue.empty  # the record is in the data now, so it left the queue
     # extracted but never screened: the flow still shows it awaiting screening, until decided

@@ -300,10 +300,10 @@ def test_what_changed_is_escaped_item_by_item() -> None:
         ((f"{IMG}|o|all|primary", "1\u2028# injected", "2"),),
         ("[x](http://evil.example/)",),
         ((IMG, "Mixed", "Strong", "why\x85- injected"),),
-        (("k", "Low", "<b>High</b>"),),
+        (("k", "Low", "<b>High</b>", "imprecision\r# injected"),),
     )
     plain = ("r1", "r2", ("x",), ("x",), (("x", "1", "2"),), ("x",), (("i", "a", "b", "c"),))
-    plain += ((("k", "Low", "High"),),)
+    plain += ((("k", "Low", "High", "c"),),)
     md = escaped_changes(Changes(*evil)).to_markdown()
     assert markdown_problems(md) == []
     assert md.count("\n") == Changes(*plain).to_markdown().count("\n")
