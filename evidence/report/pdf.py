@@ -2,8 +2,8 @@
 panels circulate PDFs.
 
 Two prints of the same page by the same Chromium build differ in two things only: the PDF's
-creation and modification dates, which `fixed_dates` sets to the report's run date (the page's
-`dcterms.date`), and the ids of the tagged PDF's structure elements, `(nodeNNNNNNNN)` from the
+creation and modification dates, which `fixed_dates` sets to the report's date (the date of
+its data, the page's `dcterms.date`), and the ids of the tagged PDF's structure elements, `(nodeNNNNNNNN)` from the
 page's DOM node counter, which can be offset between two loads; `fixed_node_ids` renumbers
 them by rank. Both rewrite bytes in place at the same length, so every cross-reference offset
 stays valid, and the same report printed twice gives the same bytes.
@@ -53,8 +53,8 @@ def find_chromium(explicit: str | os.PathLike[str] | None = None) -> Path:
     )
 
 
-def run_date(html: str) -> str | None:
-    """The report's run date as PDF date digits (YYYYMMDD000000), from its `dcterms.date`."""
+def report_date(html: str) -> str | None:
+    """The report's date (its data's) as PDF date digits (YYYYMMDD000000), from `dcterms.date`."""
     m = _DATE_META.search(html)
     return None if m is None else "".join(m.groups()) + "000000"
 
@@ -97,7 +97,7 @@ def print_pdf(html: Path, pdf: Path, chromium: Path, timeout: float = TIMEOUT) -
     whether a second print gives the same bytes."""
     if not html.is_file():
         raise PdfError(f"{html}: no report to print; run `evidence run` first")
-    date = run_date(html.read_text(encoding="utf-8"))
+    date = report_date(html.read_text(encoding="utf-8"))
     pdf.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix=".pdf-", dir=pdf.parent) as tmp:
         work = Path(tmp)

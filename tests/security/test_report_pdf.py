@@ -15,7 +15,7 @@ from evidence.report.pdf import (
     find_chromium,
     fixed_dates,
     fixed_node_ids,
-    run_date,
+    report_date,
 )
 from tests.conftest import RAW
 
@@ -51,8 +51,8 @@ def test_structure_ids_are_renumbered_by_rank_in_place() -> None:
 
 
 def test_run_date_comes_from_the_page_metadata() -> None:
-    assert run_date('<meta name="dcterms.date" content="2026-11-27">') == "20261127000000"
-    assert run_date("<html></html>") is None
+    assert report_date('<meta name="dcterms.date" content="2026-11-27">') == "20261127000000"
+    assert report_date("<html></html>") is None
 
 
 def test_missing_chromium_names_what_to_install(
