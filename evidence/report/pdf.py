@@ -2,11 +2,11 @@
 panels circulate PDFs.
 
 Two prints of the same page by the same Chromium build differ in two things only: the PDF's
-creation and modification dates, which `fixed_dates` sets to the report's date (the date of
-its data, the page's `dcterms.date`), and the ids of the tagged PDF's structure elements, `(nodeNNNNNNNN)` from the
-page's DOM node counter, which can be offset between two loads; `fixed_node_ids` renumbers
-them by rank. Both rewrite bytes in place at the same length, so every cross-reference offset
-stays valid, and the same report printed twice gives the same bytes.
+creation and modification dates, which `fixed_dates` sets to the report's date (the date of its
+data, the page's `dcterms.date`), and the ids of the tagged PDF's structure elements,
+`(nodeNNNNNNNN)` from the page's DOM node counter, which can be offset between two loads;
+`fixed_node_ids` renumbers them by rank. Both rewrite bytes in place at the same length, so every
+cross-reference offset stays valid, and the same report printed twice gives the same bytes.
 """
 
 from __future__ import annotations
