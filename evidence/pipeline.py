@@ -160,7 +160,7 @@ def load_context(ws: Workspace, snapshot: Snapshot) -> RunContext:
         cache_records=cache,
         queue=queue,
         last_search=last_search,
-        data_date=hist.data_date([*last_search.values(), *(f for _, f in queue), *retrieved]),
+        data_date=hist.data_date([*last_search.values(), *(f for _, _, f in queue), *retrieved]),
         stale={
             k: f"the search of {v['last_failure'].get('date')} failed: "
             f"{v['last_failure'].get('error', '')}"

@@ -81,7 +81,7 @@ def test_a_pool_of_equal_variances_reports_egger_as_not_computable_and_the_run_g
     for page in ("index.html", "report.md"):
         text = (tmp_path / "r" / "baclofen" / page).read_text(encoding="utf-8")
         text = text.replace("&#39;", "'")
-        assert "publication bias: not judgeable. Egger's test not computable" in text, page
+        assert "publication bias: not judgeable: Egger's test not computable" in text, page
     with (tmp_path / "p" / "baclofen" / "pooled.csv").open(encoding="utf-8", newline="") as handle:
         pooled = {
             (r["indication"], r["comparison"], r["outcome"], r["tier"], r["analysis"]): r
