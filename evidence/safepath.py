@@ -17,8 +17,13 @@ ID_RULE = (
     "an id must be 1-80 characters of lower-case letters, digits, '_' or '-', "
     "starting with a letter or digit"
 )
-# A PMID as the data and the PubMed cache accept it: ASCII digits, no leading zero, at most 9.
-PMID_RE = re.compile(r"^[1-9][0-9]{0,8}$")
+# A PMID as every entry point accepts it: ASCII digits only, no leading zero, no blanks, at most
+# 10 digits. PubMed's PMIDs are 8 digits today; 10 is the width of any 32-bit Entrez UID, so the
+# bound refuses nonsense without ever refusing a real PMID. The one PMID pattern of the project.
+PMID_PATTERN = r"^[1-9][0-9]{0,9}$"
+PMID_RE = re.compile(PMID_PATTERN)
+PMID_RULE = "a PMID is 1-10 ASCII digits with no leading zero and no blanks"
+_ASCII_DIGITS = re.compile(r"[0-9]+")
 
 
 class UnsafePath(ValueError):
@@ -45,6 +50,21 @@ def check_pmid(value: object, what: str = "pmid") -> str:
     if not PMID_RE.fullmatch(text):
         raise UnsafePath(f"{what}: {value!r} is not a PMID (digits only, no leading zero)")
     return text
+
+
+def require_pmid(value: object, where: str) -> str:
+    """`value` if it is exactly a PMID (nothing stripped); else UnsafePath naming `where`.
+
+    For PMIDs read from files, rows and XML: a value that needs cleaning is refused, not fixed.
+    """
+    if not is_pmid(value):
+        raise UnsafePath(f"{where}: {value!r} is not a PMID; {PMID_RULE}")
+    return str(value)
+
+
+def ascii_digits(text: object) -> bool:
+    """Whether `text` is one or more ASCII digits: `str.isdigit` and `int` take any script's."""
+    return isinstance(text, str) and _ASCII_DIGITS.fullmatch(text) is not None
 
 
 def relative_name(value: str, what: str = "path") -> PurePosixPath:

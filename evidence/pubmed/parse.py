@@ -27,6 +27,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import IO, Any
 
+from evidence.safepath import PMID_RULE, ascii_digits, is_pmid
 from evidence.pubmed.records import (
     NOTICE_REF_TYPES,
     RETRACTION_REF_TYPES,
@@ -68,7 +69,7 @@ _XML_ROOTS = frozenset(
 )
 _RECORD_TAGS = frozenset({"PubmedArticle", "PubmedBookArticle"})
 _WS = re.compile(r"\s+")
-_YEAR = re.compile(r"\b(1[5-9]\d\d|20\d\d)\b")
+_YEAR = re.compile(r"\b(1[5-9][0-9][0-9]|20[0-9][0-9])\b")
 _MONTHS = {
     m: i
     for i, m in enumerate(
@@ -109,7 +110,7 @@ class PubmedLimitError(PubmedParseError):
 KIB, MIB, GIB = 1 << 10, 1 << 20, 1 << 30
 ENV_MAX_DECOMPRESSED = "EVIDENCE_PUBMED_MAX_DECOMPRESSED"
 ENV_MAX_RATIO = "EVIDENCE_PUBMED_MAX_RATIO"
-_SIZE = re.compile(r"\s*(\d+(?:\.\d+)?)\s*([KMGT]?)(?:I?B)?\s*", re.IGNORECASE)
+_SIZE = re.compile(r"\s*([0-9]+(?:\.[0-9]+)?)\s*([KMGT]?)(?:I?B)?\s*", re.IGNORECASE)
 
 
 @dataclass(frozen=True)
@@ -1317,9 +1318,9 @@ def _children(elem: ET.Element | None, list_tag: str, tag: str) -> list[ET.Eleme
 
 
 def _pmid(elem: ET.Element) -> str:
-    pmid = _strip(elem.findtext("PMID"))
-    if not pmid.isdigit():
-        raise PubmedParseError(f"record without a numeric PMID (found {pmid!r})")
+    pmid = elem.findtext("PMID") or ""
+    if not is_pmid(pmid):
+        raise PubmedParseError(f"<{elem.tag}><PMID> {pmid!r} refused: {PMID_RULE}")
     return pmid
 
 
@@ -1425,12 +1426,12 @@ def _from_book(elem: ET.Element, extras: list[Any]) -> PubmedRecord:
 
 def _int(value: str | None) -> int | None:
     value = _strip(value)
-    return int(value) if value.isdigit() else None
+    return int(value) if ascii_digits(value) else None
 
 
 def _month(value: str | None) -> int | None:
     value = _strip(value)
-    if value.isdigit():
+    if ascii_digits(value):
         month = int(value)
         return month if 1 <= month <= 12 else None
     return _MONTHS.get(value[:3].lower())
@@ -1603,12 +1604,14 @@ def _notices(citation: ET.Element) -> tuple[Notice, ...]:
     for item in _children(citation, "CommentsCorrectionsList", "CommentsCorrections"):
         ref_type = item.get("RefType", "")
         if ref_type in NOTICE_REF_TYPES:
-            out.append(
-                Notice(
-                    ref_type=ref_type,
-                    ref_source=_text(item.find("RefSource")),
-                    pmid=_strip(item.findtext("PMID")),
+            pmid = item.findtext("PMID") or ""
+            if pmid and not is_pmid(pmid):
+                raise PubmedParseError(
+                    f"<CommentsCorrections RefType={ref_type!r}><PMID> {pmid!r} refused: "
+                    f"{PMID_RULE}"
                 )
+            out.append(
+                Notice(ref_type=ref_type, ref_source=_text(item.find("RefSource")), pmid=pmid)
             )
     return tuple(out)
 
@@ -1653,7 +1656,7 @@ def _listed(value: object) -> list[str]:
 
 def _medline_date(dp: str) -> tuple[str, int | None]:
     parts = dp.split()
-    if parts and parts[0].isdigit() and len(parts[0]) == 4:
+    if parts and ascii_digits(parts[0]) and len(parts[0]) == 4:
         year = int(parts[0])
         month = _month(parts[1]) if len(parts) > 1 and "-" not in parts[1] else None
         day = _int(parts[2]) if len(parts) > 2 and month else None
@@ -1665,7 +1668,7 @@ def _medline_date(dp: str) -> tuple[str, int | None]:
 
 
 def _medline_edat(value: str) -> str:
-    match = re.match(r"(\d{4})/(\d{1,2})/(\d{1,2})", value)
+    match = re.match(r"([0-9]{4})/([0-9]{1,2})/([0-9]{1,2})", value)
     if not match:
         return ""
     return _iso(int(match.group(1)), int(match.group(2)), int(match.group(3)))
@@ -1687,18 +1690,17 @@ def _medline_notices(raw: dict[str, Any]) -> tuple[Notice, ...]:
     out = []
     for key, ref_type in _MEDLINE_NOTICE_FIELDS.items():
         for value in _listed(raw.get(key)):
-            match = re.search(r"PMID:\s*(\d+)", value)
+            match = re.search(r"PMID:\s*([0-9]+)\b", value)
             source = value[: match.start()].rstrip(" ;") if match else value
-            out.append(
-                Notice(ref_type=ref_type, ref_source=source, pmid=match.group(1) if match else "")
-            )
+            pmid = match.group(1) if match and is_pmid(match.group(1)) else ""
+            out.append(Notice(ref_type=ref_type, ref_source=source, pmid=pmid))
     return tuple(out)
 
 
 def _from_medline(raw: dict[str, Any], label: str) -> PubmedRecord:
     pmid = _first(raw.get("PMID"))
-    if not pmid.isdigit():
-        raise PubmedParseError(f"{label}: MEDLINE record without a numeric PMID ({pmid!r})")
+    if not is_pmid(pmid):
+        raise PubmedParseError(f"{label}: MEDLINE field PMID {pmid!r} refused: {PMID_RULE}")
     pub_date, year = _medline_date(_first(raw.get("DP")))
     ptypes = tuple(PublicationType(n, publication_type_ui(n)) for n in _listed(raw.get("PT")))
     indexed = "MH" in raw

@@ -10,6 +10,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, fields, replace
 from typing import Any, Literal, NamedTuple
 
+from evidence.safepath import PMID_RULE, is_pmid
+
 Source = Literal["live", "file", "snapshot"]
 SOURCES: tuple[str, ...] = ("live", "file", "snapshot")
 
@@ -101,8 +103,8 @@ class PubmedRecord:
     retrieved: str = ""
 
     def __post_init__(self) -> None:
-        if not self.pmid.isdigit():
-            raise ValueError(f"PMID must be digits, got {self.pmid!r}")
+        if not is_pmid(self.pmid):
+            raise ValueError(f"PMID {self.pmid!r} refused: {PMID_RULE}")
         if self.source and self.source not in SOURCES:
             raise ValueError(f"source must be one of {SOURCES}, got {self.source!r}")
 
