@@ -18,6 +18,7 @@ from evidence.cli.app import (
     workspace,
 )
 from evidence.runs.workspace import DEFAULT_DATA, DEFAULT_PROCESSED, DEFAULT_REPORTS
+from evidence.safepath import require_pmid
 
 if TYPE_CHECKING:
     from evidence.inputs.protocol import Protocol
@@ -37,8 +38,9 @@ decision, reviewer "imported: studies.csv", for every study that has no decision
 
 
 def _record(text: str) -> str:
-    if text.isdigit():
-        return f"pmid:{text}"
+    """A bare RECORD is a PMID and must be exactly one; `kind:value` is checked with the rest."""
+    if ":" not in text:
+        return f"pmid:{require_pmid(text, f'RECORD {text!r}')}"
     return text
 
 

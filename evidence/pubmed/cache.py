@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING
 
 from evidence.io import atomic_write_bytes
 from evidence.pubmed.records import PubmedRecord
-from evidence.safepath import PMID_RE
+from evidence.safepath import PMID_RULE, ascii_digits, is_pmid
 
 if TYPE_CHECKING:
     from evidence.pubmed.parse import Limits
@@ -47,9 +47,8 @@ def records_dir(cache_dir: Path) -> Path:
 
 def record_path(cache_dir: Path, pmid: str) -> Path:
     """Where a PMID's record lives; refuses anything but digits so no path can escape the dir."""
-    pmid = str(pmid).strip()
-    if not PMID_RE.fullmatch(pmid):  # ASCII digits, no leading zero: one file per PMID
-        raise ValueError(f"not a PMID: {pmid!r}")
+    if not is_pmid(pmid):  # exactly a PMID, nothing stripped: one file per PMID
+        raise ValueError(f"not a PMID: {pmid!r}; {PMID_RULE}")
     return records_dir(cache_dir) / f"{pmid}.json"
 
 
@@ -90,7 +89,7 @@ def cached_pmids(cache_dir: Path) -> list[str]:
     folder = records_dir(cache_dir)
     if not folder.is_dir():
         return []
-    pmids = [p.stem for p in folder.glob("*.json") if p.stem.isdigit()]
+    pmids = [p.stem for p in folder.glob("*.json") if is_pmid(p.stem)]
     return sorted(pmids, key=int)
 
 
@@ -170,7 +169,7 @@ def remove_abandoned_staging(folder: Path) -> list[Path]:
         return removed
     for entry in folder.iterdir():
         pid, sep, _ = entry.name[len(STAGING_PREFIX) :].partition("-")
-        if not entry.name.startswith(STAGING_PREFIX) or not sep or not pid.isdigit():
+        if not entry.name.startswith(STAGING_PREFIX) or not sep or not ascii_digits(pid):
             continue
         if entry.is_symlink() or not entry.is_dir() or _alive(int(pid)):
             continue

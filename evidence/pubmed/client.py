@@ -44,6 +44,7 @@ from evidence.pubmed.parse import (
 from evidence.pubmed.ratelimit import RateLimiter, ncbi_rate, shared_limiter
 from evidence.pubmed.records import PubmedRecord
 from evidence.pubmed.secrets import scrub
+from evidence.safepath import PMID_RULE, ascii_digits, is_pmid
 
 log = logging.getLogger("evidence.pubmed")
 
@@ -266,9 +267,9 @@ def _clean_pmids(pmids: Iterable[str | int]) -> list[str]:
     out: list[str] = []
     seen: set[str] = set()
     for pmid in pmids:
-        text = str(pmid).strip()
-        if not text.isdigit():
-            raise ValueError(f"not a PMID: {pmid!r}")
+        text = str(pmid)
+        if not is_pmid(text):
+            raise ValueError(f"not a PMID: {pmid!r}; {PMID_RULE}")
         if text not in seen:
             seen.add(text)
             out.append(text)
@@ -586,11 +587,15 @@ def _esearch_page(body: bytes) -> SearchPage:
     if root.tag != "eSearchResult":
         raise EutilsError(f"esearch: unexpected XML root <{root.tag}>")
     count_text = (root.findtext("Count") or "").strip()
-    if not count_text.isdigit():
+    if not ascii_digits(count_text):
         raise _Retry("esearch response without a Count")
+    ids = tuple((e.text or "").strip() for e in root.iterfind("IdList/Id"))
+    for pmid in ids:
+        if not is_pmid(pmid):
+            raise EutilsError(f"esearch: <IdList><Id> {pmid!r} refused: {PMID_RULE}")
     return SearchPage(
         count=int(count_text),
-        ids=tuple((e.text or "").strip() for e in root.iterfind("IdList/Id")),
+        ids=ids,
         webenv=(root.findtext("WebEnv") or "").strip(),
         query_key=(root.findtext("QueryKey") or "").strip(),
         translation=(root.findtext("QueryTranslation") or "").strip(),

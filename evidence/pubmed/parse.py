@@ -27,7 +27,6 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import IO, Any
 
-from evidence.safepath import PMID_RULE, ascii_digits, is_pmid
 from evidence.pubmed.records import (
     NOTICE_REF_TYPES,
     RETRACTION_REF_TYPES,
@@ -43,6 +42,7 @@ from evidence.pubmed.vocab import (
     mesh_ui,
     publication_type_ui,
 )
+from evidence.safepath import PMID_RULE, ascii_digits, is_pmid
 
 __all__ = [
     "Limits",

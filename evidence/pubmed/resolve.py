@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from evidence.pubmed.secrets import scrub
 from evidence.pubmed.snapshot import read_studies, study_pmids
+from evidence.safepath import PMID_RULE, ascii_digits, is_pmid
 
 if TYPE_CHECKING:
     from evidence.pubmed.client import EutilsClient
@@ -105,8 +106,15 @@ def resolution_targets(data_dir: Path, citations_path: Path | None = None) -> li
         study_id = str(candidate.get("study_id") or "").strip()
         if not study_id:
             continue
-        if str(candidate.get("pmid") or "").strip().isdigit():
-            have.setdefault(study_id, str(candidate["pmid"]).strip())
+        pmid = candidate.get("pmid")
+        if pmid not in (None, ""):
+            # a quoted string, exactly a PMID: unquoted YAML turns 0123 into 83 and 1_0 into 10
+            if not is_pmid(pmid):
+                raise ValueError(
+                    f"{citations_path}: citation {number}, candidate {study_id}: pmid {pmid!r} "
+                    f"refused; {PMID_RULE} (quoted in YAML)"
+                )
+            have.setdefault(study_id, pmid)
             continue
         cited.setdefault(study_id, set()).add(number)
         if candidate.get("doi"):
@@ -150,7 +158,7 @@ def title_author_year_term(title: str, author: str = "", year: str = "", field: 
     author = re.sub(r"\bet al\.?", "", author).replace(",", " ").strip()
     if author:
         parts.append(f"{' '.join(author.split())}[{field}]")
-    if year.strip().isdigit():
+    if ascii_digits(year.strip()):
         parts.append(f"{year.strip()}[dp]")
     return " AND ".join(parts)
 

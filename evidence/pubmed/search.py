@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 
 from evidence.io import atomic_write_bytes, csv_text, sheet_uncell
 from evidence.pubmed.secrets import HasSecrets, scrub, scrub_all
+from evidence.safepath import is_pmid
 
 if TYPE_CHECKING:
     from evidence.pubmed.client import EutilsClient
@@ -229,7 +230,7 @@ def load_queue(path: Path) -> list[QueueRow]:
                 design_reason=sheet_uncell(row.get("design_reason", "")),
             )
             for row in csv.DictReader(handle)
-            if (row.get("pmid") or "").isdigit()
+            if is_pmid(row.get("pmid"))
         ]
 
 

@@ -14,6 +14,7 @@ from pathlib import Path
 
 from evidence.pubmed.records import MeshHeading, PublicationType, PubmedRecord
 from evidence.pubmed.vocab import mesh_ui, publication_type_ui
+from evidence.safepath import PMID_RULE, ascii_digits, is_pmid
 
 SNAPSHOT_DATE = "2026-11-25"
 STUDIES = "studies.csv"
@@ -44,13 +45,24 @@ class Unfilled:
 
 
 def read_rows(path: Path) -> list[dict[str, str]]:
-    """CSV rows as text; a missing file reads as no rows."""
+    """CSV rows as text; a missing file reads as no rows.
+
+    A `pmid` cell is blank or exactly a PMID (never cleaned up): anything else is refused here,
+    naming file, line and field, before it can reach the cache, a file name or a report.
+    """
     if not path.is_file():
         return []
+    rows: list[dict[str, str]] = []
     with path.open(encoding="utf-8", newline="") as handle:
-        return [
-            {k: (v or "").strip() for k, v in row.items() if k} for row in csv.DictReader(handle)
-        ]
+        reader = csv.DictReader(handle)
+        for row in reader:
+            pmid = row.get("pmid") or ""
+            if pmid.strip() and not is_pmid(pmid):
+                raise ValueError(
+                    f"{path}: line {reader.line_num}, field pmid: {pmid!r} refused; {PMID_RULE}"
+                )
+            rows.append({k: (v or "").strip() for k, v in row.items() if k})
+    return rows
 
 
 def read_studies(data_dir: Path) -> list[Study]:
@@ -76,15 +88,13 @@ def read_studies(data_dir: Path) -> list[Study]:
 def read_pubmed_rows(data_dir: Path) -> dict[str, dict[str, str]]:
     """pubmed_records.csv rows by study_id (rows without a PMID are skipped)."""
     rows = read_rows(Path(data_dir) / PUBMED_RECORDS)
-    return {r["study_id"]: r for r in rows if r.get("study_id") and r.get("pmid", "").isdigit()}
+    return {r["study_id"]: r for r in rows if r.get("study_id") and is_pmid(r.get("pmid"))}
 
 
 def known_pmids(data_dir: Path) -> set[str]:
     """Every PMID the curated data already holds (studies.csv and pubmed_records.csv)."""
-    out = {s.pmid for s in read_studies(data_dir) if s.pmid.isdigit()}
-    out |= {
-        r["pmid"] for r in read_rows(Path(data_dir) / PUBMED_RECORDS) if r.get("pmid", "").isdigit()
-    }
+    out = {s.pmid for s in read_studies(data_dir) if is_pmid(s.pmid)}
+    out |= {r["pmid"] for r in read_rows(Path(data_dir) / PUBMED_RECORDS) if is_pmid(r.get("pmid"))}
     return out
 
 
@@ -93,7 +103,7 @@ def study_pmids(data_dir: Path) -> dict[str, str]:
     extra = read_pubmed_rows(data_dir)
     out: dict[str, str] = {}
     for study in read_studies(data_dir):
-        pmid = study.pmid if study.pmid.isdigit() else extra.get(study.study_id, {}).get("pmid", "")
+        pmid = study.pmid if is_pmid(study.pmid) else extra.get(study.study_id, {}).get("pmid", "")
         if pmid:
             out[study.study_id] = pmid
     return out
@@ -114,7 +124,7 @@ def _split(value: str) -> list[str]:
 
 def _year(value: str) -> int | None:
     value = value.strip()
-    return int(value) if value.isdigit() else None
+    return int(value) if ascii_digits(value) else None
 
 
 def snapshot_records(
@@ -129,7 +139,7 @@ def snapshot_records(
     unfilled: list[Unfilled] = []
     for study in read_studies(data_dir):
         page = extra.get(study.study_id, {})
-        pmid = study.pmid if study.pmid.isdigit() else page.get("pmid", "")
+        pmid = study.pmid if is_pmid(study.pmid) else page.get("pmid", "")
         if not pmid:
             reason = "no PMID in studies.csv or pubmed_records.csv"
             if study.doi:
