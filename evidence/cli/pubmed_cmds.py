@@ -420,7 +420,7 @@ def fetch_cmd(
         protocol_id = _protocol_id(ws, protocol)
         try:
             wanted += _protocol_pmids(ws, protocol_id)
-        except FileNotFoundError as exc:
+        except (FileNotFoundError, ValueError) as exc:
             raise fail(str(exc)) from None
     if not pmids and not protocol:
         raise fail("give --pmids and/or --protocol", code=2)
@@ -471,7 +471,7 @@ def _seed(ws: Workspace, retrieved: str | None, force: bool) -> None:
 
     try:
         records, unfilled = snapshot_records(ws.data, retrieved or SNAPSHOT_DATE)
-    except FileNotFoundError as exc:
+    except (FileNotFoundError, ValueError) as exc:
         raise fail(str(exc)) from None
     cache = _cache(ws)
     if not force:
@@ -591,6 +591,8 @@ def _curated(ws: Workspace) -> tuple[dict[str, str], dict[str, str]]:
         by_pmid = {pmid: sid for sid, pmid in study_pmids(ws.data).items()}
     except FileNotFoundError:
         return {}, {}
+    except ValueError as exc:  # a pmid cell that is not a PMID
+        raise fail(str(exc)) from None
     return designs, by_pmid
 
 
@@ -685,7 +687,7 @@ def resolve_cmd(
                 raise fail(f"{path}: files.citations: {exc}") from None
     try:
         targets = resolution_targets(ws.data, citations)
-    except FileNotFoundError as exc:
+    except (FileNotFoundError, ValueError) as exc:
         raise fail(str(exc)) from None
     if live:
         client = _client()

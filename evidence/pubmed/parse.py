@@ -1173,7 +1173,12 @@ def _iter_xml(
                     count += 1
                     yield _record(elem, label, count)
                 elif tag == "DeleteCitation" and deleted is not None:
-                    deleted.extend(_strip(p.text) for p in elem.iter("PMID") if p.text)
+                    for p in elem.iter("PMID"):
+                        if not is_pmid(p.text):
+                            raise PubmedParseError(
+                                f"{label}: <DeleteCitation><PMID> {p.text!r} refused: {PMID_RULE}"
+                            )
+                        deleted.append(str(p.text))
                 elif tag == "ERROR":
                     raise PubmedErrorPayload(
                         f"{label}: NCBI returned an error instead of records: {_text(elem)}"
