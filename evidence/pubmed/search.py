@@ -8,13 +8,20 @@ PMIDs not yet in the curated data join a queue awaiting screening.
 The state file is an input that reports quote (a failed search makes them say the results are
 stale, and why), so the NCBI key and email never enter it: failures are scrubbed when they are
 stored, and the whole state again when it is read, in case an older version stored them.
+
+Indications are searched concurrently (flow tasks, processes), so every change to the state is
+a read-modify-write under one lock beside the file (`.search_state.json.lock`, the run lock's
+`acquire`), finished by an atomic replace: no watermark or failure record is lost, and readers,
+who take no lock, only ever see a whole file.
 """
 
 from __future__ import annotations
 
 import csv
 import json
-from collections.abc import Iterable, Mapping
+import os
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date, timedelta
 from pathlib import Path
@@ -22,7 +29,8 @@ from typing import TYPE_CHECKING, Any
 
 from evidence.io import atomic_write_bytes, csv_text, sheet_uncell
 from evidence.pubmed.secrets import HasSecrets, scrub, scrub_all
-from evidence.safepath import is_pmid
+from evidence.runs.runlock import acquire
+from evidence.safepath import entry_inside, is_pmid
 
 if TYPE_CHECKING:
     from evidence.pubmed.client import EutilsClient
@@ -31,6 +39,7 @@ STATE_FILE = "search_state.json"
 QUEUE_FILE = "queue.csv"
 QUEUE_COLUMNS = ("pmid", "protocol", "indication", "found", "title", "design", "design_reason")
 OVERLAP_DAYS = 1
+STATE_LOCK_TIMEOUT = 120.0  # seconds a state update waits for another's (each takes milliseconds)
 
 
 @dataclass(frozen=True)
@@ -132,18 +141,64 @@ def last_search(state: Mapping[str, Any], protocol: str, indication: str) -> str
     return str(value) if value else None
 
 
+def state_lock_path(path: Path) -> Path:
+    """The lock guarding one state file: a hidden file beside it (gitignored)."""
+    path = Path(path)
+    return entry_inside(path.parent, f".{path.name}.lock")
+
+
+@contextmanager
+def state_lock(path: Path, timeout: float | None = None) -> Iterator[None]:
+    """Hold the state file's lock, waiting up to `timeout` seconds (STATE_LOCK_TIMEOUT) for it.
+
+    flock locks belong to the open file, and each call opens its own, so threads of one process
+    exclude each other as processes do; the OS drops the lock if its holder dies."""
+    lock = state_lock_path(path)
+    lock.parent.mkdir(parents=True, exist_ok=True)
+    limit = STATE_LOCK_TIMEOUT if timeout is None else timeout
+    fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        acquire(
+            fd,
+            shared=False,
+            wait=True,
+            timeout=limit,
+            busy=lambda: f"{path}: another search held its lock ({lock.name}) for more than "
+            f"{limit:g} s; nothing was changed",
+            poll=0.01,
+        )
+        yield
+    finally:
+        os.close(fd)  # closing drops the lock
+
+
+def update_state(
+    path: Path,
+    change: Callable[[dict[str, dict[str, dict[str, Any]]]], None],
+    timeout: float | None = None,
+) -> None:
+    """Apply `change` to the state as it is now, under the lock, and replace the file atomically."""
+    path = Path(path)
+    with state_lock(path, timeout):
+        state = load_state(path)
+        change(state)
+        text = json.dumps(state, sort_keys=True, indent=2, ensure_ascii=False) + "\n"
+        atomic_write_bytes(path, text.encode("utf-8"))
+
+
 def record_success(
     path: Path, protocol: str, indication: str, day: date, *, count: int, term: str
 ) -> None:
-    """Advance one indication's watermark (re-reading the file so other entries survive)."""
-    state = load_state(path)
-    state.setdefault(protocol, {})[indication] = {
-        "last_search": day.isoformat(),
-        "count": count,
-        "term": term,
-    }
-    text = json.dumps(state, sort_keys=True, indent=2, ensure_ascii=False) + "\n"
-    atomic_write_bytes(Path(path), text.encode("utf-8"))
+    """Advance one indication's watermark; other entries survive (see the module docstring)."""
+
+    def change(state: dict[str, dict[str, dict[str, Any]]]) -> None:
+        state.setdefault(protocol, {})[indication] = {
+            "last_search": day.isoformat(),
+            "count": count,
+            "term": term,
+        }
+
+    update_state(path, change)
 
 
 def record_failure(
@@ -157,11 +212,12 @@ def record_failure(
     """Note a failed search without moving the watermark, so reports can say it is stale.
 
     The error is scrubbed whole before it is cut, so no fragment of a credential survives."""
-    state = load_state(path)
-    entry = state.setdefault(protocol, {}).setdefault(indication, {})
-    entry["last_failure"] = {"date": day.isoformat(), "error": scrub(error, config)[:300]}
-    text = json.dumps(state, sort_keys=True, indent=2, ensure_ascii=False) + "\n"
-    atomic_write_bytes(Path(path), text.encode("utf-8"))
+    failure = {"date": day.isoformat(), "error": scrub(error, config)[:300]}
+
+    def change(state: dict[str, dict[str, dict[str, Any]]]) -> None:
+        state.setdefault(protocol, {}).setdefault(indication, {})["last_failure"] = failure
+
+    update_state(path, change)
 
 
 def search_window(last: str | None, since: date | None, today: date) -> tuple[date | None, date]:
