@@ -11,10 +11,10 @@ from evidence.cli import (  # noqa: F401  (register commands)
     report_cmd,
     screen_cmd,
 )
-from evidence.cli.app import app
+from evidence.cli.app import app, run_app
 
 __all__ = ["app", "main"]
 
 
 def main() -> None:
-    app()
+    run_app()

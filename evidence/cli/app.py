@@ -58,3 +58,24 @@ def fail(message: str, code: int = 1) -> typer.Exit:
     """Print an error to stderr and return the Exit to raise."""
     typer.echo(message, err=True)
     return typer.Exit(code)
+
+
+def os_error_message(exc: OSError) -> str:
+    """One line for a write the system refused (disk full, read-only folder, ...): what could
+    not be written and why, never a traceback."""
+    from evidence.runs.outputs import OutputsNotWritten, shown
+
+    if isinstance(exc, OutputsNotWritten):
+        return f"evidence: {exc}"
+    reason = exc.strerror or str(exc) or type(exc).__name__
+    return f"evidence: {shown(exc.filename)}: {reason}" if exc.filename else f"evidence: {reason}"
+
+
+def run_app() -> None:
+    """The application, with a refused write reported in one line (exit 1), whatever the
+    command."""
+    try:
+        app()
+    except OSError as exc:
+        typer.echo(os_error_message(exc), err=True)
+        raise SystemExit(1) from None

@@ -14,6 +14,7 @@ from evidence.cli.app import (
     ReportsOpt,
     app,
     fail,
+    os_error_message,
     protocol_or_fail,
     workspace,
 )
@@ -97,6 +98,8 @@ def run_cmd(
             results = run_orchestrated(jobs, task_runner, workers, dask_address, wait)
     except (InvalidInputs, ProtocolError, ValueError, RunLocked) as exc:
         raise fail(str(exc)) from None
+    except OSError as exc:  # disk full, read-only folder: one line, the previous outputs intact
+        raise fail(os_error_message(exc)) from None
     for written in results:
         for path in written:
             typer.echo(f"wrote {path}")

@@ -52,6 +52,10 @@ STATE = ".swap"
 STAGE = ".staging"
 BACKUP = ".backup"
 JOURNAL = ".journal.json"
+# Written before the commit point, so that closing the journal (done) or undoing the publication
+# (rolled back) is a rename, which needs no free space on a full disk.
+JOURNAL_DONE = ".journal.done.json"
+JOURNAL_UNDO = ".journal.undo.json"
 
 Fault = Callable[[int | str], None]
 _FAULT_ENV = "EVIDENCE_FAULT_AT"
@@ -72,6 +76,36 @@ def _no_fault(point: int | str) -> None:
 class PublishError(ValueError):
     """A destination that cannot be replaced (a file or link where a folder should be, ...);
     what is live there is left as it was."""
+
+
+class OutputsNotWritten(OSError):
+    """The system refused a write (disk full, read-only folder, quota, ...): the previous outputs
+    are live and whole, and nothing of the failed run is left behind.
+
+    Built like an OSError (errno, strerror, path) so that it pickles; `str` is the one line an
+    operator reads: "cannot write <path>: <reason>".
+    """
+
+    def __str__(self) -> str:
+        return f"cannot write {shown(self.filename)}: {self.strerror}"
+
+
+def shown(path: object) -> str:
+    """A path relative to the working folder when it lies inside it, else as it is."""
+    text = os.fspath(path) if isinstance(path, str | os.PathLike) else str(path)
+    try:
+        rel = os.path.relpath(text)
+    except ValueError:
+        return text
+    return text if rel.startswith("..") else rel
+
+
+def not_written(where: Path, exc: OSError) -> OutputsNotWritten:
+    """`exc` as the error an operator reads, naming the destination it was for."""
+    if isinstance(exc, OutputsNotWritten):
+        return exc
+    reason = exc.strerror or str(exc) or type(exc).__name__
+    return OutputsNotWritten(exc.errno or 0, reason, str(where))
 
 
 # --- small file-system helpers --------------------------------------------------------------
@@ -183,13 +217,22 @@ class Slot:
         return entry_inside(self.base, f"{self.parent}/{leaf}" if self.parent else leaf)
 
     def stage(self, key: str) -> Path:
-        return entry_inside(self.base, f"{STATE}/{check_id(key, 'key')}/{self.name}")
+        return self.state(key) / self.name
 
     def old(self, key: str) -> Path:
-        return entry_inside(self.base, f"{STATE}/{check_id(key, 'key')}/{self.name}.old")
+        return self.state(key) / f"{self.name}.old"
 
     def state(self, key: str) -> Path:
-        return entry_inside(self.base, f"{STATE}/{check_id(key, 'key')}")
+        """BASE/PARENT/.swap/<key>: in the destination's own folder, so on its filesystem, and
+        every move between the two is a rename (never across devices)."""
+        home = f"{self.parent}/{STATE}" if self.parent else STATE
+        return entry_inside(self.base, f"{home}/{check_id(key, 'key')}")
+
+    def legacy_stage(self, key: str) -> Path | None:
+        """Where earlier versions staged a folder with a `parent` (BASE/.swap/<key>/<name>)."""
+        if not self.parent:
+            return None
+        return entry_inside(self.base, f"{STATE}/{check_id(key, 'key')}/{self.name}")
 
 
 @dataclass(frozen=True)
@@ -323,6 +366,7 @@ def _write_stage(stage: Path, files: Mapping[str, str]) -> dict[str, str]:
 
 
 def _link_or_copy(src: Path, dst: Path) -> None:
+    """A hard link, or a copy where links fail (another filesystem, no link support)."""
     try:
         os.link(src, dst, follow_symlinks=False)
     except OSError:
@@ -386,7 +430,7 @@ def _sweep(slot: Slot, key: str, item: dict, published: Mapping[str, dict]) -> l
             continue
         try:  # a file added to the live folder while this run was staging: put it back
             live.parent.mkdir(parents=True, exist_ok=True)
-            os.link(src, live, follow_symlinks=False)
+            _link_or_copy(src, live)
             src.unlink()
         except OSError:
             continue
@@ -407,6 +451,10 @@ def _swap_in(slot: Slot, key: str, item: dict, fault: Fault) -> str | None:
     """Make the staged folder live (idempotent); a message when it cannot be finished."""
     stage, dest, old = slot.stage(key), slot.dest(item["leaf"]), slot.old(key)
     want = item["inode"]
+    legacy = slot.legacy_stage(key)
+    if legacy is not None and _dir_ident(stage) != want and _dir_ident(legacy) == want:
+        stage.parent.mkdir(parents=True, exist_ok=True)  # staged by an earlier version
+        os.rename(legacy, stage)
     if _dir_ident(dest) == want:  # live already; an exchange leaves the old folder at `stage`
         if _is_dir(stage) and not os.path.lexists(old):
             os.rename(stage, old)
@@ -440,6 +488,42 @@ def _swap_in(slot: Slot, key: str, item: dict, fault: Fault) -> str | None:
     return None
 
 
+def _swap_all(
+    key: str, by_name: Mapping[str, Slot], items: Sequence[dict], fault: Fault
+) -> tuple[list[str], set[str], list[dict]]:
+    """Swap in every pending folder; an OSError comes out as `OutputsNotWritten` naming it."""
+    notes, failed, done = [], set(), []
+    for item in items:
+        slot = by_name[item["name"]]
+        try:
+            problem = _swap_in(slot, key, item, fault)
+        except OSError as exc:
+            raise not_written(slot.dest(item["leaf"]), exc) from exc
+        if problem:
+            notes.append(problem)
+            failed.add(item["name"])
+        else:
+            done.append(item)
+    return notes, failed, done
+
+
+def _sweep_all(
+    key: str, by_name: Mapping[str, Slot], done: Sequence[dict], published: dict, fault: Fault
+) -> list[str]:
+    notes = []
+    for item in done:
+        notes += _sweep(by_name[item["name"]], key, item, published)
+        fault(f"swept:{item['name']}")
+    return notes
+
+
+def _closed(key: str, published: Mapping[str, dict], done: Sequence[dict]) -> dict:
+    """The journal once `done` are live: their listings replace the previous ones."""
+    listed = dict(published)
+    listed.update({i["name"]: {"leaf": i["leaf"], "files": i["files"]} for i in done})
+    return {"key": key, "phase": "done", "published": listed, "pending": []}
+
+
 def _finish(
     key: str, slots: Sequence[Slot], journal: Path, plan: dict, fault: Fault
 ) -> tuple[list[str], set[str]]:
@@ -447,22 +531,58 @@ def _finish(
     by_name = {s.name: s for s in slots}
     items = plan["pending"]
     _disjoint([by_name[i["name"]].dest(i["leaf"]) for i in items])
-    notes, failed, done = [], set(), []
-    for item in items:
-        problem = _swap_in(by_name[item["name"]], key, item, fault)
-        if problem:
-            notes.append(problem)
-            failed.add(item["name"])
-        else:
-            done.append(item)
-    for item in done:
-        notes += _sweep(by_name[item["name"]], key, item, plan["published"])
-        fault(f"swept:{item['name']}")
-    published = dict(plan["published"])
-    published.update({i["name"]: {"leaf": i["leaf"], "files": i["files"]} for i in done})
-    _write_journal(journal, {"key": key, "phase": "done", "published": published, "pending": []})
+    notes, failed, done = _swap_all(key, by_name, items, fault)
+    notes += _sweep_all(key, by_name, done, plan["published"], fault)
+    _write_journal(journal, _closed(key, plan["published"], done))
     fault("done")
     return notes, failed
+
+
+def _undo(slot: Slot, key: str, item: dict) -> None:
+    """Put back the folder that was live before this run (idempotent); the new one goes back to
+    its staging folder. Renames only: it needs no free space."""
+    stage, dest, old = slot.stage(key), slot.dest(item["leaf"]), slot.old(key)
+    if _dir_ident(dest) == item["inode"]:
+        if _is_dir(old):  # swapped and moved aside
+            try:
+                exchange(old, dest)
+            except ExchangeUnsupported:
+                os.rename(dest, stage)
+                os.rename(old, dest)
+            else:
+                os.rename(old, stage)
+        elif _is_dir(stage):  # exchanged; the previous folder is still at `stage`
+            try:
+                exchange(stage, dest)
+            except ExchangeUnsupported:
+                os.rename(dest, old)
+                os.rename(stage, dest)
+                os.rename(old, stage)
+        else:  # a new folder
+            os.rename(dest, stage)
+    elif not os.path.lexists(dest) and _is_dir(old):  # the fallback stopped between its renames
+        os.rename(old, dest)
+    _fsync_dir(dest.parent)
+
+
+def _side_files(journal: Path) -> tuple[Path, Path]:
+    return journal.parent / JOURNAL_DONE, journal.parent / JOURNAL_UNDO
+
+
+def _abandon(key: str, slots: Sequence[Slot], journal: Path) -> None:
+    """Remove everything of a publication that did not happen: staging, side journals, folders
+    left empty. The live folders and the journal are not touched."""
+    for slot in slots:
+        try:
+            _remove_own_dir(slot.stage(key))
+        except (OSError, UnsafePath):
+            pass
+    for side in _side_files(journal):
+        try:
+            side.unlink(missing_ok=True)
+        except OSError:
+            pass
+    _tidy(key, slots)
 
 
 def _discard_leftovers(key: str, slots: Sequence[Slot], skip: set[str]) -> list[str]:
@@ -472,8 +592,13 @@ def _discard_leftovers(key: str, slots: Sequence[Slot], skip: set[str]) -> list[
         if slot.name in skip:
             continue
         _remove_own_dir(slot.stage(key))
+        legacy = slot.legacy_stage(key)
+        if legacy is not None:
+            _remove_own_dir(legacy)
         if os.path.lexists(slot.old(key)):
             notes.append(_keep(slot, key, slot.old(key), f"{slot.old(key)}: left over"))
+    for side in _side_files(_journal_path(key, slots)):
+        side.unlink(missing_ok=True)
     return notes
 
 
@@ -491,10 +616,11 @@ def _make_stage(stage: Path) -> None:
 
 def _tidy(key: str, slots: Sequence[Slot]) -> None:
     """Remove state folders left empty (the journal's stays)."""
-    for slot in slots:
-        for folder in (slot.state(key), slot.state(key).parent):
+    folders = [_journal_path(key, slots).parent, *(s.state(key) for s in slots)]
+    for folder in folders:
+        for path in (folder, folder.parent):
             try:
-                os.rmdir(folder)
+                os.rmdir(path)
             except OSError:
                 pass
 
@@ -504,19 +630,24 @@ def recover_folders(key: str, slots: Sequence[Slot]) -> list[str]:
 
     Call it under the run lock, before reading anything the outputs feed (the run history), so
     that a run killed while publishing counts as published. Returns what it did, in words.
+    A write the system refuses (disk still full) raises `OutputsNotWritten`; the journal is
+    left as it was, and the next call finishes the work.
     """
     key = check_id(key, "key")
     journal = _journal_path(key, slots)
-    plan, notes = _read_journal(journal, key, slots)
-    failed: set[str] = set()
-    if plan["phase"] == "publishing":
-        done, failed = _finish(key, slots, journal, plan, _no_fault)
-        notes += done
-        names = ", ".join(i["name"] for i in plan["pending"]) or "nothing"
-        notes.append(f"{journal.parent}: finished publishing an interrupted run ({names})")
-    elif notes:  # keep only what passed the checks, so the message is given once
-        _write_journal(journal, {**plan, "key": key})
-    notes += _discard_leftovers(key, slots, failed)
+    try:
+        plan, notes = _read_journal(journal, key, slots)
+        failed: set[str] = set()
+        if plan["phase"] == "publishing":
+            done, failed = _finish(key, slots, journal, plan, _no_fault)
+            notes += done
+            names = ", ".join(i["name"] for i in plan["pending"]) or "nothing"
+            notes.append(f"{journal.parent}: finished publishing an interrupted run ({names})")
+        elif notes:  # keep only what passed the checks, so the message is given once
+            _write_journal(journal, {**plan, "key": key})
+        notes += _discard_leftovers(key, slots, failed)
+    except OSError as exc:
+        raise not_written(journal.parent, exc) from exc
     _tidy(key, slots)
     return notes
 
@@ -526,12 +657,15 @@ def publish(key: str, folders: Sequence[Folder], fault: Fault = _fault) -> list[
 
     `key` names the bookkeeping (BASE/.swap/<key>/, the journal in the first folder's base);
     one publisher per key at a time (hold the run lock). Returns notes on anything recovered or
-    kept aside, in words.
+    kept aside, in words. A write or rename the system refuses (disk full, read-only folder)
+    raises `OutputsNotWritten`: the previous outputs stay live and whole, and this run's
+    staging is removed.
     """
     key = check_id(key, "key")
     slots = [f.slot for f in folders]
     if not slots or len({s.name for s in slots}) != len(slots):
         raise ValueError("publish: give each destination once")
+    by_name = {s.name: s for s in slots}
     notes = recover_folders(key, slots)
     journal = _journal_path(key, slots)
     plan, _ = _read_journal(journal, key, slots)
@@ -541,32 +675,66 @@ def publish(key: str, folders: Sequence[Folder], fault: Fault = _fault) -> list[
         st = _lstat(dest)
         if st is not None and not stat.S_ISDIR(st.st_mode):
             raise PublishError(f"{dest}: a file or link, not a folder; refusing to replace it")
-    pending = []
-    for f in folders:
-        stage = f.slot.stage(key)
-        _make_stage(stage)
-        files = _write_stage(stage, f.files)
-        _carry_forward(
-            f.slot.dest(f.leaf), stage, files, _listing(plan["published"], f.slot.name, f.leaf)
+    pending: list[dict] = []
+    done_file, undo_file = _side_files(journal)
+    had_journal = os.path.lexists(journal)
+    where = journal
+    try:
+        for f in folders:
+            where = f.slot.dest(f.leaf)
+            stage = f.slot.stage(key)
+            _make_stage(stage)
+            files = _write_stage(stage, f.files)
+            listed = _listing(plan["published"], f.slot.name, f.leaf)
+            _carry_forward(f.slot.dest(f.leaf), stage, files, listed)
+            for rel, is_dir in _entries(stage):
+                if is_dir:
+                    _fsync_dir(stage.joinpath(*rel.split("/")))
+            _fsync_dir(stage)
+            pending.append(
+                {"name": f.slot.name, "leaf": f.leaf, "inode": _dir_ident(stage), "files": files}
+            )
+            fault(f"staged:{f.slot.name}")
+        where = journal
+        _write_journal(done_file, _closed(key, plan["published"], pending))
+        _write_journal(undo_file, {**plan, "key": key, "phase": "done", "pending": []})
+        _write_journal(
+            journal,
+            {"key": key, "phase": "publishing", "published": plan["published"], "pending": pending},
         )
-        for rel, is_dir in _entries(stage):
-            if is_dir:
-                _fsync_dir(stage.joinpath(*rel.split("/")))
-        _fsync_dir(stage)
-        pending.append(
-            {"name": f.slot.name, "leaf": f.leaf, "inode": _dir_ident(stage), "files": files}
-        )
-        fault(f"staged:{f.slot.name}")
-    _write_journal(
-        journal,
-        {"key": key, "phase": "publishing", "published": plan["published"], "pending": pending},
-    )
+    except OSError as exc:  # before the commit point: nothing is live, all of it is ours
+        _abandon(key, slots, journal)
+        raise not_written(where, exc) from exc
     fault("journal")
-    done, failed = _finish(key, slots, journal, {**plan, "pending": pending}, fault)
+    try:
+        done_notes, failed, done = _swap_all(key, by_name, pending, fault)
+    except OutputsNotWritten:
+        try:  # put every previous folder back, then the journal as it was before this run
+            for item in reversed(pending):
+                _undo(by_name[item["name"]], key, item)
+            if had_journal:
+                os.replace(undo_file, journal)
+            else:
+                journal.unlink()
+        except OSError:
+            pass  # the journal still says "publishing": the next run finishes this one
+        else:
+            _abandon(key, slots, journal)
+        raise
+    try:
+        done_notes += _sweep_all(key, by_name, done, plan["published"], fault)
+        if failed:
+            _write_journal(journal, _closed(key, plan["published"], done))
+        else:
+            os.replace(done_file, journal)
+        undo_file.unlink(missing_ok=True)
+    except OSError as exc:  # the new folders are live; the next run completes the bookkeeping
+        raise not_written(journal.parent, exc) from exc
+    fault("done")
     if failed:
-        raise PublishError("; ".join(done))
+        raise PublishError("; ".join(done_notes))
     _tidy(key, slots)
-    return notes + done
+    return notes + done_notes
 
 
 # --- a few files among others ---------------------------------------------------------------
