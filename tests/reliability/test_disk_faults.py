@@ -25,6 +25,7 @@ from evidence.runs import outputs as outputs_mod
 from evidence.runs.outputs import OutputsNotWritten
 from evidence.runs.workspace import Workspace
 from tests.conftest import RAW, synthesize
+from tests.flows.conftest import prefect_server  # noqa: F401  (the Prefect test server)
 from tests.report.test_report import add_trial
 
 RUN_DATE = "2026-11-25"
@@ -401,3 +402,46 @@ def test_reports_on_another_filesystem_than_the_processed_folder(
             shutil.rmtree(elsewhere, ignore_errors=True)
         elif elsewhere is not None and not elsewhere.is_relative_to(tmp_path):
             shutil.rmtree(elsewhere, ignore_errors=True)
+
+
+# --- the same under the orchestrator -----------------------------------------------------------
+
+
+@pytest.mark.usefixtures("prefect_server")
+def test_under_prefect_the_write_outputs_task_fails_with_the_same_line(
+    world: dict[str, Any], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId
+
+    from flows.synthesize import synthesize as flow
+
+    monkeypatch.setenv("EVIDENCE_RUN_DATE", RUN_DATE)
+    work = tmp_path / "out"
+    shutil.copytree(world["old"], work)
+    old = tree(work)
+    with pytest.MonkeyPatch.context() as mp:
+        Injector(mp, op="exchange", at=1)  # the report's exchange refused: disk full
+        state = flow(
+            None,
+            str(world["after"]),
+            str(work / "processed"),
+            str(work / "reports"),
+            return_state=True,
+        )
+    assert state.is_failed()
+    line = f"cannot write {work / 'reports' / 'baclofen'}: No space left on device"
+    assert line in (state.message or ""), state.message
+    with get_client(sync_client=True) as client:
+        runs = client.read_task_runs(
+            flow_run_filter=FlowRunFilter(
+                id=FlowRunFilterId(any_=[state.state_details.flow_run_id])
+            )
+        )
+    tasks = [r for r in runs if r.name.startswith("write-outputs")]
+    assert len(tasks) == 1, sorted(r.name for r in runs)
+    task = tasks[0].state
+    assert task is not None and task.is_failed(), task
+    assert line in (task.message or ""), task.message
+    now = tree(work)
+    assert now == old, leftovers(old, now)
