@@ -408,7 +408,7 @@ class Protocol(_Model):
     topics: list[Id] = Field(default_factory=list)
     trial_filter: str = ""
     indications: list[Indication]
-    dose_tiers: dict[str, RouteTiers]  # keyed by the data's routes (checked below)
+    dose_tiers: dict[str, RouteTiers]
     # Absent: no dose-response analysis is attempted, and the table says so.
     dose_response: DoseResponseSpec | None = None
     side_effects: list[SideEffectRow] = Field(default_factory=list)
@@ -451,10 +451,6 @@ class Protocol(_Model):
             raise ValueError(f"indication and outcome ids give the same figure name: {clash}")
         if dupes := _repeated(i.row for i in self.interactions):
             raise ValueError(f"interaction rows repeat: {dupes}")
-        if bad := sorted(set(self.dose_tiers) - set(ROUTES)):
-            raise ValueError(
-                f"dose_tiers: unknown route(s) {bad} (the data's routes: {', '.join(ROUTES)})"
-            )
         return self
 
     @property

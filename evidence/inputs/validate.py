@@ -596,6 +596,11 @@ def validate_inputs(
         rows, errs = check_rows(name, path, model, key)
         tables[name] = rows
         issues += errs
+    if any(i.field == "(file)" for i in issues):
+        # A table that could not be read at all: checks across files would only report its
+        # rows as missing, hundreds of times over.
+        issues += check_rule_set(data, protocol)
+        return tables, sorted(set(issues), key=Issue.sort_key)
     issues += check_cross(tables, protocol)
     if protocol.files.screening:
         issues += check_screening(data, protocol, tables, Path(cache or data / "pubmed"))
