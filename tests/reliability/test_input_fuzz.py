@@ -319,7 +319,8 @@ KINDS: list[Kind] = [
         edit(
             RULES,
             "    - level: Experimental/limited\n      all:\n        - [trials",
-            "    - level: Experimental/limited\n      all: []\n    - level: Mixed\n      all:\n        - [trials",
+            "    - level: Experimental/limited\n      all: []\n"
+            "    - level: Mixed\n      all:\n        - [trials",
         ),
         "evidence_levels_v3.yaml",
         "unreachable",
