@@ -80,7 +80,7 @@ def _shown(value: object) -> str:
 
 def check_rule_set_file(path: Path, label: str, protocol: Protocol) -> list[Any]:
     """Every problem of the rule set at `path` (shown as `label`), as `validate.Issue`s."""
-    from evidence.inputs.validate import Issue
+    from evidence.inputs.validate import Issue, file_issue
 
     def issue(where: str | int, fld: str, found: object, expected: str) -> Issue:
         return Issue(
@@ -90,7 +90,7 @@ def check_rule_set_file(path: Path, label: str, protocol: Protocol) -> list[Any]
     try:
         raw = load_yaml(path, label)
     except InputFileError as exc:
-        return [issue(exc.line, "(file)", exc.problem, "expected UTF-8 YAML (see the message)")]
+        return [file_issue(exc)]
     if not isinstance(raw, dict):
         return [issue(0, "(top)", raw, "expected a mapping of rule-set sections")]
     from evidence.rating.rules import (

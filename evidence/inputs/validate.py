@@ -316,9 +316,8 @@ def _check_risk_of_bias(
 
 def file_issue(exc: InputFileError) -> Issue:
     """A file that cannot be read as UTF-8 text, CSV or YAML, at the line it fails on."""
-    return Issue(
-        exc.label, exc.line, "(file)", exc.problem, "expected UTF-8 text (see the message)"
-    )
+    where = f" at column {exc.column}" if exc.column else ""
+    return Issue(exc.label, exc.line, "(file)", exc.problem + where, "expected UTF-8 text")
 
 
 def _repeated(values: list[str]) -> list[str]:
