@@ -1,9 +1,10 @@
 """The one YAML loader for every YAML file the project reads (protocols, rule sets, claims,
 citations, search configurations).
 
-Safe and bounded: no Python objects (a safe loader); no anchors or aliases at all (none of the
-project's files uses one, and an alias "bomb" of nested references expands to billions of
-nodes for whatever walks the result); no key given twice in one mapping (YAML keeps the last
+Safe and bounded: no Python objects (a safe loader); aliases only within a budget (none of the
+project's own files uses one, but `yaml.safe_dump` writes them for shared values; an alias
+"bomb" of nested references would expand to billions of values for whatever walks the result,
+so a document past `MAX_NODES` values once expanded is refused before it is built); no key given twice in one mapping (YAML keeps the last
 silently); numbers only in plain decimal (YAML 1.1 would read `1_000`, `0x1F` or `1:30` as
 integers, and `.nan` / `.inf` as floats); a size cap before parsing (`textfile.MAX_INPUT_BYTES`),
 and libyaml's own nesting limit. Every refusal is an `InputFileError` naming file:line:column.
@@ -17,11 +18,14 @@ from typing import Any
 
 import yaml
 from yaml.constructor import ConstructorError
-from yaml.nodes import MappingNode, ScalarNode
+from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
 from evidence.inputs.textfile import InputFileError, parse_number, read_text
 
 _Base: type = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml when built with it
+# The most values a document may hold with its aliases expanded: the bundled files hold a few
+# thousand; an alias bomb of ten nested lists of nine holds billions.
+MAX_NODES = 200_000
 
 
 class StrictLoader(_Base):  # type: ignore[misc, valid-type]
@@ -77,18 +81,27 @@ StrictLoader.add_implicit_resolver(
 )
 
 
-def _no_aliases(text: str, label: str) -> None:
-    """Refuse any anchor or alias before anything is composed (linear in the text)."""
-    for event in yaml.parse(text, Loader=_Base):
-        if isinstance(event, yaml.AliasEvent) or getattr(event, "anchor", None):
-            mark = event.start_mark
-            raise InputFileError(
-                label,
-                "YAML anchors and aliases (& and *) are not accepted in input files; "
-                "write the value out",
-                mark.line + 1,
-                mark.column + 1,
-            )
+def _expanded_size(root: Node) -> int:
+    """How many nodes the document holds once every alias is expanded: linear in the composed
+    graph (each node counted once, its size remembered), stopping past `MAX_NODES`."""
+    sizes: dict[int, int] = {}
+    stack: list[tuple[Node, bool]] = [(root, False)]
+    while stack:
+        node, done = stack.pop()
+        if id(node) in sizes:
+            continue
+        if isinstance(node, SequenceNode):
+            children: list[Node] = list(node.value)
+        elif isinstance(node, MappingNode):
+            children = [n for pair in node.value for n in pair]
+        else:
+            children = []
+        if done:
+            sizes[id(node)] = min(MAX_NODES + 1, 1 + sum(sizes[id(c)] for c in children))
+            continue
+        stack.append((node, True))
+        stack.extend((c, False) for c in children if id(c) not in sizes)
+    return sizes[id(root)]
 
 
 def _error(exc: yaml.YAMLError, label: str) -> InputFileError:
@@ -101,13 +114,27 @@ def _error(exc: yaml.YAMLError, label: str) -> InputFileError:
 
 def parse_yaml(text: str, label: str) -> Any:
     """One YAML document from `text`, under the rules above."""
+    loader = StrictLoader(text)
     try:
-        _no_aliases(text, label)
-        return yaml.load(text, Loader=StrictLoader)  # StrictLoader is a safe loader
+        node = loader.get_single_node()
+        if node is None:
+            return None
+        if _expanded_size(node) > MAX_NODES:
+            mark = node.start_mark
+            raise InputFileError(
+                label,
+                f"more than {MAX_NODES} values once its aliases (*) are expanded "
+                "(an alias bomb?); write the values out",
+                mark.line + 1,
+                mark.column + 1,
+            )
+        return loader.construct_document(node)
     except yaml.YAMLError as exc:
         raise _error(exc, label) from None
     except RecursionError:
         raise InputFileError(label, "not valid YAML: nested too deeply") from None
+    finally:
+        loader.dispose()
 
 
 def load_yaml(path: Path | str, label: str | None = None) -> Any:

@@ -220,7 +220,7 @@ KINDS: list[Kind] = [
         "anchor and alias",
         edit(PROTOCOL, "topics: [safety", "x: &t 1\ny: *t\ntopics: [safety"),
         "baclofen.yaml",
-        "alias",
+        "field x",
     ),
     bad(
         "wrong type (text for a number)",
