@@ -4,7 +4,8 @@ Safe and bounded: no Python objects (a safe loader); aliases only within a budge
 project's own files uses one, but `yaml.safe_dump` writes them for shared values; an alias
 "bomb" of nested references would expand to billions of values for whatever walks the result,
 so a document past `MAX_NODES` values once expanded is refused before it is built); no key
-given twice in one mapping (YAML keeps the last silently); numbers only in plain decimal (YAML 1.1 would read `1_000`, `0x1F` or `1:30` as
+given twice in one mapping (YAML keeps the last silently); numbers only in plain decimal
+(YAML 1.1 would read `1_000`, `0x1F` or `1:30` as
 integers, and `.nan` / `.inf` as floats); a size cap before parsing (`textfile.MAX_INPUT_BYTES`),
 and libyaml's own nesting limit. Every refusal is an `InputFileError` naming file:line:column.
 """
