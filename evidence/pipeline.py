@@ -364,9 +364,7 @@ def report(
         changes=changes,
         uses=uses,
         findings=sof_rows,
-        other_sensitivity=unattached(
-            sensitivity, {s.key for f in sof_rows for s in f.sensitivity}
-        ),
+        other_sensitivity=unattached(sensitivity, {s.key for f in sof_rows for s in f.sensitivity}),
         figures=figs,
         dosage=dosage,
         side_effects=side,

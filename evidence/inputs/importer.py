@@ -12,7 +12,8 @@ from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from evidence.io import atomic_write_bytes, csv_text, read_csv_rows
+from evidence.inputs.textfile import read_csv_rows
+from evidence.io import atomic_write_bytes, csv_text
 from evidence.safepath import check_id, inside
 
 # Tables that get a `row_id` key, and the column whose value prefixes it.

@@ -8,7 +8,6 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Annotated, Literal
 
-import yaml
 from pydantic import (
     AfterValidator,
     BaseModel,
@@ -18,6 +17,9 @@ from pydantic import (
     model_validator,
 )
 
+from evidence.inputs.schemas import ROUTES
+from evidence.inputs.textfile import InputFileError
+from evidence.inputs.yamlfile import load_yaml
 from evidence.safepath import ID_RULE, is_id, relative_name
 
 Measure = Literal["RR", "OR", "RD", "MD", "SMD", "PLO", "PR", "GEN"]
@@ -78,7 +80,9 @@ class ProtocolError(ValueError):
 
 
 class _Model(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # No NaN or infinity anywhere in a protocol: a cut point, threshold or tolerance that is not
+    # finite compares false with everything and silently changes a tier, a rating or a diff.
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
 
 class DrugSpec(_Model):
@@ -152,6 +156,13 @@ def _designs(value: list[str] | None) -> list[str] | None:
     return value
 
 
+def _routes(value: list[str] | None) -> list[str] | None:
+    """A route the data's `route` column cannot hold would make the comparison empty."""
+    if value is not None and (bad := sorted(set(value) - set(ROUTES))):
+        raise ValueError(f"unknown route(s) {bad} (the data's routes: {', '.join(ROUTES)})")
+    return value
+
+
 class ComparisonSpec(_Model):
     """One PICO comparison of an indication: which studies may pool together.
 
@@ -161,7 +172,7 @@ class ComparisonSpec(_Model):
 
     id: Id
     label: str
-    routes: list[str] | None = None  # the intervention's route (studies.route)
+    routes: Annotated[list[str] | None, AfterValidator(_routes)] = None  # studies.route
     comparator: ComparatorClass | None = None
     comparator_names: list[str] | None = None  # active/usual-care names accepted (prefix match)
     designs: Annotated[list[str] | None, AfterValidator(_designs)] = None
@@ -208,8 +219,9 @@ class Indication(_Model):
 
 
 class Tier(_Model):
-    label: str
-    max: float | None = None
+    label: str = Field(min_length=1)
+    max: float | None = Field(default=None, gt=0)  # a daily dose: a cut point at or below 0 is
+    # a tier no study falls into
 
 
 class RouteTiers(_Model):
@@ -225,6 +237,8 @@ class RouteTiers(_Model):
         bounded = [c for c in cuts if c is not None]
         if bounded != sorted(bounded) or len(set(bounded)) != len(bounded):
             raise ValueError(f"tier cut points must increase, got {bounded}")
+        if dupes := _repeated(t.label for t in self.tiers):
+            raise ValueError(f"tier labels repeat: {dupes}")
         return self
 
     def tier_of(self, dose: float) -> str:
@@ -458,8 +472,14 @@ def _shown(value: object) -> str:
 
 
 def parse_protocol(data: object, source: str = "<protocol>") -> Protocol:
+    """The protocol in `data`, checked strictly: each value of its own type (no text for a
+    number, no number for text or a flag), finite, in range, known and unique."""
+    if not isinstance(data, dict):
+        raise ProtocolError(
+            f"{source}: expected a mapping of protocol fields, found {_shown(data)}"
+        )
     try:
-        return Protocol.model_validate(data)
+        return Protocol.model_validate(data, strict=True)
     except ValidationError as exc:
         lines = [
             f"{source}: field {'.'.join(str(p) for p in err['loc']) or '(top)'}: "
@@ -475,7 +495,7 @@ def load_protocol(path: str | Path) -> Protocol:
     if not path.is_file():
         raise ProtocolError(f"{path}: protocol file not found")
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except yaml.YAMLError as exc:
-        raise ProtocolError(f"{path}: not valid YAML: {exc}") from None
+        data = load_yaml(path)
+    except InputFileError as exc:
+        raise ProtocolError(str(exc)) from None
     return parse_protocol(data, str(path))

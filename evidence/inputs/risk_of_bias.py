@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Literal, cast
 
 from evidence.inputs.schemas import ROB_DOMAINS, ROB_JUDGEMENTS
-from evidence.io import read_csv_rows
+from evidence.inputs.textfile import read_csv_rows
 
 Judgement = Literal["low", "some_concerns", "high", "no_information"]
 # Domain column → the domain's name in words, for reasons and reports.

@@ -11,6 +11,7 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict
 
+from evidence.inputs.textfile import parse_number
 from evidence.safepath import PMID_RE
 
 DESIGNS = (
@@ -85,13 +86,9 @@ def _blank(v: Any) -> Any:
     return None if v is None or (isinstance(v, str) and v.strip() == "") else v
 
 
-# No count, mean, SD, dose or effect this pipeline pools comes near this; a value beyond it is a
-# data-entry error, and would overflow the pooling (variances are squares of SDs).
-MAX_MAGNITUDE = 1e12
-
-
 def _num(kind: type, lo: float | None = None, lo_open: bool = False, hi: float | None = None):
-    """Parse a number from text, with bounds, giving the expectation in the error."""
+    """Parse a number from text (`textfile.parse_number`, the one parser a run uses too), with
+    bounds, giving the expectation in the error."""
     bound = ""
     if lo is not None:
         bound = f" {'>' if lo_open else '≥'} {lo:g}"
@@ -103,22 +100,16 @@ def _num(kind: type, lo: float | None = None, lo_open: bool = False, hi: float |
         v = _blank(v)
         if v is None:
             return None
-        try:
-            x = float(v)
-        except (TypeError, ValueError):
-            raise ValueError(f"expected {what}") from None
-        if x != x or x in (float("inf"), float("-inf")):
+        if not isinstance(v, str):
             raise ValueError(f"expected {what}")
-        if kind is int:
-            if not float(x).is_integer() or not re.fullmatch(r"-?\d+(\.0*)?", str(v).strip()):
-                raise ValueError(f"expected {what}")
-            x = int(x)
+        try:
+            x = parse_number(v, integer=kind is int)
+        except ValueError as exc:
+            raise ValueError(f"expected {what}: {exc}") from None
         if lo is not None and (x <= lo if lo_open else x < lo):
             raise ValueError(f"expected {what}")
         if hi is not None and x > hi:
             raise ValueError(f"expected {what}")
-        if abs(x) > MAX_MAGNITUDE:
-            raise ValueError(f"expected {what}, within ±{MAX_MAGNITUDE:g} (a data-entry error?)")
         return x
 
     return BeforeValidator(parse)

@@ -20,7 +20,8 @@ from datetime import date
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from evidence.io import csv_text, read_csv_rows
+from evidence.inputs.textfile import read_csv_rows
+from evidence.io import csv_text
 from evidence.safepath import ID_RE, PMID_RE
 
 if TYPE_CHECKING:

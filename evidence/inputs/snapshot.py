@@ -7,14 +7,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pandas as pd
-import yaml
 
 from evidence.inputs.documents import Citations, Claims
 from evidence.inputs.protocol import Protocol
 from evidence.inputs.risk_of_bias import RiskOfBias, load_risk_of_bias
 from evidence.inputs.screening import Decision, load_decisions
 from evidence.inputs.source_hosts import HostMark, load_source_hosts
+from evidence.inputs.textfile import parse_number, read_csv_rows
 from evidence.inputs.validate import Issue, data_file, validate_inputs
+from evidence.inputs.yamlfile import load_yaml
 from evidence.safepath import inside
 
 INT_COLS = {"year", "n_total", "n", "events", "k", "participants"}
@@ -69,14 +70,25 @@ class Snapshot:
     screening: list[Decision] = field(default_factory=list)
 
 
+def _numbers(text: pd.Series, integer: bool) -> pd.api.extensions.ExtensionArray:
+    """The column's numbers, parsed by the same function validation used (`parse_number`)."""
+    values = [parse_number(t, integer=integer) if t else None for t in text]
+    return pd.array(values, dtype="Int64" if integer else "Float64")
+
+
 def _typed(path: Path) -> pd.DataFrame:
-    frame = pd.read_csv(path, dtype=str, keep_default_na=False, encoding="utf-8")
+    """The table as `validate` read it (`textfile.read_csv_rows`): the same decoding, the same
+    rows, the same numbers."""
+    header, rows = read_csv_rows(path)
+    frame = pd.DataFrame(
+        [[r.get(c, "") for c in header] for _, r in rows], columns=header, dtype=object
+    )
     for col in frame.columns:
-        text = frame[col].str.strip()
+        text = frame[col].astype(str).str.strip()
         if col in INT_COLS:
-            frame[col] = pd.to_numeric(text.replace("", None)).astype("Int64")
+            frame[col] = _numbers(text, integer=True)
         elif col in FLOAT_COLS:
-            frame[col] = pd.to_numeric(text.replace("", None)).astype("Float64")
+            frame[col] = _numbers(text, integer=False)
         elif col in BOOL_COLS:
             frame[col] = text.map({"true": True, "false": False}).astype("boolean")
         else:
@@ -124,16 +136,12 @@ def load_snapshot(data: Path, protocol: Protocol, protocol_path: Path | None = N
         )
     }
     claims = (
-        Claims.model_validate(
-            yaml.safe_load(data_file(data, protocol, "claims").read_text("utf-8"))
-        )
+        Claims.model_validate(load_yaml(data_file(data, protocol, "claims")))
         if files.claims
         else None
     )
     citations = (
-        Citations.model_validate(
-            yaml.safe_load(data_file(data, protocol, "citations").read_text("utf-8"))
-        )
+        Citations.model_validate(load_yaml(data_file(data, protocol, "citations")))
         if files.citations
         else None
     )

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from evidence.io import read_csv_rows
+from evidence.inputs.textfile import read_csv_rows
 
 KINDS: dict[str, str] = {
     "mirror": "mirror",

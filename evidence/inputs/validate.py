@@ -10,7 +10,6 @@ from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
-import yaml
 from pydantic import BaseModel, ValidationError
 
 from evidence.inputs.documents import Citations, Claims
@@ -34,7 +33,8 @@ from evidence.inputs.screening import (
     problems,
     study_record,
 )
-from evidence.io import read_csv_rows
+from evidence.inputs.textfile import InputFileError, read_csv_rows
+from evidence.inputs.yamlfile import load_yaml
 from evidence.safepath import UnsafePath, inside
 
 # (table, lower bound, upper bound) columns that must be in order when both are given.
@@ -44,6 +44,11 @@ ORDERED_PAIRS = (
     ("published_syntheses", "ci_low", "ci_high"),
     ("dosing_facts", "value_min", "value_max"),
 )
+
+
+# Tables a run cannot do without: one holding only its header is refused here, not in the
+# middle of a run.
+NEEDS_ROWS = frozenset({"studies", "outcomes", "study_effects", "pubmed_records"})
 
 
 @dataclass(frozen=True, order=True)
@@ -86,9 +91,18 @@ def check_rows(
         return TableRows(name, path, []), [
             Issue(label, 0, "(file)", "missing", "expected the file")
         ]
-    header, rows = read_csv_rows(path)
+    try:
+        header, rows = read_csv_rows(path, label)
+    except InputFileError as exc:
+        return TableRows(name, path, []), [file_issue(exc)]
     required = [f for f, info in model.model_fields.items() if info.is_required()]
     known = set(model.model_fields)
+    for col in _repeated(header):
+        issues.append(Issue(label, 1, col, "twice in the header", "expected each column once"))
+    if not rows and name in NEEDS_ROWS:
+        issues.append(
+            Issue(label, 2, "(row)", "no rows", "expected at least one row (a run needs them)")
+        )
     for col in known:
         if col not in header:
             issues.append(
@@ -300,15 +314,23 @@ def _check_risk_of_bias(
     return issues
 
 
-def _yaml(path: Path) -> tuple[object, list[Issue]]:
+def file_issue(exc: InputFileError) -> Issue:
+    """A file that cannot be read as UTF-8 text, CSV or YAML, at the line it fails on."""
+    where = f" at column {exc.column}" if exc.column else ""
+    return Issue(exc.label, exc.line, "(file)", exc.problem + where, "expected UTF-8 text")
+
+
+def _repeated(values: list[str]) -> list[str]:
+    return sorted(v for v, n in Counter(values).items() if n > 1)
+
+
+def _yaml(path: Path, label: str | None = None) -> tuple[object, list[Issue]]:
     if not path.is_file():
-        return None, [Issue(path.name, 0, "(file)", "missing", "expected the file")]
+        return None, [Issue(label or path.name, 0, "(file)", "missing", "expected the file")]
     try:
-        return yaml.safe_load(path.read_text(encoding="utf-8")), []
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        line = mark.line + 1 if mark else 0
-        return None, [Issue(path.name, line, "(yaml)", str(exc).splitlines()[0], "expected YAML")]
+        return load_yaml(path, label or path.name), []
+    except InputFileError as exc:
+        return None, [file_issue(exc)]
 
 
 def _model_issues(label: str, exc: ValidationError) -> list[Issue]:
@@ -358,14 +380,17 @@ def _outside(protocol: Protocol, name: str, where: str = "files") -> Issue:
 
 
 def check_rule_set(data: Path, protocol: Protocol) -> list[Issue]:
-    """The rule set must exist inside the data folder; the rating step reads it."""
+    """The rule set must exist inside the data folder, and pass `rulecheck` (the rating step
+    reads it)."""
+    from evidence.inputs.rulecheck import check_rule_set_file
+
     try:
         path = inside(data, protocol.rating.rule_set)
     except UnsafePath:
         return [_outside(protocol, "rule_set", "rating")]
     if not path.is_file():
         return [Issue(protocol.rating.rule_set, 0, "(file)", "missing", "expected the file")]
-    return []
+    return check_rule_set_file(path, protocol.rating.rule_set, protocol)
 
 
 def check_documents(data: Path, protocol: Protocol, study_ids: set[str]) -> list[Issue]:
@@ -381,7 +406,7 @@ def check_documents(data: Path, protocol: Protocol, study_ids: set[str]) -> list
         return issues
     if protocol.files.citations:
         path = data_file(data, protocol, "citations")
-        raw, errs = _yaml(path)
+        raw, errs = _yaml(path, protocol.files.citations)
         issues += errs
         label = protocol.files.citations
         if raw is not None:
@@ -448,7 +473,7 @@ def check_documents(data: Path, protocol: Protocol, study_ids: set[str]) -> list
                                 )
     if protocol.files.claims:
         path = data_file(data, protocol, "claims")
-        raw, errs = _yaml(path)
+        raw, errs = _yaml(path, protocol.files.claims)
         issues += errs
         label = protocol.files.claims
         if raw is not None:
@@ -516,7 +541,10 @@ def check_screening(
     if not path.is_file():
         return []
     label = path.name
-    header, _ = read_csv_rows(path)
+    try:
+        header, _ = read_csv_rows(path, label)
+    except InputFileError as exc:
+        return [file_issue(exc)]
     issues = [
         Issue(label, 1, col, "no such column", "expected the column in the header")
         for col in SCREENING_COLUMNS
@@ -567,6 +595,11 @@ def validate_inputs(
         rows, errs = check_rows(name, path, model, key)
         tables[name] = rows
         issues += errs
+    if any(i.field == "(file)" for i in issues):
+        # A table that could not be read at all: checks across files would only report its
+        # rows as missing, hundreds of times over.
+        issues += check_rule_set(data, protocol)
+        return tables, sorted(set(issues), key=Issue.sort_key)
     issues += check_cross(tables, protocol)
     if protocol.files.screening:
         issues += check_screening(data, protocol, tables, Path(cache or data / "pubmed"))

@@ -163,8 +163,10 @@ def state_lock(path: Path, timeout: float | None = None) -> Iterator[None]:
             shared=False,
             wait=True,
             timeout=limit,
-            busy=lambda: f"{path}: another search held its lock ({lock.name}) for more than "
-            f"{limit:g} s; nothing was changed",
+            busy=lambda: (
+                f"{path}: another search held its lock ({lock.name}) for more than "
+                f"{limit:g} s; nothing was changed"
+            ),
             poll=0.01,
         )
         yield

@@ -81,8 +81,7 @@ def grade_outcome(
     inc = judge_inconsistency(rules["inconsistency"], het, ci_low, ci_high, show)
     ind = indirectness or _not_judged(
         "indirectness",
-        "no indirectness assessment of the pool's population, intervention, "
-        "comparator and outcome",
+        "no indirectness assessment of the pool's population, intervention, comparator and outcome",
     )
     imp = judge_imprecision(
         rules["imprecision"],

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import math
 import operator
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from evidence.inputs.yamlfile import load_yaml
 
 LEVELS = ("Strong", "Mixed", "Preclinical", "Experimental/limited", "Insufficient")
 OPS = {
@@ -131,7 +133,133 @@ class Rating:
 
 
 def load_rules(path: Path) -> RuleSet:
-    return RuleSet.model_validate(yaml.safe_load(Path(path).read_text(encoding="utf-8")))
+    """The rule set at `path`, read by the project's one YAML loader and checked strictly
+    (no text where a number belongs); `InputFileError` or `ValidationError` otherwise."""
+    return RuleSet.model_validate(load_yaml(path), strict=True)
+
+
+# What each list of rules may test, and the values each feature can take: `count` (0, 1, ...),
+# `share` (0 to 1), `rank` (-1, 0, 1, ...), `int` (any whole number), `bool`. Names come from
+# evidence.rating.features (interaction rows), evidence.rating.comparisons (comparisons and
+# indications) and evidence.tables.claims_audit (verdicts); a name not listed here is refused
+# by `evidence validate`, as the rating would refuse it.
+Domain = Literal["count", "share", "rank", "int", "bool"]
+_COUNT: Domain = "count"
+INTERACTION_FEATURES: dict[str, Domain] = {
+    **dict.fromkeys(
+        "placebo_rcts active_rcts placebo_rcts_with_direction rcts_with_direction reviews "
+        "narrative_reviews observational case_reports preclinical human_studies "
+        "published_significant published_null pooled_benefit pooled_null pooled_harm".split(),
+        _COUNT,
+    ),
+    "placebo_favour_share": "share",
+    "active_supportive_share": "share",
+    "preclinical_minus_human_trials": "int",
+    "published_conflict": "bool",
+    "pooled_conflict": "bool",
+}
+COMPARISON_FEATURES: dict[str, Domain] = {
+    **dict.fromkeys(
+        "trials evidence_trials pooled_outcomes pooled_benefit pooled_null pooled_harm "
+        "pooled_benefit_k vote_trials vote_favour vote_against".split(),
+        _COUNT,
+    ),
+    "pooled_benefit_certainty": "rank",
+    "vote_favour_share": "share",
+    "vote_other_share": "share",
+    "sign_test_p": "share",
+}
+INDICATION_FEATURES: dict[str, Domain] = dict.fromkeys(
+    ["human_controlled_trials", "preclinical", "human_studies"], _COUNT
+)
+CLAIM_FEATURES: dict[str, Domain] = {
+    **dict.fromkeys(
+        "pool_benefit pool_null pool_harm trials_favour trials_null trials_against "
+        "controlled_favour controlled_not_favour uncontrolled_favour preclinical human_studies "
+        "syntheses_excluding_null syntheses_including_null figures_uncontrolled "
+        "figures_controlled human_same human_opposite nonhuman_same nonhuman_opposite "
+        "linked_recommendations linked_statements band_gap".split(),
+        _COUNT,
+    ),
+    **dict.fromkeys(
+        "trials_against_only same_level about_studies within_recommended within_studied "
+        "claims_reversible reversibility_reported assessable dose_dependence_unshown signals "
+        "human_evidence".split(),
+        "bool",
+    ),
+    "overstated_by": "int",
+    "strength_rank": "int",
+}
+_RANGES: dict[str, tuple[float, float]] = {
+    "count": (0, math.inf),
+    "share": (0, 1),
+    "rank": (-1, math.inf),
+    "int": (-math.inf, math.inf),
+}
+
+
+def _always_never(domain: Domain, op: str, value: float | bool) -> tuple[bool, bool]:
+    """Whether `feature op value` holds for every value of the feature's domain, or for none
+    (a feature that is unknown, None, makes a condition false whatever it says)."""
+    if domain == "bool":
+        results = [bool(OPS[op](x, value)) for x in (False, True)]
+        return all(results), not any(results)
+    lo, hi = _RANGES[domain]
+    whole = domain != "share"
+    v = float(value)
+    outside = v < lo or v > hi or (whole and not v.is_integer())
+    always, never = {
+        ">=": (lo >= v, hi < v),
+        ">": (lo > v, hi <= v),
+        "<=": (hi <= v, lo > v),
+        "<": (hi < v, lo >= v),
+        "==": (lo == hi == v, outside),
+        "!=": (outside, lo == hi == v),
+    }[op]
+    return always, never
+
+
+def condition_problems(c: Condition, known: dict[str, Domain]) -> list[tuple[str, str, str]]:
+    """(field, found, expected) for a condition naming an unknown feature, comparing a flag with
+    a number (or the reverse), or holding always or never."""
+    if c.feature not in known:
+        return [("feature", c.feature, f"expected one of: {', '.join(sorted(known))}")]
+    domain = known[c.feature]
+    if (domain == "bool") != isinstance(c.value, bool):
+        want = "true or false" if domain == "bool" else "a number"
+        return [("value", c.describe(), f"expected {want}: {c.feature} is a {domain}")]
+    if domain == "bool" and c.op not in ("==", "!="):
+        return [("op", c.describe(), f"expected == or != for a flag ({c.feature})")]
+    always, never = _always_never(domain, c.op, c.value)
+    if always:
+        return [("(condition)", c.describe(), f"expected a test: it holds for every {domain}")]
+    if never:
+        return [("(condition)", c.describe(), f"expected a condition that can hold ({domain})")]
+    return []
+
+
+def rule_list_problems(
+    rules: Sequence[Any], known: dict[str, Domain]
+) -> list[tuple[str, str, str, str]]:
+    """(where, field, found, expected) in one ordered list of rules (tried first to last):
+    conditions as `condition_problems` says, and a rule before the last without any condition,
+    which holds always and leaves the rules after it unreachable."""
+    out: list[tuple[str, str, str, str]] = []
+    for i, rule in enumerate(rules):
+        for part in ("all", "any"):
+            for j, c in enumerate(getattr(rule, part)):
+                out += [(f"[{i}].{part}[{j}]", *p) for p in condition_problems(c, known)]
+        if i < len(rules) - 1 and not rule.all and not rule.any:
+            out.append(
+                (
+                    f"[{i}]",
+                    "(rule)",
+                    "no conditions",
+                    f"expected conditions: a rule before the last that always holds leaves "
+                    f"the {len(rules) - 1 - i} after it unreachable",
+                )
+            )
+    return out
 
 
 def rate(rules: RuleSet, features: dict[str, Any], summary: str) -> Rating:

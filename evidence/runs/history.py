@@ -124,8 +124,10 @@ def load_history(path: Path, protocol: str) -> list[Manifest]:
         raw = json.loads(path.read_text(encoding="utf-8"))
         if raw.get("protocol") != protocol:
             raise ValueError(f"it is the history of {raw.get('protocol')!r}, not {protocol!r}")
-        entries = [Manifest.from_dict(e | {"run_date": "", "packages": {}, "input_hashes": {}})
-                   for e in raw["runs"]]
+        entries = [
+            Manifest.from_dict(e | {"run_date": "", "packages": {}, "input_hashes": {}})
+            for e in raw["runs"]
+        ]
     except (ValueError, TypeError, KeyError, AttributeError) as exc:
         raise ValueError(f"{path}: not a readable run history ({exc}); fix or move it") from None
     return sorted(entries, key=lambda m: m.sequence)
@@ -133,8 +135,12 @@ def load_history(path: Path, protocol: str) -> list[Manifest]:
 
 def history_json(protocol: str, entries: list[Manifest]) -> str:
     runs = [m.entry() for m in sorted(entries, key=lambda m: m.sequence)]
-    return json.dumps({"protocol": protocol, "runs": runs}, sort_keys=True, indent=1,
-                      ensure_ascii=False) + "\n"
+    return (
+        json.dumps(
+            {"protocol": protocol, "runs": runs}, sort_keys=True, indent=1, ensure_ascii=False
+        )
+        + "\n"
+    )
 
 
 def load_archive(runs_dir: Path, protocol: str) -> list[Manifest]:
@@ -266,8 +272,9 @@ def _certainty_why(old: dict[str, str], new: dict[str, str]) -> str:
         judged, _, reason = text.partition(": ")
         if before is None or before.partition(": ")[0] != judged:
             was = before.partition(": ")[0] if before else "not recorded"
-            moved.append(f"{domain} {was} → {judged} ({reason})" if reason else
-                         f"{domain} {was} → {judged}")
+            moved.append(
+                f"{domain} {was} → {judged} ({reason})" if reason else f"{domain} {was} → {judged}"
+            )
     return "; ".join(moved) or "no domain's judgement moved (the starting level or count did)"
 
 
@@ -314,8 +321,10 @@ def compare(old: Manifest | None, new: Manifest, tolerance: float = DEFAULT_TOLE
         ),
         moved=tuple(moved),
         new_analyses=tuple(
-            sorted(f"{_label(new, k)}: {natural(new.pooled[k])}"
-                   for k in set(new.pooled) - set(old.pooled))
+            sorted(
+                f"{_label(new, k)}: {natural(new.pooled[k])}"
+                for k in set(new.pooled) - set(old.pooled)
+            )
         ),
         removed_analyses=tuple(sorted(_label(old, k) for k in set(old.pooled) - set(new.pooled))),
         ratings=tuple(ratings),
@@ -353,8 +362,10 @@ def advance(
 
 def _title(m: Manifest) -> str:
     dated = f", data of {m.data_date}" if m.data_date else ""
-    return f"## Run {m.sequence}: `{m.run_id}` (protocol {m.protocol_version}, rule set " \
-           f"{m.rule_set_version}{dated})"
+    return (
+        f"## Run {m.sequence}: `{m.run_id}` (protocol {m.protocol_version}, rule set "
+        f"{m.rule_set_version}{dated})"
+    )
 
 
 def changelog(protocol: str, entries: list[Manifest]) -> str:

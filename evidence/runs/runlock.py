@@ -82,11 +82,13 @@ def run_lock(
             shared=False,
             wait=wait,
             timeout=timeout,
-            busy=lambda: f"{directory}: {_holder(path)} is still writing here; "
-            "wait for it to finish or rerun with --wait",
-            waiting=None if on_wait is None else lambda: on_wait(
-                f"waiting for the {_holder(path)} to finish"
+            busy=lambda: (
+                f"{directory}: {_holder(path)} is still writing here; "
+                "wait for it to finish or rerun with --wait"
             ),
+            waiting=None
+            if on_wait is None
+            else lambda: on_wait(f"waiting for the {_holder(path)} to finish"),
         )
         info = {"pid": os.getpid(), "started": datetime.now(UTC).isoformat(timespec="seconds")}
         os.ftruncate(fd, 0)
