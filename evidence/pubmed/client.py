@@ -1,7 +1,7 @@
 """An E-utilities client for PubMed: search by Entrez date, fetch metadata in batches.
 
 Requests are built by Bio.Entrez (`_build_request`: parameter encoding, id joining, POST for
-long requests) but sent here with `urllib.request.urlopen(..., timeout=...)`, because
+long requests) but sent here with urllib and a timeout (`_OPENER.open(..., timeout=...)`), because
 Bio.Entrez's own sender (`_open`) keeps its rate limit in an unlocked global (threads burst past
 NCBI's limit), retries 429 and 5xx immediately without honouring `Retry-After`, and calls
 `urlopen` without a timeout. Not calling `_open` also makes `Entrez.max_tries` irrelevant.
