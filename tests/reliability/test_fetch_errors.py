@@ -192,3 +192,48 @@ def test_queued_records_without_metadata_are_fetched_next_time_and_gain_title(
         assert stored[pmid].design and stored[pmid].design_reason
     assert stored[queued].found == "2026-11-26"  # an old row keeps its found date
     assert refresh.fetch_list(cache, None, []) == []  # nothing left to fetch
+
+
+def test_search_live_with_a_failing_fetch_exits_1_and_the_next_run_fetches_the_queue(
+    standin: StandIn, data_copy: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from typer.testing import CliRunner
+
+    from evidence.cli import app
+    from evidence.pubmed.search import load_protocol_search
+
+    monkeypatch.setenv("EVIDENCE_EUTILS_URL", standin.url)
+    monkeypatch.setenv("NCBI_EMAIL", EMAIL)
+    monkeypatch.setenv("NCBI_API_KEY", KEY)
+    monkeypatch.setenv("EVIDENCE_EUTILS_TIMEOUT", "2")
+    monkeypatch.setenv("EVIDENCE_EUTILS_BACKOFF", "0.01")
+    monkeypatch.setenv("EVIDENCE_EUTILS_MAX_TRIES", "2")
+    spec = load_protocol_search(data_copy / "protocols" / "baclofen.yaml")
+    (first,) = _pmids(standin, 1)
+    for query in spec.queries:
+        standin.state.queries[query.term] = [first]
+    standin.state.add_fault(Fault("status", "efetch.fcgi", status=500, times=100, echo=True))
+    args = ["search", "--protocol", "baclofen", "--live", "--data", str(data_copy)]
+    args += ["--processed", str(tmp_path / "p"), "--reports", str(tmp_path / "r")]
+    runner = CliRunner()
+
+    failed = runner.invoke(app, args)
+    assert failed.exit_code == 1
+    lines = [line for line in failed.stderr.splitlines() if "fetching" in line]
+    assert len(lines) == 1 and "failed" in lines[0] and "queued" in lines[0]
+    assert KEY not in failed.output and EMAIL not in failed.output
+    cache = data_copy / "pubmed"
+    assert read_record(cache, first) is None
+    assert {(r.pmid, r.title) for r in load_queue(cache / QUEUE_FILE)} == {(first, "")}
+
+    # The server heals. The next night's window finds nothing new (the record's Entrez date
+    # is before it), yet the queued record is fetched and its row filled in.
+    standin.state.faults.clear()
+    before = len(standin.state.requests("efetch.fcgi"))
+    healed = runner.invoke(app, args)
+    assert healed.exit_code == 0, healed.output
+    assert len(standin.state.requests("efetch.fcgi")) == before + 1
+    record = read_record(cache, first)
+    rows = load_queue(cache / QUEUE_FILE)  # one row per indication that found it
+    assert record is not None and record.title and rows
+    assert all((r.pmid, r.title) == (first, record.title) and r.design for r in rows)
