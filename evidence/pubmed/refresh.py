@@ -51,6 +51,10 @@ class FetchFailed(RuntimeError):
         super().__init__(message)
         self.outcome = outcome
 
+    def __reduce__(self) -> tuple[type[FetchFailed], tuple[str, FetchOutcome]]:
+        # Task runners pickle a task's exception (Prefect results, Dask); keep the outcome.
+        return (type(self), (str(self), self.outcome))
+
 
 def search(
     client: EutilsClient,

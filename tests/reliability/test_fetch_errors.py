@@ -4,6 +4,7 @@ left without metadata by a failed fetch are fetched on the next run (issue #15, 
 from __future__ import annotations
 
 import hashlib
+import pickle
 from collections.abc import Iterator
 from datetime import date
 from pathlib import Path
@@ -100,6 +101,8 @@ def test_a_fetch_that_fails_every_time_raises_and_writes_nothing(
     assert "gave up after 4 tries" in str(caught.value)
     assert KEY not in str(caught.value) and EMAIL not in str(caught.value)
     assert caught.value.outcome.fetched == [] and caught.value.outcome.error
+    copy = pickle.loads(pickle.dumps(caught.value))  # as a task runner hands it back
+    assert str(copy) == str(caught.value) and copy.outcome == caught.value.outcome
     assert len(standin.state.requests("efetch.fcgi")) == 4
     assert _files(tmp_path) == before  # no record, no temporary file; the queue as it was
 
