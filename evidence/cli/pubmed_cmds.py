@@ -51,8 +51,10 @@ Find new PubMed records for each indication of a protocol and queue them for scr
 
 Live: each indication's query is searched by Entrez date from the day before its last
 successful search (or --since); PMIDs not in studies.csv or pubmed_records.csv join
-DATA/pubmed/queue.csv, their metadata is fetched into the cache, and the search date in
-DATA/pubmed/search_state.json advances for the indications that succeeded. Offline: no
+DATA/pubmed/queue.csv, their metadata is fetched into the cache (with that of queued
+records an earlier failed fetch left without it), and the search date in
+DATA/pubmed/search_state.json advances for the indications that succeeded. A failed search
+or fetch exits non-zero; what was stored stays stored. Offline: no
 search is made; the queue and the date of the last live search are shown.
 
 """
@@ -327,9 +329,15 @@ def search_cmd(
     today = _today()
     outcomes = refresh.search(client, cache, ws.data, spec, today, since_date)
     new = refresh.new_pmids(outcomes)
-    with _progress(len(new), "fetching new records") as advance:
-        fetched = refresh.fetch(client, cache, new, today, progress=advance)
-    missing, fetch_error = fetched.missing, fetched.error
+    # Queued records whose fetch failed on an earlier run are fetched again with the new ones.
+    wanted = refresh.fetch_list(cache, queue_path, outcomes)
+    fetch_error = ""
+    with _progress(len(wanted), "fetching records") as advance:
+        try:
+            fetched = refresh.fetch(client, cache, wanted, today, progress=advance)
+        except refresh.FetchFailed as exc:  # stored batches are kept; the rest stay queued
+            fetched, fetch_error = exc.outcome, str(exc)
+    missing = fetched.missing
     designs = refresh.classify(cache, new)
     rows = refresh.update_queue(cache, ws.data, spec, outcomes, today, designs)
     titles = {r.pmid: r.title for r in rows}
@@ -380,7 +388,10 @@ def search_cmd(
         for o in failed:
             typer.echo(f"search failed for {o.indication}: {o.error}", err=True)
         if fetch_error:
-            typer.echo(f"fetching new records failed: {fetch_error}", err=True)
+            typer.echo(
+                f"{fetch_error}. The records are queued and fetched again on the next live search.",
+                err=True,
+            )
         raise typer.Exit(1)
 
 

@@ -1,11 +1,14 @@
 """An E-utilities client for PubMed: search by Entrez date, fetch metadata in batches.
 
 Requests are built by Bio.Entrez (`_build_request`: parameter encoding, id joining, POST for
-long requests) but sent here with `urllib.request.urlopen(..., timeout=...)`, because
+long requests) but sent here with urllib and a timeout (`_OPENER.open(..., timeout=...)`), because
 Bio.Entrez's own sender (`_open`) keeps its rate limit in an unlocked global (threads burst past
 NCBI's limit), retries 429 and 5xx immediately without honouring `Retry-After`, and calls
 `urlopen` without a timeout. Not calling `_open` also makes `Entrez.max_tries` irrelevant.
-Responses are parsed with ElementTree, which never downloads a DTD.
+Every attempt, retries included, is sent inside one slot of the shared `RateLimiter`, and
+redirects are not followed (they would send a request outside it). Responses are parsed with
+ElementTree, which never downloads a DTD. Transient `<ERROR>` payloads inside an HTTP 200
+(`TRANSIENT_ERRORS`) are retried like 5xx, with the same backoff and number of tries.
 
 Settings come from the environment: `EVIDENCE_EUTILS_URL` (base URL), `NCBI_EMAIL`,
 `NCBI_API_KEY`, and optionally `EVIDENCE_EUTILS_TIMEOUT` (socket timeout, s),
@@ -63,6 +66,20 @@ MAX_RESPONSE_BYTES = 256 * 2**20
 _EXCERPT = 200  # characters of an error body quoted in messages
 EARLIEST = date(1800, 1, 1)
 _EMPTY_RESULT = "No items found."
+# <ERROR> texts NCBI sends inside an HTTP 200 when its back end fails for a while, e.g.
+# "Search Backend failed: Unable to open connection to #PMQuerySrv?dbaf=pubmed",
+# "Search Backend failed: Database is not supported: pubmed" (an outage: PubMed is always
+# supported), "Unable to obtain query #1" (the history server lost a set). Retried like 5xx;
+# any other error (a malformed query, a phrase not found) is the same on every try and raises.
+TRANSIENT_ERRORS = (
+    "search backend failed",
+    "backend failed",
+    "unable to obtain query",
+    "database is not supported",
+    "unable to open connection",
+    "temporarily unavailable",
+    "please try again",
+)
 
 T = TypeVar("T")
 
@@ -95,6 +112,14 @@ class EutilsQueryError(EutilsError):
         return super().scrubbed(clean)
 
     @property
+    def transient(self) -> bool:
+        """Whether NCBI reported a passing failure of its own (asking again may succeed)."""
+        return any(
+            kind == "ERROR" and any(mark in msg.lower() for mark in TRANSIENT_ERRORS)
+            for kind, msg in self.messages
+        )
+
+    @property
     def phrase_not_found(self) -> bool:
         """Whether NCBI only said part of the query matched nothing (not a malformed query)."""
         kinds = {kind for kind, _ in self.messages}
@@ -102,10 +127,24 @@ class EutilsQueryError(EutilsError):
 
 
 class _Retry(Exception):
-    def __init__(self, reason: str, retry_after: float | None = None) -> None:
+    def __init__(
+        self, reason: str, retry_after: float | None = None, *, throttled: bool = False
+    ) -> None:
         super().__init__(reason)
         self.reason = reason
         self.retry_after = retry_after
+        self.throttled = throttled  # NCBI said 429: too many requests
+
+
+class _NoRedirect(urllib.request.HTTPRedirectHandler):
+    """A redirect would send a second request outside the rate limiter's slot (and urllib
+    turns a redirected POST into a GET without its IDs): it surfaces as an HTTP error instead."""
+
+    def redirect_request(self, *args: Any, **kwargs: Any) -> None:
+        return None
+
+
+_OPENER = urllib.request.build_opener(_NoRedirect)
 
 
 def configure_entrez_cache(path: str | None = None) -> str:
@@ -323,8 +362,14 @@ class EutilsClient:
             request = Entrez._build_request(self._url(endpoint), self._params(params), post=post)
         except ValueError as exc:  # the message may hold the whole URL, key and email included
             raise EutilsError(f"{endpoint}: cannot build the request ({exc})") from None
+        with self._lock:
+            self.requests_made += 1
         try:
-            with urllib.request.urlopen(request, timeout=self.config.timeout) as response:
+            # The slot spans the send up to the status line, so the server's count holds
+            # (ratelimit's docstring); the body is read after the slot is given back.
+            with self.limiter.slot():
+                response = _OPENER.open(request, timeout=self.config.timeout)
+            with response:
                 return _read_bounded(response, self.config.max_response_bytes, endpoint)
         except HTTPError as exc:
             code = exc.code
@@ -333,7 +378,12 @@ class EutilsClient:
             exc.close()
             if code == 429 or 500 <= code < 600:
                 reason = f"HTTP {code}" + (f" ({detail})" if detail else "")
-                raise _Retry(reason, retry_after) from None
+                raise _Retry(reason, retry_after, throttled=code == 429) from None
+            if 300 <= code < 400:
+                detail = (
+                    "redirects are not followed, so every request passes the rate limit; "
+                    f"set {ENV_URL} to the address the service moved to"
+                )
             raise EutilsHTTPError(endpoint, code, detail) from None
         except ValueError as exc:  # e.g. an unknown URL scheme, quoted with the full URL
             raise EutilsError(f"{endpoint}: cannot send the request ({exc})") from None
@@ -364,21 +414,24 @@ class EutilsClient:
         tries = max(1, self.config.max_tries)
         last = ""
         for attempt in range(1, tries + 1):
-            self.limiter.acquire()
-            with self._lock:
-                self.requests_made += 1
             try:
-                return validate(self._send(endpoint, params, post))
+                try:
+                    return validate(self._send(endpoint, params, post))
+                except EutilsQueryError as exc:
+                    if not exc.transient:
+                        raise
+                    raise _Retry(str(exc)) from None
             except EutilsError as exc:
                 raise exc.scrubbed(self._scrub) from None
             except _Retry as retry:
                 last = self._scrub(retry.reason)
-                if attempt == tries:
-                    break
                 delay = min(self.config.max_backoff, self.config.backoff * 2 ** (attempt - 1))
                 if retry.retry_after is not None:
                     delay = max(delay, retry.retry_after)
-                    self.limiter.hold_off(retry.retry_after)
+                if retry.throttled or retry.retry_after is not None:
+                    self.limiter.hold_off(delay)  # every thread waits, not only this one
+                if attempt == tries:
+                    break
                 log.warning(
                     "%s: %s; retry %d of %d in %.2fs", endpoint, last, attempt, tries - 1, delay
                 )

@@ -5,8 +5,9 @@ NCBI sent them) under a real DOCTYPE header; esearch and epost answers follow th
 layout, and error answers are the fixtures themselves. Faults (429 with Retry-After, 5xx, slow
 answers, truncated bodies, error payloads, HTML pages, answers that echo the request back as
 NCBI's error messages can) are queued per endpoint. Every request
-is recorded with its arrival time and parameters so tests can check etiquette, batching and
-the rate at the server.
+is recorded with its arrival time (taken when its request line is read, on the clock the
+client's limiter uses) and parameters so tests can check etiquette, batching and the rate at
+the server (`max_per_window`).
 """
 
 from __future__ import annotations
@@ -36,6 +37,17 @@ _ENTREZ = re.compile(
     rb"<Day>(\d+)</Day>"
 )
 RATE_LIMIT_BODY = b'{"error":"API rate limit exceeded","count":"4","limit":"3"}'
+
+
+def max_in_window(times: Iterable[float], window: float = 1.0) -> int:
+    """The most of `times` inside any half-open window [t, t + window) (NCBI's per-second count)."""
+    ordered = sorted(times)
+    best, j = 0, 0
+    for i, start in enumerate(ordered):
+        while j < len(ordered) and ordered[j] < start + window:
+            j += 1
+        best = max(best, j - i)
+    return best
 
 
 def read_fixture(path: Path) -> bytes:
@@ -89,6 +101,7 @@ class Fault:
     times: int = 1
     when_id: str | None = None  # only requests whose `id` list holds this PMID
     echo: bool = False  # a `status` answer whose body quotes the request (URL and parameters)
+    location: str | None = None  # a `status` answer's Location header (a 3xx redirect)
 
 
 @dataclass
@@ -148,6 +161,14 @@ class StandInState:
     def requests(self, endpoint: str | None = None) -> list[Seen]:
         with self.lock:
             return [s for s in self.seen if endpoint is None or s.endpoint == endpoint]
+
+    def arrivals(self) -> list[float]:
+        """Every request's arrival time (time.monotonic, the client limiter's clock), sorted."""
+        return sorted(s.t for s in self.requests())
+
+    def max_per_window(self, window: float = 1.0) -> int:
+        """The most requests that arrived inside any half-open sliding window of `window` s."""
+        return max_in_window(self.arrivals(), window)
 
     # ------------------------------------------------------------------ internals
 
@@ -260,6 +281,12 @@ class _Handler(BaseHTTPRequestHandler):
     def log_message(self, format: str, *args: object) -> None:
         return
 
+    def parse_request(self) -> bool:
+        # The arrival time: taken as soon as the request line is in, before headers and body
+        # are read, so a slow handler thread cannot make requests look later than they came.
+        self.arrived = time.monotonic()
+        return super().parse_request()
+
     def do_GET(self) -> None:
         self._handle("GET", urlsplit(self.path).query)
 
@@ -271,7 +298,7 @@ class _Handler(BaseHTTPRequestHandler):
         state = self.server.state
         endpoint = urlsplit(self.path).path.rsplit("/", 1)[-1]
         params = {k: v[-1] for k, v in parse_qs(query, keep_blank_values=True).items()}
-        seen = Seen(time.monotonic(), endpoint, method, params)
+        seen = Seen(getattr(self, "arrived", time.monotonic()), endpoint, method, params)
         with state.lock:
             state.seen.append(seen)
         fault = state.take_fault(endpoint, params)
@@ -279,6 +306,8 @@ class _Handler(BaseHTTPRequestHandler):
             if fault is not None and fault.kind == "status":
                 seen.status = fault.status
                 headers = {"Retry-After": fault.retry_after} if fault.retry_after else {}
+                if fault.location:
+                    headers["Location"] = fault.location
                 body = RATE_LIMIT_BODY if fault.status == 429 else b"Server error"
                 if fault.echo:
                     body = f"Server error while answering {self._echo(query, params)}".encode()

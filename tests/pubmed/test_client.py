@@ -261,9 +261,10 @@ def test_rate_limit_holds_across_threads(standin: StandIn, make_client: Build) -
         t.join()
     times = [s.t for s in standin.state.requests()]
     assert len(times) == 8
+    # Counted as NCBI counts: requests per sliding second at the server. (Gaps between single
+    # arrivals are not asserted: a send the OS delays may arrive close to the next one, and the
+    # limiter keeps the per-second count, not the spacing, under the limit.)
     assert _max_in_window(times) <= 3
-    gaps = [b - a for a, b in itertools.pairwise(sorted(times))]
-    assert min(gaps) >= 1 / 3 - 0.03
 
 
 def test_an_api_key_raises_the_rate_to_ten(
