@@ -122,22 +122,3 @@ def write_frame(
     frame: pd.DataFrame, path: Path, float_format: str = "%.6g", neutralise: bool = True
 ) -> None:
     atomic_write_text(path, frame_to_csv_text(frame, float_format, neutralise))
-
-
-def read_csv_rows(path: Path) -> tuple[list[str], list[tuple[int, dict[str, str]]]]:
-    """Header and rows as text, each row with the line number it starts on (header = line 1)."""
-    with Path(path).open(encoding="utf-8", newline="") as fh:
-        reader = csv.reader(fh)
-        try:
-            header = next(reader)
-        except StopIteration:
-            return [], []
-        rows: list[tuple[int, dict[str, str]]] = []
-        line = reader.line_num + 1
-        for values in reader:
-            record = dict(zip(header, values, strict=False))
-            if len(values) != len(header):
-                record["__width__"] = str(len(values))
-            rows.append((line, record))
-            line = reader.line_num + 1
-    return header, rows

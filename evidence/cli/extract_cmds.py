@@ -35,7 +35,7 @@ def extract_template_cmd(
     """Write DATA/extraction/PMID/{studies,outcomes}.csv prefilled from the PubMed record, and
     risk_of_bias.csv where the protocol keeps risk-of-bias judgements."""
     from evidence.inputs import rawdata
-    from evidence.io import read_csv_rows
+    from evidence.inputs.textfile import read_csv_rows
     from evidence.pubmed.cache import read_record
     from evidence.pubmed.extraction import make_template, write_template
     from evidence.pubmed.search import QUEUE_FILE, load_queue

@@ -80,8 +80,8 @@ def screen_cmd(
         load_decisions,
         record_decisions,
     )
+    from evidence.inputs.textfile import read_csv_rows
     from evidence.inputs.validate import data_file
-    from evidence.io import read_csv_rows
     from evidence.runs.runlock import RunLocked
     from evidence.safepath import UnsafePath
 
@@ -124,8 +124,8 @@ def screen_cmd(
 def _list_awaiting(ws: Workspace, proto: Protocol, decided: set[str]) -> None:
     """One line per record with no decision in force, duplicates merged as the flow merges them
     (a study and its PubMed record are one record): the study id where there is one."""
+    from evidence.inputs.textfile import read_csv_rows
     from evidence.inputs.validate import data_file
-    from evidence.io import read_csv_rows
     from evidence.pubmed.cache import iter_cached
     from evidence.pubmed.search import QUEUE_FILE, load_queue
     from evidence.report.prisma import awaiting_records, source_records

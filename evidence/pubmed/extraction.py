@@ -28,8 +28,9 @@ from pathlib import Path
 
 from evidence.inputs import rawdata
 from evidence.inputs.protocol import Protocol
+from evidence.inputs.textfile import read_csv_rows
 from evidence.inputs.validate import Issue, validate_inputs
-from evidence.io import atomic_write_text, csv_text, read_csv_rows, sheet_uncell
+from evidence.io import atomic_write_text, csv_text, sheet_uncell
 from evidence.pubmed.classify import classify_design
 from evidence.pubmed.records import PubmedRecord
 from evidence.safepath import UnsafePath, check_pmid, inside

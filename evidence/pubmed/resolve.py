@@ -81,9 +81,9 @@ class Resolution:
 def _citation_candidates(path: Path | None) -> list[tuple[int, dict[str, Any]]]:
     if path is None or not Path(path).is_file():
         return []
-    import yaml
+    from evidence.inputs.yamlfile import load_yaml
 
-    data = yaml.safe_load(Path(path).read_text(encoding="utf-8")) or {}
+    data = load_yaml(path) or {}
     out: list[tuple[int, dict[str, Any]]] = []
     for citation in data.get("citations") or []:
         number = citation.get("number")
