@@ -368,6 +368,7 @@ def search_cmd(
                         "maxdate": o.maxdate.isoformat(),
                         "found": len(o.found),
                         "new": list(o.new),
+                        "by_mesh_date": list(o.by_mesh_date),
                         "error": o.error or None,
                     }
                     for o in outcomes

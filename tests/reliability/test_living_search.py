@@ -251,3 +251,35 @@ def test_delete_citation_on_import_removes_the_record_and_names_the_study(
     assert "1 deleted (DeleteCitation)" in result.output
     assert f"deleted: {RETRACTED}" in result.output  # the PMID never cached is not listed
     assert f"study reynaud_2017: its PubMed record {RETRACTED} was deleted" in result.output
+
+
+def test_search_update_cached_on_the_command_line(
+    standin: StandIn, data_copy: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from evidence.inputs.protocol import load_protocol
+    from evidence.pubmed.search import indication_term
+
+    proto = load_protocol(data_copy / "protocols" / "baclofen.yaml")
+    standin.state.queries = {
+        indication_term(i.pubmed_query, proto.trial_filter): [] for i in proto.indications
+    }
+    articles = fixture_articles()
+    cache = data_copy / "pubmed"
+    write_records(cache, [r.with_provenance("file", "2026-11-20") for r in parse_records(
+        efetch_header() + b"<PubmedArticleSet>" + articles[TRIAL] + b"</PubmedArticleSet>")])
+    standin.state.mdat[TRIAL] = date(2026, 11, 22)
+    for key, value in {"EVIDENCE_EUTILS_URL": standin.url, "NCBI_EMAIL": "t@example.org",
+                       "EVIDENCE_EUTILS_MAX_TRIES": "2",
+                       "EVIDENCE_EUTILS_BACKOFF": "0.01"}.items():  # fmt: skip
+        monkeypatch.setenv(key, value)
+    runner = CliRunner()
+    offline = runner.invoke(app, ["search", "--update-cached", "--data", str(data_copy)])
+    assert offline.exit_code == 2 and "--live" in offline.output
+    result = runner.invoke(
+        app, ["search", "--live", "--update-cached", "--format", "json", "--data", str(data_copy)]
+    )
+    assert result.exit_code == 0, result.output
+    updated = json.loads(result.output)["updated"]
+    assert updated["modified"] == [TRIAL] and updated["refreshed"] == [TRIAL]
+    assert updated["mindate"] == "2026-11-19" and updated["error"] is None
+    assert read_record(cache, TRIAL).source == "live"  # type: ignore[union-attr]
