@@ -261,8 +261,10 @@ def _manifest(
         "stale": sorted(ctx.stale),
     }
     retracted = changelog_notes(snapshot)
-    if retracted:  # only then, so the digest of a run without retractions stays as it was
-        determinants["retracted"] = retracted
+    # which studies are retracted, not the wording of their notes (a later fetch may re-date
+    # one); and only when some are, so the digest of a run without retractions stays as it was
+    if retracted:
+        determinants["retracted"] = sorted(retracted)
     digest = hist.digest(determinants)
     pooled = {
         "|".join(a.key): {

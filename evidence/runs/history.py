@@ -325,9 +325,7 @@ def compare(old: Manifest | None, new: Manifest, tolerance: float = DEFAULT_TOLE
             for s in sorted(set(old.studies) - set(new.studies) - set(new.retracted))
         ),
         retracted=tuple(
-            f"{s}: {note}"
-            for s, note in sorted(new.retracted.items())
-            if old.retracted.get(s) != note
+            f"{s}: {note}" for s, note in sorted(new.retracted.items()) if s not in old.retracted
         ),
         moved=tuple(moved),
         new_analyses=tuple(
