@@ -55,6 +55,12 @@ from evidence.synthesis.pool import (
     not_estimable,
     pool_protocol,
 )
+from evidence.synthesis.retracted import (
+    RETRACTED_FILE,
+    apply_retractions,
+    changelog_notes,
+    retracted_frame,
+)
 from evidence.synthesis.tabulate import (
     arm_doses_shown,
     arm_doses_table,
@@ -127,10 +133,25 @@ class RunOutputs:
 
 
 def load(ws: Workspace, protocol: str | None) -> Snapshot:
+    """The protocol's inputs, less the studies whose cached PubMed record is retracted (when
+    the protocol's `exclude_retracted` holds; `evidence.synthesis.retracted`)."""
     path = ws.protocol_path(protocol)
     rawdata.recover(ws.data)  # finish or undo an interrupted change of the data first
     with rawdata.reading(ws.data):  # and let no change start while the inputs are read
-        return load_snapshot(ws.data, load_protocol(path), protocol_path=path)
+        snapshot = load_snapshot(ws.data, load_protocol(path), protocol_path=path)
+    return apply_retractions(snapshot, _study_records(ws, snapshot))
+
+
+def _study_records(ws: Workspace, snapshot: Snapshot) -> dict[str, PubmedRecord]:
+    """The cached PubMed records of the snapshot's studies' PMIDs."""
+    from evidence.pubmed.cache import read_record
+
+    out = {}
+    for ref in snapshot.refs.values():
+        pmid = ref.removeprefix("PMID:")
+        if ref.startswith("PMID:") and (record := read_record(ws.pubmed_cache, pmid)):
+            out[pmid] = record
+    return out
 
 
 def load_context(ws: Workspace, snapshot: Snapshot) -> RunContext:
@@ -239,6 +260,11 @@ def _manifest(
         "searched": sorted(ctx.last_search),
         "stale": sorted(ctx.stale),
     }
+    retracted = changelog_notes(snapshot)
+    # which studies are retracted, not the wording of their notes (a later fetch may re-date
+    # one); and only when some are, so the digest of a run without retractions stays as it was
+    if retracted:
+        determinants["retracted"] = sorted(retracted)
     digest = hist.digest(determinants)
     pooled = {
         "|".join(a.key): {
@@ -279,6 +305,7 @@ def _manifest(
             "|".join(k): {d.domain: f"{d.judgement}: {d.reason}" for d in c.domains}
             for k, c in sorted(ratings.certainty.items())
         },
+        retracted=retracted,
     )
 
 
@@ -341,6 +368,11 @@ def report(
         "agreement.csv": frame_to_csv_text(agreement),
         **({"claims_audit.csv": frame_to_csv_text(audit)} if audit is not None else {}),
     }
+    if snapshot.retracted:  # only then: a run without retractions writes the tables it did
+        retracted_refs = {s: f"PMID:{r.pmid}" for s, r in snapshot.retracted.items()}
+        out.processed[RETRACTED_FILE] = frame_to_csv_text(
+            retracted_frame(snapshot, {**retracted_refs, **snapshot.refs})
+        )
     manifest = _manifest(snapshot, analyses, ratings, ctx)
     step = hist.advance(manifest, ctx.history, p.change_tolerance, escaped_changes)
     manifest, changes, entries = step.run, step.changes, step.entries

@@ -49,13 +49,18 @@ SEARCH_HELP = _reflow(
     """
 Find new PubMed records for each indication of a protocol and queue them for screening.
 
-Live: each indication's query is searched by Entrez date from the day before its last
-successful search (or --since); PMIDs not in studies.csv or pubmed_records.csv join
-DATA/pubmed/queue.csv, their metadata is fetched into the cache (with that of queued
-records an earlier failed fetch left without it), and the search date in
-DATA/pubmed/search_state.json advances for the indications that succeeded. A failed search
-or fetch exits non-zero; what was stored stays stored. Offline: no
-search is made; the queue and the date of the last live search are shown.
+Live: each indication's query is searched by Entrez date, and by MeSH date (records that
+match only once indexed), from the day before its last successful search (or --since);
+PMIDs not in studies.csv or pubmed_records.csv join DATA/pubmed/queue.csv, their metadata
+is fetched into the cache (with that of queued records an earlier failed fetch left
+without it), and the search date in DATA/pubmed/search_state.json advances for the
+indications that succeeded. A failed search or fetch exits non-zero; what was stored stays
+stored. Offline: no search is made; the queue and the date of the last live search are
+shown.
+
+With --update-cached (live), cached records PubMed modified since the last such pass
+(esearch by modification date over the cached PMIDs) are fetched again, so a retraction
+or erratum reaches the cache; the pass's date is kept in DATA/pubmed/refresh_state.json.
 
 """
 )
@@ -89,6 +94,10 @@ Import saved PubMed files into the cache with source "file".
 
 A file is imported whole or not at all: a truncated or non-PubMed file is reported by
 name and nothing from it is stored. Live records are kept unless --force.
+
+PMIDs a file lists under DeleteCitation (PubMed deleted them; baseline and update files
+carry such lists) are removed from the cache once the file has parsed whole; the command
+lists them, and names any study of the data whose PMID was deleted.
 
 Files are not trusted: a compressed file may expand to at most --max-decompressed (default
 2G, or $EVIDENCE_PUBMED_MAX_DECOMPRESSED) and to at most --max-ratio times its size (default
@@ -268,6 +277,13 @@ def search_cmd(
         typer.Option("--since", help="Search from this Entrez date (YYYY-MM-DD) instead."),
     ] = None,
     live: LiveOpt = False,
+    update_cached: Annotated[
+        bool,
+        typer.Option(
+            "--update-cached",
+            help="Also re-fetch cached records PubMed modified since the last pass (live).",
+        ),
+    ] = False,
     fmt: FormatOpt = "table",
     data: DataOpt = DEFAULT_DATA,
     processed: ProcessedOpt = DEFAULT_PROCESSED,
@@ -295,6 +311,8 @@ def search_cmd(
         except ValueError:
             raise fail(f"--since must be a date YYYY-MM-DD, not {since!r}", code=2) from None
 
+    if update_cached and not live:
+        raise fail("--update-cached asks PubMed: pass --live as well", code=2)
     if not live:
         state = load_state(state_path)
         lasts = {q.id: last_search(state, spec.protocol_id, q.id) for q in spec.queries}
@@ -341,6 +359,11 @@ def search_cmd(
     designs = refresh.classify(cache, new)
     rows = refresh.update_queue(cache, ws.data, spec, outcomes, today, designs)
     titles = {r.pmid: r.title for r in rows}
+    updated = None
+    if update_cached:
+        from evidence.pubmed.updates import update_cached as update_pass
+
+        updated = update_pass(client, cache, today)
     if fmt == "json":
         _emit_json(
             {
@@ -353,6 +376,7 @@ def search_cmd(
                         "maxdate": o.maxdate.isoformat(),
                         "found": len(o.found),
                         "new": list(o.new),
+                        "by_mesh_date": list(o.by_mesh_date),
                         "error": o.error or None,
                     }
                     for o in outcomes
@@ -360,6 +384,21 @@ def search_cmd(
                 "missing": missing,
                 "fetch_error": fetch_error or None,
                 "queue": [r.as_dict() for r in rows if r.protocol == spec.protocol_id],
+                **(
+                    {
+                        "updated": {
+                            "mindate": updated.mindate.isoformat() if updated.mindate else None,
+                            "maxdate": updated.maxdate.isoformat(),
+                            "checked": updated.checked,
+                            "modified": updated.modified,
+                            "refreshed": updated.refreshed,
+                            "missing": updated.missing,
+                            "error": updated.error or None,
+                        }
+                    }
+                    if updated is not None
+                    else {}
+                ),
             }
         )
     else:
@@ -383,8 +422,15 @@ def search_cmd(
         if missing:
             typer.echo(f"not returned by NCBI: {', '.join(missing)}")
         typer.echo(f"queue: {queue_path} ({len(rows)} row(s))")
+        if updated is not None and updated.ok:
+            since = updated.mindate.isoformat() if updated.mindate else "(nothing cached)"
+            typer.echo(
+                f"modified since {since}: {len(updated.modified)} of {updated.checked} cached "
+                f"record(s); re-fetched: {', '.join(updated.refreshed) or 'none'}"
+            )
     failed = [o for o in outcomes if not o.ok]
-    if failed or fetch_error:
+    update_error = updated.error if updated is not None else ""
+    if failed or fetch_error or update_error:
         for o in failed:
             typer.echo(f"search failed for {o.indication}: {o.error}", err=True)
         if fetch_error:
@@ -392,6 +438,8 @@ def search_cmd(
                 f"{fetch_error}. The records are queued and fetched again on the next live search.",
                 err=True,
             )
+        if update_error:
+            typer.echo(f"updating cached records failed: {update_error}", err=True)
         raise typer.Exit(1)
 
 
@@ -585,7 +633,18 @@ def import_pubmed_cmd(
         typer.echo(
             f"{path}: {count} record(s); {len(report.written)} written, "
             f"{len(report.unchanged)} unchanged, {len(report.kept)} kept (fetched live)"
+            + (f", {len(report.deleted)} deleted (DeleteCitation)" if report.deleted else "")
         )
+        if report.deleted:
+            typer.echo(f"deleted: {', '.join(report.deleted)}")
+            by_pmid = _curated(ws)[1]
+            for pmid in report.deleted:
+                if pmid in by_pmid:
+                    typer.echo(
+                        f"study {by_pmid[pmid]}: its PubMed record {pmid} was deleted by "
+                        f"PubMed ({path}); check the study's PMID",
+                        err=True,
+                    )
     if failures:
         raise fail(f"{failures} file(s) could not be imported")
 

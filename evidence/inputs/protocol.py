@@ -426,6 +426,9 @@ class Protocol(_Model):
     # words link claims to the data, and the audit says which claims it could not link.
     claims_audit: ClaimsAudit | None = None
     screening: ScreeningSpec = Field(default_factory=ScreeningSpec)
+    # A study whose PubMed record is retracted leaves every pool, vote count and rating input;
+    # false keeps it in (it is still listed as retracted).
+    exclude_retracted: bool = True
 
     @model_validator(mode="after")
     def _unique_ids(self) -> Protocol:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pandas as pd
 
@@ -17,6 +18,9 @@ from evidence.inputs.textfile import parse_number, read_csv_rows
 from evidence.inputs.validate import Issue, data_file, validate_inputs
 from evidence.inputs.yamlfile import load_yaml
 from evidence.safepath import inside
+
+if TYPE_CHECKING:
+    from evidence.pubmed.notices import Retraction
 
 INT_COLS = {"year", "n_total", "n", "events", "k", "participants"}
 FLOAT_COLS = {
@@ -68,6 +72,9 @@ class Snapshot:
     source_hosts: dict[str, HostMark] = field(default_factory=dict)
     # Screening decisions in file order (a later one supersedes); none without the file.
     screening: list[Decision] = field(default_factory=list)
+    # Study id → the retraction of its PubMed record (`evidence.synthesis.retracted`); such a
+    # study is gone from the tables above when the protocol's `exclude_retracted` holds.
+    retracted: dict[str, Retraction] = field(default_factory=dict)
 
 
 def _numbers(text: pd.Series, integer: bool) -> pd.api.extensions.ExtensionArray:

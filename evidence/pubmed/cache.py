@@ -39,6 +39,7 @@ class WriteReport:
     written: list[str] = field(default_factory=list)
     unchanged: list[str] = field(default_factory=list)
     kept: list[str] = field(default_factory=list)  # a better source was already cached
+    deleted: list[str] = field(default_factory=list)  # removed: PubMed deleted the citation
 
 
 def records_dir(cache_dir: Path) -> Path:
@@ -178,6 +179,19 @@ def remove_abandoned_staging(folder: Path) -> list[Path]:
     return removed
 
 
+def remove_records(cache_dir: Path, pmids: Iterable[str]) -> list[str]:
+    """Remove these PMIDs' records (each unlink is atomic); returns those that were cached."""
+    removed = []
+    for pmid in pmids:
+        path = record_path(cache_dir, pmid)
+        try:
+            path.unlink()
+        except FileNotFoundError:
+            continue
+        removed.append(pmid)
+    return removed
+
+
 def import_file(
     cache_dir: Path,
     path: Path,
@@ -193,6 +207,11 @@ def import_file(
     The folder is removed however the import ends (an input beyond `limits` included); one left
     by an import that was killed is removed by the next. Returns the write report and the
     number of records the file held.
+
+    PMIDs the file lists under `DeleteCitation` (PubMed deleted those citations; baseline and
+    update files carry them) leave the cache whatever their source, and only once the whole
+    file parsed; `report.deleted` lists those that were cached. A deleted PMID the same file
+    also holds a record for is deleted: NLM applies deletions after the file's records.
     """
     import shutil
 
@@ -205,7 +224,8 @@ def import_file(
     report = WriteReport()
     try:
         staged_digests: dict[str, bytes] = {}  # in file order; a repeated PMID: the last wins
-        for record in iter_records(Path(path), limits=limits):
+        deleted: list[str] = []
+        for record in iter_records(Path(path), deleted=deleted, limits=limits):
             data = record_bytes(record.with_provenance("file", retrieved))
             digest = hashlib.blake2b(data, digest_size=16).digest()
             if staged_digests.get(record.pmid) == digest:
@@ -213,7 +233,10 @@ def import_file(
             staged_digests[record.pmid] = digest
             (staging / f"{record.pmid}.json").write_bytes(data)
         order = list(staged_digests)
+        gone = set(deleted)
         for pmid in order:
+            if pmid in gone:
+                continue
             old = read_record(cache_dir, pmid)
             if not force and old is not None and not may_replace("file", old.source):
                 report.kept.append(pmid)
@@ -225,6 +248,7 @@ def import_file(
                 continue
             os.replace(staged, target)
             report.written.append(pmid)
+        report.deleted = remove_records(cache_dir, sorted(gone, key=int))
         return report, len(order)
     finally:
         shutil.rmtree(staging, ignore_errors=True)

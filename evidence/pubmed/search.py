@@ -2,7 +2,10 @@
 
 Each protocol indication is searched by Entrez date from the day before its last successful
 search (Entrez dates are whole days and indexing lags, so one day of overlap loses nothing;
-duplicates are removed by PMID). The date advances only when that indication's search succeeded.
+duplicates are removed by PMID), and again by MeSH date (`datetype=mhda`) over the same days: a
+record that matches the term only once MEDLINE has indexed it (publication type, MeSH headings)
+entered PubMed before that, so only its MeSH date falls in a later window. The two answers are
+united. The date advances only when both of that indication's searches succeeded.
 PMIDs not yet in the curated data join a queue awaiting screening.
 
 The state file is an input that reports quote (a failed search makes them say the results are
@@ -39,6 +42,9 @@ STATE_FILE = "search_state.json"
 QUEUE_FILE = "queue.csv"
 QUEUE_COLUMNS = ("pmid", "protocol", "indication", "found", "title", "design", "design_reason")
 OVERLAP_DAYS = 1
+# Entrez date, then MeSH date: the first window finds what entered PubMed, the second what
+# matches only since it was indexed. A first search (no watermark) needs the first alone.
+DATE_TYPES = ("edat", "mhda")
 STATE_LOCK_TIMEOUT = 120.0  # seconds a state update waits for another's (each takes milliseconds)
 
 
@@ -72,6 +78,7 @@ class IndicationOutcome:
     new: tuple[str, ...] = ()
     windows: int = 0
     error: str = ""
+    by_mesh_date: tuple[str, ...] = ()  # found only by the MeSH-date window
 
     @property
     def ok(self) -> bool:
@@ -251,7 +258,10 @@ def run_search(
         )
         outcome = IndicationOutcome(query.id, query.term, mindate, maxdate)
         try:
-            result = client.search(query.term, mindate=mindate, maxdate=maxdate)
+            results = [
+                client.search(query.term, mindate=mindate, maxdate=maxdate, datetype=kind)
+                for kind in (DATE_TYPES if mindate is not None else DATE_TYPES[:1])
+            ]
         except EutilsError as exc:
             outcome.error = scrub(str(exc), client.config)
             record_failure(
@@ -259,11 +269,14 @@ def run_search(
             )
             outcomes.append(outcome)
             continue
-        outcome.found = result.ids
-        outcome.windows = len(result.windows)
-        outcome.new = tuple(sorted((p for p in result.ids if p not in known), key=int))
+        found = dict.fromkeys(p for r in results for p in r.ids)
+        outcome.found = tuple(found)
+        outcome.windows = sum(len(r.windows) for r in results)
+        by_entrez_date = set(results[0].ids)
+        outcome.by_mesh_date = tuple(p for p in found if p not in by_entrez_date)
+        outcome.new = tuple(sorted((p for p in found if p not in known), key=int))
         record_success(
-            state_path, search.protocol_id, query.id, maxdate, count=result.count, term=query.term
+            state_path, search.protocol_id, query.id, maxdate, count=len(found), term=query.term
         )
         outcomes.append(outcome)
     return outcomes

@@ -164,6 +164,7 @@ def escaped_changes(changes: Changes) -> Changes:
         new_run=run(changes.new_run) or "",
         new_studies=each(changes.new_studies),
         removed_studies=each(changes.removed_studies),
+        retracted=each(changes.retracted),
         moved=each(changes.moved),
         new_analyses=each(changes.new_analyses),
         removed_analyses=each(changes.removed_analyses),

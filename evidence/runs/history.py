@@ -93,6 +93,9 @@ class Manifest:
     certainty_domains: dict[str, dict[str, str]] = field(default_factory=dict)  # key → domain
     same_inputs_as: str | None = None  # an earlier entry whose inputs this run's equal
     changes: str = ""  # what this run changed, in Markdown, as recorded when it first ran
+    # Study id → "PMID:n: retracted on <date> (notice ...)..." for studies whose PubMed record
+    # is retracted; kept in the history only when there is one (older entries have none).
+    retracted: dict[str, str] = field(default_factory=dict)
 
     def to_json(self) -> str:
         return json.dumps(self.__dict__, sort_keys=True, indent=2, ensure_ascii=False) + "\n"
@@ -108,7 +111,11 @@ class Manifest:
 
     def entry(self) -> dict[str, Any]:
         """The manifest as the tracked history keeps it: nothing local to one machine or day."""
-        return {k: v for k, v in asdict(self).items() if k not in LOCAL_ONLY}
+        return {
+            k: v
+            for k, v in asdict(self).items()
+            if k not in LOCAL_ONLY and not (k == "retracted" and not v)
+        }
 
 
 def load_history(path: Path, protocol: str) -> list[Manifest]:
@@ -208,12 +215,14 @@ class Changes:
     certainty: tuple[tuple[str, str, str, str], ...] = ()  # analysis, old, new, why
     tolerance: float = DEFAULT_TOLERANCE
     removed_analyses: tuple[str, ...] = ()
+    retracted: tuple[str, ...] = ()  # "<study>: PMID:n: retracted on <date> ..." newly seen
 
     @property
     def nothing(self) -> bool:
         return not (
             self.new_studies
             or self.removed_studies
+            or self.retracted
             or self.moved
             or self.new_analyses
             or self.removed_analyses
@@ -234,6 +243,8 @@ class Changes:
         out = [head]
         if self.new_studies:
             out += ["", "New studies:", *[f"- {s}" for s in self.new_studies]]
+        if self.retracted:
+            out += ["", "Studies retracted:", *[f"- {s}" for s in self.retracted]]
         if self.removed_studies:
             out += ["", "Studies no longer included:", *[f"- {s}" for s in self.removed_studies]]
         if self.ratings:
@@ -317,7 +328,11 @@ def compare(old: Manifest | None, new: Manifest, tolerance: float = DEFAULT_TOLE
             f"{s} ({new.studies[s]})" for s in sorted(set(new.studies) - set(old.studies))
         ),
         removed_studies=tuple(
-            f"{s} ({old.studies[s]})" for s in sorted(set(old.studies) - set(new.studies))
+            f"{s} ({old.studies[s]})"
+            for s in sorted(set(old.studies) - set(new.studies) - set(new.retracted))
+        ),
+        retracted=tuple(
+            f"{s}: {note}" for s, note in sorted(new.retracted.items()) if s not in old.retracted
         ),
         moved=tuple(moved),
         new_analyses=tuple(

@@ -120,6 +120,8 @@ class StandInState:
     articles: dict[str, bytes] = field(default_factory=fixture_articles)
     header: bytes = field(default_factory=efetch_header)
     edat: dict[str, date] = field(default_factory=dict)
+    mhda: dict[str, date] = field(default_factory=dict)  # MeSH date (indexed), when set
+    mdat: dict[str, date] = field(default_factory=dict)  # modification date, when set
     queries: dict[str, list[str]] = field(default_factory=dict)
     gone: set[str] = field(default_factory=set)
     faults: list[Fault] = field(default_factory=list)
@@ -186,12 +188,38 @@ class StandInState:
     def search_ids(self, term: str) -> list[str] | None:
         if term in self.queries:
             return list(self.queries[term])
+        uids = _uid_list(term)
+        if uids is not None:
+            return sorted((u for u in uids if u in self.articles), key=int, reverse=True)
         return _evaluate(term, self.articles)
+
+    def dated(self, datetype: str) -> dict[str, date]:
+        """PMID -> its date of that type (edat, mhda or mdat); empty for other types."""
+        return {"edat": self.edat, "mhda": self.mhda, "mdat": self.mdat}.get(datetype, {})
+
+    def set_article(self, pmid: str, article: bytes, **dates: date) -> None:
+        """Serve a new version of a record, with its dates (edat=, mhda=, mdat=)."""
+        with self.lock:
+            self.articles[pmid] = article
+            for kind, day in dates.items():
+                self.dated(kind)[pmid] = day
 
 
 # ---------------------------------------------------------------------- tiny query engine
 
 _CLAUSE = re.compile(r'^\s*"?(.+?)"?\[(\w+)\]\s*$')
+_UID = re.compile(r"^\s*(\d+)\[uid\]\s*$")
+
+
+def _uid_list(term: str) -> list[str] | None:
+    """The PMIDs of a term `1[uid] OR 2[uid] ...`; None if the term is not that."""
+    uids = []
+    for part in term.split(" OR "):
+        match = _UID.match(part.strip("() "))
+        if not match:
+            return None
+        uids.append(match.group(1))
+    return uids
 
 
 @functools.cache
@@ -348,10 +376,11 @@ class _Handler(BaseHTTPRequestHandler):
             ids = state.search_ids(term)
             if ids is None:
                 return (ESEARCH_DIR / "biopython-esearch8.xml").read_bytes()
-            if params.get("datetype") == "edat" and "mindate" in params:
+            if params.get("datetype") in ("edat", "mhda", "mdat") and "mindate" in params:
                 lo = date(*map(int, params["mindate"].split("/")))
                 hi = date(*map(int, params["maxdate"].split("/")))
-                ids = [i for i in ids if i in state.edat and lo <= state.edat[i] <= hi]
+                dated = state.dated(params["datetype"])
+                ids = [i for i in ids if i in dated and lo <= dated[i] <= hi]
             retmax = min(int(params.get("retmax", 20)), state.cap)
             retstart = int(params.get("retstart", 0))
             page = ids[retstart : retstart + retmax]
