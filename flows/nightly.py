@@ -97,6 +97,8 @@ def reason(state: Any) -> str:
         exc = state.result(raise_on_failure=False)
     except Exception as err:  # a crashed run's result may itself raise
         exc = err
+    if isinstance(exc, (SearchFailed, FetchFailed, RefreshFailed, ProtocolFailed)):
+        return str(exc)  # ours: the message says it all
     if isinstance(exc, BaseException):
         return batch.describe(exc)
     return str(state.message or state.type)
@@ -179,7 +181,7 @@ def refresh_literature(protocol: str, data: str, today: str) -> list[str]:
         if fut.state.is_completed():
             outcomes.append(fut.result())
         else:
-            failed.append(f"search {q.id}: {reason(fut.state)}")
+            failed.append(reason(fut.state))
             logger.error("search for %s failed; its last good state is kept", q.id)
     new = refresh.new_pmids(outcomes)
     wanted = sorted(set(new) | awaiting(ws.pubmed_cache, spec.protocol_id), key=int)
@@ -193,7 +195,7 @@ def refresh_literature(protocol: str, data: str, today: str) -> list[str]:
         "%s: %d new record(s); %d awaiting screening", spec.protocol_id, len(new), len(rows)
     )
     if failed:
-        raise RefreshFailed(f"{spec.protocol_id}: " + "; ".join(failed))
+        raise RefreshFailed("; ".join(failed))
     return new
 
 
