@@ -69,9 +69,16 @@ def describe(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {text}"
 
 
+def headline(error: str, limit: int = 160) -> str:
+    """An error's first line, cut short: invalid inputs can list hundreds of problems."""
+    lines = error.strip().splitlines()
+    first = lines[0] if lines else ""
+    return first if len(first) <= limit else first[: limit - 1] + "…"
+
+
 def failure_summary(failed: list[Outcome], total: int) -> str:
     """'1 of 2 protocol(s) failed: broken (why)', the line a CLI or a flow ends with."""
-    named = "; ".join(f"{o.name} ({o.error})" for o in failed)
+    named = "; ".join(f"{o.name} ({headline(o.error)})" for o in failed)
     return f"{len(failed)} of {total} protocol(s) failed: {named}"
 
 

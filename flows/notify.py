@@ -19,6 +19,8 @@ from typing import Any
 
 log = logging.getLogger("evidence.notify")
 NOTIFY_TIMEOUT = 10.0
+CELL_LIMIT = 500  # characters of an error in the artifact (invalid inputs can list hundreds)
+MESSAGE_LIMIT = 1000  # characters of a run's message in a notification
 
 
 @dataclass(frozen=True)
@@ -59,8 +61,11 @@ def stale_searches(state: Mapping[str, Any]) -> list[StaleSearch]:
     return out
 
 
-def _cell(text: str) -> str:
-    return " ".join(str(text).split()).replace("|", "\\|")
+def _cell(text: str, limit: int = CELL_LIMIT) -> str:
+    """One line for a table cell or a message, cut at `limit` characters."""
+    one = " ".join(str(text).split())
+    one = one if len(one) <= limit else one[: limit - 1] + "…"
+    return one.replace("|", "\\|")
 
 
 def failures_markdown(day: str, failures: Iterable[Failure], stale: Iterable[StaleSearch]) -> str:
@@ -91,7 +96,9 @@ def failures_markdown(day: str, failures: Iterable[Failure], stale: Iterable[Sta
 
 def failure_message(flow: str, run: str, state: str, url: str | None = None) -> str:
     """One notification: which flow run failed, why, and where to look."""
-    text = f"Prefect flow run {run!r} of {flow!r} failed: {_cell(state) or 'no message'}"
+    why = " ".join(state.split())
+    why = why if len(why) <= MESSAGE_LIMIT else why[: MESSAGE_LIMIT - 1] + "…"
+    text = f"Prefect flow run {run!r} of {flow!r} failed: {why or 'no message'}"
     return f"{text} ({url})" if url else text
 
 

@@ -167,10 +167,14 @@ def test_a_failed_fetch_is_retried_and_never_cached(
 
 
 def two_protocols(data: Path) -> None:
-    """A second, valid protocol (a copy under another id) and a broken one beside the bundled."""
+    """Beside the bundled protocol: a second, valid one (a copy under another id), one that
+    cannot be loaded, and one that loads but whose inputs are missing."""
     src = yaml.safe_load((data / "protocols" / "baclofen.yaml").read_text(encoding="utf-8"))
     src["protocol_id"] = "second"
     (data / "protocols" / "second.yaml").write_text(yaml.safe_dump(src, sort_keys=False))
+    src["protocol_id"] = "third"
+    src["files"]["studies"] = "nope.csv"
+    (data / "protocols" / "third.yaml").write_text(yaml.safe_dump(src, sort_keys=False))
     (data / "protocols" / "broken.yaml").write_text(BROKEN, encoding="utf-8")
 
 
@@ -182,27 +186,35 @@ def test_a_broken_protocol_stops_no_other_and_is_named(
     two_protocols(data_copy)
     state = nightly(data_copy, tmp_path, "2026-11-25", monkeypatch, live=False)
     assert state.is_failed()
-    assert "broken" in (state.message or "")
+    assert "2 of 4 protocol(s) failed: broken, third" in (state.message or "")
     for good in ("baclofen", "second"):
         assert (tmp_path / "r" / good / "index.html").is_file()
         assert (tmp_path / "p" / good / "pooled.csv").is_file()
     md = artifact_text("nightly-2026-11-25-failures")
-    assert "| broken |" in md and "baclofen" not in md
-    assert any("broken" in p["text"] for p in webhook)
+    assert "| broken |" in md and "| third | synthesis: " in md and "nope.csv" in md
+    assert "| baclofen |" not in md and "| second |" not in md
+    assert any("third-2026-11-25" in p["text"] for p in webhook)  # the protocol's own hook
+    assert any("nightly-2026-11-25" in p["text"] for p in webhook)
     flows, _ = run_names("2026-11-25")
-    assert {"baclofen-2026-11-25", "second-2026-11-25"} <= flows
+    assert {"baclofen-2026-11-25", "second-2026-11-25", "third-2026-11-25"} <= flows
 
 
-def test_evidence_run_runs_every_protocol_and_names_the_failed_one(
-    data_copy: Path, tmp_path: Path
+@pytest.mark.parametrize("how", ["--no-orchestrator", "--task-runner=threads"])
+def test_evidence_run_runs_every_protocol_and_names_the_failed_ones(
+    data_copy: Path, tmp_path: Path, how: str, request: pytest.FixtureRequest
 ) -> None:
+    if how != "--no-orchestrator":
+        request.getfixturevalue("prefect_server")
     shutil.rmtree(data_copy / "pubmed", ignore_errors=True)
     two_protocols(data_copy)
-    result = CliRunner().invoke(app, ["run", "--no-orchestrator", "--data", str(data_copy),
+    result = CliRunner().invoke(app, ["run", how, "--data", str(data_copy),
                                       "--processed", str(tmp_path / "p"),
                                       "--reports", str(tmp_path / "r")])
     assert result.exit_code == 1
-    assert "1 of 3 protocol(s) failed: broken" in result.output
+    last = result.output.strip().splitlines()[-1]
+    assert last.startswith("2 of 4 protocol(s) failed: broken (")
+    assert "; third (" in last and len(last) < 500  # one short line, the details above it
+    assert "nope.csv" in result.output
     for good in ("baclofen", "second"):
         assert (tmp_path / "r" / good / "index.html").is_file()
         assert (tmp_path / "p" / good / "table_uses.csv").is_file()
