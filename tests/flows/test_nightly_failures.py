@@ -191,7 +191,8 @@ def test_a_broken_protocol_stops_no_other_and_is_named(
         assert (tmp_path / "r" / good / "index.html").is_file()
         assert (tmp_path / "p" / good / "pooled.csv").is_file()
     md = artifact_text("nightly-2026-11-25-failures")
-    assert "| broken |" in md and "| third | synthesis: " in md and "nope.csv" in md
+    assert "| broken |" in md and "not valid YAML" in md
+    assert "| third | synthesis: " in md and "problem(s) in the inputs" in md
     assert "| baclofen |" not in md and "| second |" not in md
     assert any("third-2026-11-25" in p["text"] for p in webhook)  # the protocol's own hook
     assert any("nightly-2026-11-25" in p["text"] for p in webhook)
