@@ -18,8 +18,11 @@ NAME_PART = re.compile(r"[^A-Za-z0-9_.-]+")
 def seconds(variable: str, default: float) -> float | None:
     """A timeout in seconds from the environment; 0 means none."""
     raw = os.environ.get(variable, "").strip()
-    value = float(raw) if raw else default
-    if value < 0 or value != value:
+    try:
+        value = float(raw) if raw else default
+    except ValueError:
+        value = -1.0
+    if not 0 <= value < float("inf"):
         raise ValueError(f"{variable}={raw!r}: expected a number of seconds, 0 for none")
     return value or None
 

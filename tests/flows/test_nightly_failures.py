@@ -256,3 +256,18 @@ def test_the_documented_automation_is_one_prefect_accepts() -> None:
     assert related.get("prefect.resource.name") == ["nightly-refresh"]
     assert related.get("prefect.resource.role") == ["flow"]
     assert automation.actions[0].type == "send-notification"
+
+
+def test_timeouts_come_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    from flows.options import seconds
+
+    monkeypatch.setenv("EVIDENCE_TEST_TIMEOUT", "90")
+    assert seconds("EVIDENCE_TEST_TIMEOUT", 5) == 90
+    monkeypatch.setenv("EVIDENCE_TEST_TIMEOUT", "0")
+    assert seconds("EVIDENCE_TEST_TIMEOUT", 5) is None  # 0: no timeout
+    monkeypatch.delenv("EVIDENCE_TEST_TIMEOUT")
+    assert seconds("EVIDENCE_TEST_TIMEOUT", 5) == 5
+    for bad in ("-1", "nan", "soon"):
+        monkeypatch.setenv("EVIDENCE_TEST_TIMEOUT", bad)
+        with pytest.raises(ValueError, match="EVIDENCE_TEST_TIMEOUT"):
+            seconds("EVIDENCE_TEST_TIMEOUT", 5)
