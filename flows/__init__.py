@@ -6,3 +6,4 @@ The pipeline runs offline by default, so Prefect's server is told not to phone h
 import os
 
 os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+os.environ.setdefault("PREFECT_LOGGING_EXTRA_LOGGERS", "evidence")  # library warnings in run logs

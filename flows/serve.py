@@ -8,7 +8,9 @@ from prefect.schedules import Cron
 
 from flows.nightly import nightly_refresh
 
-DEPLOYMENT = "nightly"
+DEPLOYMENT = "nightly"  # prefect.yaml's deployments have other names: `prefect deploy --all`
+# must never replace this one (docs/operations.md)
+CONCURRENCY_LIMIT = 1  # one nightly at a time: two would search, queue and write the same files
 
 
 def serve(
@@ -44,4 +46,6 @@ def serve(
         },
         description="Nightly living-evidence refresh: search PubMed, queue, resynthesise.",
         pause_on_shutdown=False,
+        global_limit=CONCURRENCY_LIMIT,  # the deployment's concurrency_limit, on the server
+        limit=CONCURRENCY_LIMIT,  # and this runner's own
     )

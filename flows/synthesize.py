@@ -12,6 +12,7 @@ from prefect.cache_policies import NO_CACHE
 from evidence import batch, pipeline
 from evidence.runs.runlock import protocol_lock
 from evidence.runs.workspace import Workspace
+from flows.options import PROTOCOL_TIMEOUT, synthesize_run_name
 
 # Steps pass DataFrames and results between them within a run; nothing to reuse across runs.
 recover_outputs = task(pipeline.recover_outputs, name="recover-outputs", cache_policy=NO_CACHE)
@@ -22,7 +23,7 @@ pool = task(pipeline.pool, name="pool", cache_policy=NO_CACHE)
 rate = task(pipeline.rate, name="rate", cache_policy=NO_CACHE)
 report = task(pipeline.report, name="report", cache_policy=NO_CACHE)
 write_outputs = task(pipeline.write_outputs, name="write-outputs", cache_policy=NO_CACHE)
-run_jobs = task(batch.run_jobs, name="synthesize-protocols", cache_policy=NO_CACHE)
+run_each = task(batch.run_each, name="synthesize-protocols", cache_policy=NO_CACHE)
 
 
 def artifact_key(*parts: str) -> str:
@@ -43,7 +44,7 @@ def publish(protocol_id: str, outputs: pipeline.RunOutputs) -> None:
     )
 
 
-@flow(name="synthesize")
+@flow(name="synthesize", flow_run_name=synthesize_run_name, timeout_seconds=PROTOCOL_TIMEOUT)
 def synthesize(
     protocol: str | None = None,
     data: str = "data/raw",
@@ -84,16 +85,23 @@ def synthesize_many(
     """Several protocols at once, on whichever task runner the caller gives this flow.
 
     Protocols go to at most `tasks` tasks (a few per worker): each task costs Prefect a second
-    or so in a worker process, more than a protocol's synthesis itself.
+    or so in a worker process, more than a protocol's synthesis itself. A protocol that fails
+    stops no other; once all have run, `batch.ProtocolsFailed` names the failed ones.
     """
     ws = Workspace(Path(data), Path(processed), Path(reports))
     jobs = batch.plan(ws, protocols)
     n = max(1, min(tasks, len(jobs)))
     chunks = [jobs[i::n] for i in range(n)]
-    futures = [run_jobs.submit(chunk, wait=wait) for chunk in chunks]
+    futures = [run_each.submit(chunk, wait=wait) for chunk in chunks]
     results = {
         id(j): r
         for chunk, f in zip(chunks, futures, strict=True)
         for j, r in zip(chunk, f.result(), strict=True)
     }
-    return [[str(p) for p in results[id(j)]] for j in jobs]
+    outcomes = [results[id(j)] for j in jobs]
+    for outcome in outcomes:
+        if not outcome.ok:
+            get_run_logger().error("%s failed: %s", outcome.name, outcome.error)
+    if not all(o.ok for o in outcomes):
+        raise batch.ProtocolsFailed(outcomes)
+    return [[str(p) for p in o.written] for o in outcomes]

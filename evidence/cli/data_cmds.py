@@ -51,7 +51,7 @@ def run_cmd(
         typer.Option(
             "--protocol",
             help="Protocol name, file or directory of protocol files; repeat for several "
-            "(default: the only protocol under DATA/protocols/).",
+            "(default: every protocol under DATA/protocols/).",
         ),
     ] = None,
     no_orchestrator: Annotated[
@@ -86,23 +86,39 @@ def run_cmd(
         raise fail("--task-runner dask needs the orchestrator (drop --no-orchestrator)", 2)
     ws = workspace(data, processed, reports)
     try:
-        jobs = batch.plan(ws, protocol)
+        jobs, failed = batch.plan_all(ws, protocol)
         if no_orchestrator:
             n = 1 if task_runner == "serial" else workers
-            results = batch.run_jobs(
+            outcomes = batch.run_each(
                 jobs, workers=n, wait=wait, on_wait=lambda m: typer.echo(m, err=True)
             )
-        else:
+        elif jobs:
             from flows.run import run_orchestrated
 
-            results = run_orchestrated(jobs, task_runner, workers, dask_address, wait)
+            try:
+                results = run_orchestrated(jobs, task_runner, workers, dask_address, wait)
+            except batch.ProtocolsFailed as exc:  # raised once every other protocol has run
+                outcomes = exc.outcomes
+            else:
+                pairs = zip(jobs, results, strict=True)
+                outcomes = [batch.Outcome(j.protocol, written) for j, written in pairs]
+        else:
+            outcomes = []
     except (InvalidInputs, ProtocolError, ValueError, RunLocked) as exc:
         raise fail(str(exc)) from None
     except OSError as exc:  # disk full, read-only folder: one line, the previous outputs intact
         raise fail(os_error_message(exc)) from None
-    for written in results:
-        for path in written:
+    for outcome in outcomes:
+        for path in outcome.written:
             typer.echo(f"wrote {path}")
+    failed += [o for o in outcomes if not o.ok]
+    total = len(failed) + sum(o.ok for o in outcomes)
+    if total == 1 and failed:  # one protocol: its error alone, as it always was
+        raise fail(failed[0].error)
+    for outcome in failed:
+        typer.echo(f"{outcome.name}: {outcome.error}", err=True)
+    if failed:
+        raise fail(batch.failure_summary(failed, total))
 
 
 @app.command("import-evidence")

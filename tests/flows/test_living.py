@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import shutil
 from datetime import date
 from pathlib import Path
 
@@ -12,35 +11,23 @@ import pytest
 from typer.testing import CliRunner
 
 from evidence.cli import app
-from evidence.inputs.protocol import load_protocol
-from evidence.pubmed.search import indication_term
 from tests.foundation import csvedit
-from tests.pubmed.eutils_server import Fault, StandIn
+from tests.pubmed.eutils_server import Fault
 
 pytestmark = pytest.mark.usefixtures("prefect_server")
 NEW_RCT = "29768149"  # a real efetch fixture, served here as a newly indexed trial
 
 
-@pytest.fixture
-def loop(data_copy: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
-    shutil.rmtree(data_copy / "pubmed" / "records", ignore_errors=True)
-    with StandIn() as server:
-        proto = load_protocol(data_copy / "protocols" / "baclofen.yaml")
-        terms = {i.id: indication_term(i.pubmed_query, proto.trial_filter)
-                 for i in proto.indications}
-        server.state.queries = {t: [] for t in terms.values()}
-        for key, value in {"EVIDENCE_EUTILS_URL": server.url, "NCBI_EMAIL": "t@example.org",
-                           "EVIDENCE_EUTILS_TIMEOUT": "1", "EVIDENCE_EUTILS_MAX_TRIES": "2",
-                           "EVIDENCE_EUTILS_BACKOFF": "0.01"}.items():
-            monkeypatch.setenv(key, value)
-        yield server, terms, data_copy, tmp_path
-
-
-def nightly(data: Path, tmp: Path, day: str, monkeypatch: pytest.MonkeyPatch) -> None:
+def nightly(
+    data: Path, tmp: Path, day: str, monkeypatch: pytest.MonkeyPatch, completes: bool = True
+) -> None:
     from flows.nightly import nightly_refresh
 
     monkeypatch.setenv("EVIDENCE_RUN_DATE", day)
-    nightly_refresh(None, str(data), str(tmp / "p"), str(tmp / "r"), live=True, today=day)
+    state = nightly_refresh(
+        None, str(data), str(tmp / "p"), str(tmp / "r"), live=True, today=day, return_state=True
+    )
+    assert state.is_completed() is completes, state.message
 
 
 def abstinence_pool(tmp: Path) -> pd.Series:
@@ -116,7 +103,7 @@ def test_a_failed_search_keeps_the_last_good_state_and_the_report_says_stale(
     server, _, data, tmp = loop
     nightly(data, tmp, "2026-11-24", monkeypatch)
     server.state.add_fault(Fault("status", endpoint="esearch.fcgi", status=503, times=1000))
-    nightly(data, tmp, "2026-11-25", monkeypatch)
+    nightly(data, tmp, "2026-11-25", monkeypatch, completes=False)
     state = json.loads((data / "pubmed" / "search_state.json").read_text())["baclofen"]
     assert {v["last_search"] for v in state.values()} == {"2026-11-24"}
     assert all(v["last_failure"]["date"] == "2026-11-25" for v in state.values())

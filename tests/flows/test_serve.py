@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import signal
 import socket
@@ -22,11 +23,13 @@ from prefect.deployments import run_deployment
 async def schedules():
     async with get_client() as client:
         dep = await client.read_deployment_by_name("nightly-refresh/nightly")
-        return [s.schedule.cron for s in dep.schedules], dep.parameters
+        limit = dep.global_concurrency_limit.limit if dep.global_concurrency_limit else None
+        return [s.schedule.cron for s in dep.schedules], dep.parameters, limit
 
 run = run_deployment("nightly-refresh/nightly", timeout=240)
-crons, params = asyncio.run(schedules())
-print(json.dumps({"state": run.state.type.value, "crons": crons, "live": params["live"]}))
+crons, params, limit = asyncio.run(schedules())
+print(json.dumps({"state": run.state.type.value, "crons": crons, "live": params["live"],
+                  "limit": limit, "name": run.name}))
 """
 
 
@@ -102,7 +105,10 @@ def test_serve_registers_the_nightly_deployment_and_a_run_completes(
         import json
 
         result = json.loads(trigger.stdout.strip().splitlines()[-1])
-        assert result == {"state": "COMPLETED", "crons": ["0 2 * * *"], "live": False}
+        name = result.pop("name")
+        assert result == {"state": "COMPLETED", "crons": ["0 2 * * *"], "live": False,
+                          "limit": 1}
+        assert re.fullmatch(r"nightly-\d{4}-\d{2}-\d{2}", name), name  # named by its date
         assert (tmp_path / "r" / "baclofen" / "index.html").is_file()
         assert (tmp_path / "p" / "baclofen" / "table_uses.csv").is_file()
     finally:
