@@ -21,15 +21,13 @@ from prefect.artifacts import create_markdown_artifact
 from prefect.cache_policies import NO_CACHE
 
 from evidence import batch
-from evidence.pubmed import refresh
+from evidence.pubmed import refresh, updates
 from evidence.pubmed.client import ClientConfig, EutilsClient
 from evidence.pubmed.search import (
-    QUEUE_FILE,
     STATE_FILE,
     IndicationOutcome,
     ProtocolSearch,
     load_protocol_search,
-    load_queue,
     load_state,
 )
 from evidence.runs.workspace import Workspace
@@ -54,8 +52,8 @@ class SearchFailed(RuntimeError):
     """An indication's search failed; raised so that Prefect retries it."""
 
 
-class FetchFailed(RuntimeError):
-    """Fetching the new records failed; raised so that Prefect retries it and never caches it."""
+class UpdateFailed(RuntimeError):
+    """The modification-date pass over cached records failed; retried, then reported."""
 
 
 class RefreshFailed(RuntimeError):
@@ -97,7 +95,8 @@ def reason(state: Any) -> str:
         exc = state.result(raise_on_failure=False)
     except Exception as err:  # a crashed run's result may itself raise
         exc = err
-    if isinstance(exc, (SearchFailed, FetchFailed, RefreshFailed, ProtocolFailed)):
+    ours = (SearchFailed, refresh.FetchFailed, UpdateFailed, RefreshFailed, ProtocolFailed)
+    if isinstance(exc, ours):
         return str(exc)  # ours: the message says it all
     if isinstance(exc, BaseException):
         return batch.describe(exc)
@@ -142,24 +141,32 @@ def search_indication(
 def fetch_records(
     cache: Path, pmids: list[str], today: date, protocol: str = ""
 ) -> refresh.FetchOutcome:
-    """Raises when the fetch failed, so Prefect retries it and a failure is never reused.
+    """Raises `refresh.FetchFailed` when the fetch failed, so Prefect retries it and a failure
+    is never reused.
 
     Not cached by Prefect: the record cache is the cache (only records it lacks are fetched), so
     a rerun after a good fetch asks for nothing and a rerun after a failed one asks again.
     """
-    out = refresh.fetch(_client(), cache, pmids, today)  # may raise refresh.FetchFailed itself
-    if out.error:
-        raise FetchFailed(f"fetching {len(pmids)} record(s) failed: {out.error}")
-    return out
+    return refresh.fetch(_client(), cache, pmids, today)
 
 
 classify_records = task(refresh.classify, name="classify", cache_policy=NO_CACHE)
 update_queue = task(refresh.update_queue, name="update-queue", cache_policy=NO_CACHE)
 
 
-def awaiting(cache: Path, protocol_id: str) -> set[str]:
-    """PMIDs queued for this protocol: fetched again when the cache still lacks them."""
-    return {r.pmid for r in load_queue(cache / QUEUE_FILE) if r.protocol == protocol_id}
+@task(
+    name="update-cached",
+    retries=2,
+    retry_delay_seconds=retry_delays(),
+    cache_policy=NO_CACHE,
+    timeout_seconds=TASK_TIMEOUT,
+)
+def update_cached(cache: Path, today: date) -> list[str]:
+    """Re-fetch cached records PubMed modified since the last pass (retractions, errata)."""
+    out = updates.update_cached(_client(), cache, today)
+    if not out.ok:
+        raise UpdateFailed(out.error)
+    return out.refreshed
 
 
 @flow(name="refresh-literature", flow_run_name=refresh_run_name, timeout_seconds=PROTOCOL_TIMEOUT)
@@ -184,13 +191,20 @@ def refresh_literature(protocol: str, data: str, today: str) -> list[str]:
             failed.append(reason(fut.state))
             logger.error("search for %s failed; its last good state is kept", q.id)
     new = refresh.new_pmids(outcomes)
-    wanted = sorted(set(new) | awaiting(ws.pubmed_cache, spec.protocol_id), key=int)
+    wanted = refresh.fetch_list(ws.pubmed_cache, None, outcomes)  # with records queued earlier
     fetched = fetch_records(ws.pubmed_cache, wanted, day, spec.protocol_id, return_state=True)
     if not fetched.is_completed():
         failed.append(f"fetch: {reason(fetched)}")
         logger.error("fetching records failed; they stay queued for the next night")
     designs = classify_records(ws.pubmed_cache, wanted)
     rows = update_queue(ws.pubmed_cache, ws.data, spec, outcomes, day, designs)
+    updated = update_cached(ws.pubmed_cache, day, return_state=True)
+    if updated.is_completed():
+        if updated.result():
+            logger.info("re-fetched modified record(s): %s", ", ".join(updated.result()))
+    else:
+        failed.append(f"update of cached records: {reason(updated)}")
+        logger.error("the pass over modified cached records failed; it is tried again next night")
     logger.info(
         "%s: %d new record(s); %d awaiting screening", spec.protocol_id, len(new), len(rows)
     )

@@ -89,9 +89,12 @@ def run_cmd(
         jobs, failed = batch.plan_all(ws, protocol)
         if no_orchestrator:
             n = 1 if task_runner == "serial" else workers
-            outcomes = batch.run_each(
-                jobs, workers=n, wait=wait, on_wait=lambda m: typer.echo(m, err=True)
-            )
+            echo = lambda m: typer.echo(m, err=True)  # noqa: E731
+            if len(jobs) == 1 and not failed:  # one protocol: its error raised, as always
+                written = batch.run_job(jobs[0], wait=wait, on_wait=echo)
+                outcomes = [batch.Outcome(jobs[0].protocol, written)]
+            else:
+                outcomes = batch.run_each(jobs, workers=n, wait=wait, on_wait=echo)
         elif jobs:
             from flows.run import run_orchestrated
 
