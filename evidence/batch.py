@@ -38,11 +38,16 @@ def plan(ws: Workspace, protocols: list[str] | None) -> list[Job]:
 
 
 def run_job(
-    job: Job, wait: bool = False, on_wait: Callable[[str], None] | None = None
+    job: Job,
+    wait: bool = False,
+    on_wait: Callable[[str], None] | None = None,
+    wait_timeout: float | None = None,
 ) -> list[Path]:
     """One protocol's synthesis under its run lock (which `synthesize` expects held)."""
     pid = protocol_id(job.workspace, job.protocol)
-    with protocol_lock(job.workspace.processed, pid, wait=wait, on_wait=on_wait):
+    with protocol_lock(
+        job.workspace.processed, pid, wait=wait, timeout=wait_timeout, on_wait=on_wait
+    ):
         return synthesize(job.workspace, job.protocol)
 
 
@@ -51,9 +56,10 @@ def run_jobs(
     workers: int = 1,
     wait: bool = False,
     on_wait: Callable[[str], None] | None = None,
+    wait_timeout: float | None = None,
 ) -> list[list[Path]]:
     """Run each job; with workers > 1 on a thread pool. Results come back in job order."""
     if workers <= 1 or len(jobs) == 1:
-        return [run_job(job, wait, on_wait) for job in jobs]
+        return [run_job(job, wait, on_wait, wait_timeout) for job in jobs]
     with ThreadPoolExecutor(max_workers=workers) as pool:
-        return list(pool.map(lambda j: run_job(j, wait, on_wait), jobs))
+        return list(pool.map(lambda j: run_job(j, wait, on_wait, wait_timeout), jobs))

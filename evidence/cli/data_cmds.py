@@ -69,6 +69,15 @@ def run_cmd(
     wait: Annotated[
         bool, typer.Option("--wait/--no-wait", help="Wait for a run already writing here.")
     ] = False,
+    wait_timeout: Annotated[
+        float | None,
+        typer.Option(
+            "--wait-timeout",
+            metavar="SECONDS",
+            help="With --wait, give up after this long (default: EVIDENCE_LOCK_TIMEOUT, "
+            "else 3600).",
+        ),
+    ] = None,
     data: DataOpt = DEFAULT_DATA,
     processed: ProcessedOpt = DEFAULT_PROCESSED,
     reports: ReportsOpt = DEFAULT_REPORTS,
@@ -77,7 +86,7 @@ def run_cmd(
     from evidence import batch
     from evidence.inputs.protocol import ProtocolError
     from evidence.inputs.snapshot import InvalidInputs
-    from evidence.runs.runlock import RunLocked
+    from evidence.runs.runlock import RunLocked, lock_timeout
 
     if task_runner not in ("serial", "threads", "dask"):
         raise fail(f"--task-runner: expected serial, threads or dask, got {task_runner!r}", 2)
@@ -85,16 +94,23 @@ def run_cmd(
         raise fail("--task-runner dask needs the orchestrator (drop --no-orchestrator)", 2)
     ws = workspace(data, processed, reports)
     try:
+        lock_timeout(wait_timeout)  # a bad --wait-timeout or EVIDENCE_LOCK_TIMEOUT, said first
         jobs = batch.plan(ws, protocol)
         if no_orchestrator:
             n = 1 if task_runner == "serial" else workers
             results = batch.run_jobs(
-                jobs, workers=n, wait=wait, on_wait=lambda m: typer.echo(m, err=True)
+                jobs,
+                workers=n,
+                wait=wait,
+                on_wait=lambda m: typer.echo(m, err=True),
+                wait_timeout=wait_timeout,
             )
         else:
             from flows.run import run_orchestrated
 
-            results = run_orchestrated(jobs, task_runner, workers, dask_address, wait)
+            results = run_orchestrated(
+                jobs, task_runner, workers, dask_address, wait, wait_timeout=wait_timeout
+            )
     except (InvalidInputs, ProtocolError, ValueError, RunLocked) as exc:
         raise fail(str(exc)) from None
     for written in results:
