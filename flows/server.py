@@ -22,6 +22,7 @@ hears `ServerUnavailable` and runs without the orchestrator (`flows.run`).
 
 from __future__ import annotations
 
+import logging
 import os
 import subprocess
 import sys
@@ -46,6 +47,8 @@ from evidence.runs.runlock import RunLocked, acquire
 START_ATTEMPTS = 2
 # Taken while a server starts, in Prefect's home (beside its database).
 START_LOCK = ".evidence-server-start.lock"
+
+log = logging.getLogger(__name__)
 
 # Run in the server's interpreter before uvicorn: argv is PARENT_PID DEATHSIG(0|1) UVICORN_ARGS...
 LAUNCH = """\
@@ -171,7 +174,7 @@ def start_server(attempts: int = START_ATTEMPTS) -> SubprocessASGIServer:
     failure = ""
     try:
         with start_turn(attempts * (timeout + 10)):
-            for _ in range(attempts):
+            for attempt in range(1, attempts + 1):
                 server = default_server()
                 try:
                     server.start()
@@ -179,6 +182,10 @@ def start_server(attempts: int = START_ATTEMPTS) -> SubprocessASGIServer:
                 except Exception as exc:  # Prefect raises RuntimeError; uvicorn or httpx others
                     server.stop()  # a server still starting must not outlive the try
                     failure = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+                    if attempt < attempts:
+                        log.warning(
+                            "Prefect's temporary server did not start (%s); once more", failure
+                        )
     except RunLocked as exc:
         raise ServerUnavailable(str(exc)) from None
     raise ServerUnavailable(
