@@ -64,7 +64,11 @@ def run_cmd(
     workers: Annotated[int, typer.Option("--workers", help="Threads or Dask workers.")] = 2,
     dask_address: Annotated[
         str | None,
-        typer.Option("--dask-address", help="Scheduler of an existing Dask cluster."),
+        typer.Option(
+            "--dask-address",
+            help="Scheduler of an existing Dask cluster; needs PREFECT_API_URL, and every "
+            "worker must see DATA, PROCESSED and REPORTS at the same paths.",
+        ),
     ] = None,
     wait: Annotated[
         bool, typer.Option("--wait/--no-wait", help="Wait for a run already writing here.")

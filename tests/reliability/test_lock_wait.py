@@ -6,6 +6,7 @@ The lock is held by another process (as a real concurrent run would hold it); th
 
 from __future__ import annotations
 
+import logging
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -14,8 +15,11 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
+from evidence.batch import plan
 from evidence.cli import app
 from evidence.runs import runlock
+from evidence.runs.runlock import RunLocked
+from evidence.runs.workspace import Workspace
 
 runner = CliRunner()
 
@@ -105,3 +109,31 @@ def test_the_wait_ends_when_the_holder_lets_go(tmp_path: Path) -> None:
     with runlock.protocol_lock(processed, "baclofen", wait=True, timeout=60, on_wait=notes.append):
         assert proc.wait(30) == 0
     assert len(notes) >= 1 and f"pid {proc.pid}" in notes[0]
+
+
+def test_the_flow_waits_as_long_as_it_is_told_and_names_the_holder(
+    data_copy: Path, holder: tuple[Path, int]
+) -> None:
+    """The orchestrated run (on the session's Prefect server, or a temporary one of its own):
+    the timeout reaches the flow's lock, and the wait is logged."""
+    from flows.run import run_orchestrated
+
+    class Notes(logging.Handler):
+        def __init__(self) -> None:
+            super().__init__(logging.WARNING)
+            self.messages: list[str] = []
+
+        def emit(self, record: logging.LogRecord) -> None:
+            self.messages.append(record.getMessage())
+
+    processed, pid = holder
+    jobs = plan(Workspace(data_copy, processed, processed.parent / "r"), None)
+    notes = Notes()  # on the module's own logger: Prefect reconfigures the root's handlers
+    logging.getLogger(runlock.__name__).addHandler(notes)
+    try:
+        with pytest.raises(RunLocked, match=f"gave up after 1 s waiting for the run by pid {pid}"):
+            run_orchestrated(jobs, "threads", 1, None, True, wait_timeout=1)
+    finally:
+        logging.getLogger(runlock.__name__).removeHandler(notes)
+    assert any(f"waiting for the run by pid {pid}" in m for m in notes.messages)
+    assert not (processed / "baclofen").exists()
