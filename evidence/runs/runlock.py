@@ -34,6 +34,10 @@ class RunLocked(RuntimeError):
     """Another run holds the lock."""
 
 
+class BadLockTimeout(RunLocked, ValueError):
+    """The wait's limit is not a number of seconds (reported wherever a busy lock is)."""
+
+
 def lock_timeout(seconds: float | None = None) -> float:
     """How long a wait for a held lock lasts: `seconds`, else EVIDENCE_LOCK_TIMEOUT, else 3600."""
     if seconds is None:
@@ -43,12 +47,14 @@ def lock_timeout(seconds: float | None = None) -> float:
         try:
             seconds = float(text)
         except ValueError:
-            raise ValueError(f"{LOCK_TIMEOUT_ENV}={text!r}: expected a number of seconds") from None
+            raise BadLockTimeout(
+                f"{LOCK_TIMEOUT_ENV}={text!r}: expected a number of seconds"
+            ) from None
         where = LOCK_TIMEOUT_ENV
     else:
         where = "the lock wait timeout"
     if not math.isfinite(seconds) or seconds < 0:
-        raise ValueError(f"{where}: expected a number of seconds >= 0, got {seconds:g}")
+        raise BadLockTimeout(f"{where}: expected a number of seconds >= 0, got {seconds:g}")
     return float(seconds)
 
 
