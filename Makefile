@@ -36,4 +36,4 @@ lint: $(STAMP)
 	$(BIN)/ruff check evidence flows tests bench
 
 clean:
-	rm -rf $(VENV) .pytest_cache
+	rm -rf $(VENV) .pytest_cache .prefect

@@ -128,20 +128,28 @@ def plan_all(
 
 
 def run_job(
-    job: Job, wait: bool = False, on_wait: Callable[[str], None] | None = None
+    job: Job,
+    wait: bool = False,
+    on_wait: Callable[[str], None] | None = None,
+    wait_timeout: float | None = None,
 ) -> list[Path]:
     """One protocol's synthesis under its run lock (which `synthesize` expects held)."""
     pid = protocol_id(job.workspace, job.protocol)
-    with protocol_lock(job.workspace.processed, pid, wait=wait, on_wait=on_wait):
+    with protocol_lock(
+        job.workspace.processed, pid, wait=wait, timeout=wait_timeout, on_wait=on_wait
+    ):
         return synthesize(job.workspace, job.protocol)
 
 
 def run_one(
-    job: Job, wait: bool = False, on_wait: Callable[[str], None] | None = None
+    job: Job,
+    wait: bool = False,
+    on_wait: Callable[[str], None] | None = None,
+    wait_timeout: float | None = None,
 ) -> Outcome:
     """`run_job`, with its failure caught and described, so that the next job still runs."""
     try:
-        return Outcome(job.protocol, run_job(job, wait, on_wait))
+        return Outcome(job.protocol, run_job(job, wait, on_wait, wait_timeout))
     except Exception as exc:
         return Outcome(job.protocol, error=describe(exc))
 
@@ -151,12 +159,13 @@ def run_jobs(
     workers: int = 1,
     wait: bool = False,
     on_wait: Callable[[str], None] | None = None,
+    wait_timeout: float | None = None,
 ) -> list[list[Path]]:
     """Run each job; with workers > 1 on a thread pool. Results come back in job order."""
     if workers <= 1 or len(jobs) == 1:
-        return [run_job(job, wait, on_wait) for job in jobs]
+        return [run_job(job, wait, on_wait, wait_timeout) for job in jobs]
     with ThreadPoolExecutor(max_workers=workers) as pool:
-        return list(pool.map(lambda j: run_job(j, wait, on_wait), jobs))
+        return list(pool.map(lambda j: run_job(j, wait, on_wait, wait_timeout), jobs))
 
 
 def run_each(
@@ -164,9 +173,10 @@ def run_each(
     workers: int = 1,
     wait: bool = False,
     on_wait: Callable[[str], None] | None = None,
+    wait_timeout: float | None = None,
 ) -> list[Outcome]:
     """Like `run_jobs`, but every job runs whatever the others do; outcomes in job order."""
     if workers <= 1 or len(jobs) <= 1:
-        return [run_one(job, wait, on_wait) for job in jobs]
+        return [run_one(job, wait, on_wait, wait_timeout) for job in jobs]
     with ThreadPoolExecutor(max_workers=workers) as pool:
-        return list(pool.map(lambda j: run_one(j, wait, on_wait), jobs))
+        return list(pool.map(lambda j: run_one(j, wait, on_wait, wait_timeout), jobs))

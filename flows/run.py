@@ -1,14 +1,24 @@
-"""Run jobs through the Prefect flows, on the task runner asked for."""
+"""Run jobs through the Prefect flows, on the task runner asked for.
+
+If Prefect's temporary server cannot be started (`flows.server.ServerUnavailable`), the run says
+so in one line and runs the same jobs without the orchestrator: the outputs are the same, only
+Prefect's record of the run is missing. A configured PREFECT_API_URL is never replaced this way:
+a server the user named must answer, and Prefect's own error says why it did not.
+"""
 
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+import sys
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from evidence import batch
 from evidence.batch import Job
+from evidence.runs.workspace import Workspace
 
 if TYPE_CHECKING:
     from prefect.task_runners import TaskRunner
@@ -39,25 +49,113 @@ def task_runner_for(kind: str, workers: int, dask_address: str | None) -> TaskRu
     )
 
 
+def say(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
 def run_orchestrated(
-    jobs: list[Job], kind: str, workers: int, dask_address: str | None, wait: bool
+    jobs: list[Job],
+    kind: str,
+    workers: int,
+    dask_address: str | None,
+    wait: bool,
+    wait_timeout: float | None = None,
+    notice: Callable[[str], None] = say,
 ) -> list[list[Path]]:
+    from flows.server import ServerUnavailable
+
+    if dask_address:
+        return run_on_cluster(jobs, workers, dask_address, wait, wait_timeout)
+    try:
+        with shared_api():
+            return run_flows(jobs, kind, workers, None, wait, wait_timeout)
+    except ServerUnavailable as exc:  # raised only by the server's start, before any flow
+        notice(f"{exc}: running without the orchestrator")
+    n = 1 if kind == "serial" else workers
+    return batch.run_jobs(jobs, workers=n, wait=wait, on_wait=notice, wait_timeout=wait_timeout)
+
+
+def run_flows(
+    jobs: list[Job],
+    kind: str,
+    workers: int,
+    dask_address: str | None,
+    wait: bool,
+    wait_timeout: float | None,
+) -> list[list[Path]]:
+    """The flows themselves, on the API this process already has."""
     from flows.synthesize import synthesize, synthesize_many
 
     ws = jobs[0].workspace
-    if len(jobs) == 1:
-        with shared_api():
-            written = synthesize(
-                jobs[0].protocol, str(ws.data), str(ws.processed), str(ws.reports), wait
-            )
+    if len(jobs) == 1 and not dask_address:
+        written = synthesize(
+            jobs[0].protocol,
+            str(ws.data),
+            str(ws.processed),
+            str(ws.reports),
+            wait,
+            wait_timeout=wait_timeout,
+        )
         return [[Path(p) for p in written]]
     runner = task_runner_for(kind, workers, dask_address)
     protocols = [j.protocol for j in jobs]
-    with shared_api():  # each job writes PROCESSED/<protocol>/ and its report
-        results = synthesize_many.with_options(task_runner=runner)(
-            protocols, str(ws.data), str(ws.processed), str(ws.reports), wait, tasks=2 * workers
-        )
+    # each job writes PROCESSED/<protocol>/ and its report
+    results = synthesize_many.with_options(task_runner=runner)(
+        protocols,
+        str(ws.data),
+        str(ws.processed),
+        str(ws.reports),
+        wait,
+        tasks=2 * workers,
+        wait_timeout=wait_timeout,
+    )
     return [[Path(p) for p in r] for r in results]
+
+
+CLUSTER_NEEDS = (
+    "--dask-address: the Dask workers report to Prefect, so they need a Prefect server they can "
+    "reach that outlives this run; start one (`prefect server start --host 0.0.0.0`) and set "
+    "PREFECT_API_URL=http://HOST:4200/api here"
+)
+
+
+def cluster_api_url() -> str:
+    """The configured Prefect API the cluster's workers will use; refused if there is none."""
+    from prefect.server.api.server import SubprocessASGIServer
+
+    from flows.server import configured_api_url
+
+    url = configured_api_url()
+    temporary = {s.api_url for s in SubprocessASGIServer._instances.values() if s.port}
+    if not url:
+        raise ValueError(f"{CLUSTER_NEEDS} (it is not set)")
+    if url in temporary:
+        raise ValueError(f"{CLUSTER_NEEDS} ({url} is this process's temporary server)")
+    return url
+
+
+def absolute(jobs: list[Job]) -> list[Job]:
+    """The jobs with every path absolute: a remote worker's working directory is not ours."""
+
+    def resolved(ws: Workspace) -> Workspace:
+        return Workspace(ws.data.resolve(), ws.processed.resolve(), ws.reports.resolve())
+
+    return [
+        replace(j, protocol=str(Path(j.protocol).resolve()), workspace=resolved(j.workspace))
+        for j in jobs
+    ]
+
+
+def run_on_cluster(
+    jobs: list[Job], workers: int, address: str, wait: bool, wait_timeout: float | None
+) -> list[list[Path]]:
+    """The jobs as tasks on an existing Dask cluster, whose workers share our filesystem.
+
+    Every path the workers get is absolute, and the API they report to is the configured one:
+    a temporary server would end with this process while the workers still point at it.
+    """
+    cluster_api_url()
+    return run_flows(absolute(jobs), "dask", workers, address, wait, wait_timeout)
 
 
 @contextmanager

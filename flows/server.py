@@ -12,21 +12,43 @@ orchestrated run starts that server itself, before any flow, as a child that end
 The server is registered as Prefect's default temporary server and PREFECT_API_URL points at
 it, so nothing in Prefect (flow and task engines, event and log workers in other threads, Dask
 worker processes) starts another, unbound one.
+
+A start may be slow: a first one migrates a new database, and a loaded machine is slow at it. So
+starts in one Prefect home take turns (a file lock there: two first runs never migrate one
+database at once), each may take PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS (120 s by
+default, `flows.home`), and a failed start is tried once more. If it still fails, the caller
+hears `ServerUnavailable` and runs without the orchestrator (`flows.run`).
 """
 
 from __future__ import annotations
 
+import logging
 import os
 import subprocess
 import sys
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 import prefect
 from prefect.server.api.server import SubprocessASGIServer
-from prefect.settings import PREFECT_API_URL, get_current_settings, temporary_settings
+from prefect.settings import (
+    PREFECT_API_URL,
+    PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS,
+    get_current_settings,
+    temporary_settings,
+)
+
+from evidence.runs.runlock import RunLocked, acquire
+
+# Tries of a server start before the run goes on without the orchestrator.
+START_ATTEMPTS = 2
+# Taken while a server starts, in Prefect's home (beside its database).
+START_LOCK = ".evidence-server-start.lock"
+
+log = logging.getLogger(__name__)
 
 # Run in the server's interpreter before uvicorn: argv is PARENT_PID DEATHSIG(0|1) UVICORN_ARGS...
 LAUNCH = """\
@@ -113,6 +135,65 @@ def default_server() -> SubprocessASGIServer:
     return BoundServer()
 
 
+class ServerUnavailable(RuntimeError):
+    """Prefect's temporary server could not be started."""
+
+
+def startup_timeout() -> float:
+    """How long one start of the temporary server may take, in seconds."""
+    return float(PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS.value())
+
+
+@contextmanager
+def start_turn(timeout: float) -> Iterator[None]:
+    """This process's turn to start a server in Prefect's home, waiting up to `timeout` s."""
+    home = Path(get_current_settings().home)
+    home.mkdir(parents=True, exist_ok=True)
+    fd = os.open(home / START_LOCK, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        acquire(
+            fd,
+            shared=False,
+            wait=True,
+            timeout=timeout,
+            busy=lambda: (
+                f"another run's Prefect server has been starting in {home} for over {timeout:g} s"
+            ),
+        )
+        yield
+    finally:
+        os.close(fd)  # closing drops the lock
+
+
+def start_server(attempts: int = START_ATTEMPTS) -> SubprocessASGIServer:
+    """Start the bound temporary server: one start at a time per home, tried `attempts` times.
+
+    Raises ServerUnavailable, with the last failure in one line, when no try succeeds.
+    """
+    timeout = startup_timeout()
+    failure = ""
+    try:
+        with start_turn(attempts * (timeout + 10)):
+            for attempt in range(1, attempts + 1):
+                server = default_server()
+                try:
+                    server.start()
+                    return server
+                except Exception as exc:  # Prefect raises RuntimeError; uvicorn or httpx others
+                    server.stop()  # a server still starting must not outlive the try
+                    failure = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+                    if attempt < attempts:
+                        log.warning(
+                            "Prefect's temporary server did not start (%s); once more", failure
+                        )
+    except RunLocked as exc:
+        raise ServerUnavailable(str(exc)) from None
+    raise ServerUnavailable(
+        f"Prefect's temporary server did not start ({attempts} tries of {timeout:g} s; "
+        f"last: {failure})"
+    )
+
+
 def configured_api_url() -> str | None:
     """The API the user (or a test harness) configured, if any."""
     return os.environ.get("PREFECT_API_URL") or PREFECT_API_URL.value() or None
@@ -123,10 +204,10 @@ def temporary_api() -> Iterator[str]:
     """A bound temporary server for everything Prefect does inside; yields its API URL.
 
     The server stops at interpreter exit as Prefect's own does, after Prefect's log and event
-    workers have flushed, or with this process if it is killed.
+    workers have flushed, or with this process if it is killed. Raises ServerUnavailable if it
+    cannot be started.
     """
-    server = default_server()
-    server.start()
+    server = start_server()
     url = server.api_url
     os.environ["PREFECT_API_URL"] = url  # for worker processes and threads with a fresh context
     try:

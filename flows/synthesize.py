@@ -51,6 +51,7 @@ def synthesize(
     processed: str = "data/processed",
     reports: str = "reports",
     wait: bool = False,
+    wait_timeout: float | None = None,
 ) -> list[str]:
     """recover → load → tabulate → pool → rate → report, under the protocol's run lock.
 
@@ -59,7 +60,7 @@ def synthesize(
     """
     ws = Workspace(Path(data), Path(processed), Path(reports))
     pid = pipeline.protocol_id(ws, protocol)
-    with protocol_lock(ws.processed, pid, wait=wait):
+    with protocol_lock(ws.processed, pid, wait=wait, timeout=wait_timeout):
         for note in recover_outputs(ws, pid):
             get_run_logger().warning(note)
         snapshot = load(ws, protocol)
@@ -81,6 +82,7 @@ def synthesize_many(
     reports: str = "reports",
     wait: bool = False,
     tasks: int = 4,
+    wait_timeout: float | None = None,
 ) -> list[list[str]]:
     """Several protocols at once, on whichever task runner the caller gives this flow.
 
@@ -92,7 +94,7 @@ def synthesize_many(
     jobs = batch.plan(ws, protocols)
     n = max(1, min(tasks, len(jobs)))
     chunks = [jobs[i::n] for i in range(n)]
-    futures = [run_each.submit(chunk, wait=wait) for chunk in chunks]
+    futures = [run_each.submit(chunk, wait=wait, wait_timeout=wait_timeout) for chunk in chunks]
     results = {
         id(j): r
         for chunk, f in zip(chunks, futures, strict=True)

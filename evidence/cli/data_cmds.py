@@ -65,11 +65,24 @@ def run_cmd(
     workers: Annotated[int, typer.Option("--workers", help="Threads or Dask workers.")] = 2,
     dask_address: Annotated[
         str | None,
-        typer.Option("--dask-address", help="Scheduler of an existing Dask cluster."),
+        typer.Option(
+            "--dask-address",
+            help="Scheduler of an existing Dask cluster; needs PREFECT_API_URL, and every "
+            "worker must see DATA, PROCESSED and REPORTS at the same paths.",
+        ),
     ] = None,
     wait: Annotated[
         bool, typer.Option("--wait/--no-wait", help="Wait for a run already writing here.")
     ] = False,
+    wait_timeout: Annotated[
+        float | None,
+        typer.Option(
+            "--wait-timeout",
+            metavar="SECONDS",
+            help="With --wait, give up after this long (default: EVIDENCE_LOCK_TIMEOUT, "
+            "else 3600).",
+        ),
+    ] = None,
     data: DataOpt = DEFAULT_DATA,
     processed: ProcessedOpt = DEFAULT_PROCESSED,
     reports: ReportsOpt = DEFAULT_REPORTS,
@@ -78,7 +91,7 @@ def run_cmd(
     from evidence import batch
     from evidence.inputs.protocol import ProtocolError
     from evidence.inputs.snapshot import InvalidInputs
-    from evidence.runs.runlock import RunLocked
+    from evidence.runs.runlock import RunLocked, lock_timeout
 
     if task_runner not in ("serial", "threads", "dask"):
         raise fail(f"--task-runner: expected serial, threads or dask, got {task_runner!r}", 2)
@@ -86,20 +99,27 @@ def run_cmd(
         raise fail("--task-runner dask needs the orchestrator (drop --no-orchestrator)", 2)
     ws = workspace(data, processed, reports)
     try:
+        lock_timeout(wait_timeout)  # a bad --wait-timeout or EVIDENCE_LOCK_TIMEOUT, said first
         jobs, failed = batch.plan_all(ws, protocol)
         if no_orchestrator:
             n = 1 if task_runner == "serial" else workers
             echo = lambda m: typer.echo(m, err=True)  # noqa: E731
             if len(jobs) == 1 and not failed:  # one protocol: its error raised, as always
-                written = batch.run_job(jobs[0], wait=wait, on_wait=echo)
+                written = batch.run_job(
+                    jobs[0], wait=wait, on_wait=echo, wait_timeout=wait_timeout
+                )
                 outcomes = [batch.Outcome(jobs[0].protocol, written)]
             else:
-                outcomes = batch.run_each(jobs, workers=n, wait=wait, on_wait=echo)
+                outcomes = batch.run_each(
+                    jobs, workers=n, wait=wait, on_wait=echo, wait_timeout=wait_timeout
+                )
         elif jobs:
             from flows.run import run_orchestrated
 
             try:
-                results = run_orchestrated(jobs, task_runner, workers, dask_address, wait)
+                results = run_orchestrated(
+                    jobs, task_runner, workers, dask_address, wait, wait_timeout=wait_timeout
+                )
             except batch.ProtocolsFailed as exc:  # raised once every other protocol has run
                 outcomes = exc.outcomes
             else:
