@@ -78,9 +78,11 @@ def run_names(day: str) -> tuple[set[str], set[str]]:
     return flows, tasks
 
 
-def library_logs(contains: str, seconds: float = 10.0) -> list[str]:
-    """Messages of the library's loggers that reached Prefect's API (sent in batches)."""
+def library_logs(contains: str, seconds: float = 30.0) -> list[str]:
+    """Messages of the library's loggers that reached Prefect's API (sent in batches): the
+    newest first, since the suite's other flows share the server's log."""
     from prefect.client.orchestration import get_client
+    from prefect.client.schemas.sorting import LogSort
     from prefect.logging.handlers import APILogHandler
 
     APILogHandler().flush()
@@ -89,7 +91,7 @@ def library_logs(contains: str, seconds: float = 10.0) -> list[str]:
         with get_client(sync_client=True) as client:
             found = [
                 log.message
-                for log in client.read_logs(limit=200)
+                for log in client.read_logs(limit=200, sort=LogSort.TIMESTAMP_DESC)
                 if log.name.startswith("evidence") and contains in log.message
             ]
         if found or time.monotonic() > deadline:

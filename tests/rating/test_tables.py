@@ -118,7 +118,8 @@ def test_rule_set_version_must_match_the_protocol(data_copy: Path, tmp_path: Pat
     rules_path.write_text(yaml.safe_dump(rules, sort_keys=False))
     result = synthesize(data_copy, tmp_path / "p", tmp_path / "r")
     assert result.exit_code == 1
-    assert "rule set version 9.9.9 differs" in result.output
+    assert "evidence_levels_v3.yaml:version" in result.output
+    assert "'9.9.9'" in result.output and "rule_set_version '3.0.0'" in result.output
 
 
 def test_side_effect_frequencies_come_only_from_exposed_participants(processed: Path) -> None:

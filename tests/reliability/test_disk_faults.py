@@ -14,6 +14,7 @@ import stat
 import subprocess
 import sys
 import tempfile
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -432,13 +433,19 @@ def test_under_prefect_the_write_outputs_task_fails_with_the_same_line(
     assert state.is_failed()
     line = f"cannot write {work / 'reports' / 'baclofen'}: No space left on device"
     assert line in (state.message or ""), state.message
-    with get_client(sync_client=True) as client:
-        runs = client.read_task_runs(
-            flow_run_filter=FlowRunFilter(
-                id=FlowRunFilterId(any_=[state.state_details.flow_run_id])
+    deadline = time.monotonic() + 60  # task runs reach the server as events, in batches
+    while True:
+        with get_client(sync_client=True) as client:
+            runs = client.read_task_runs(
+                flow_run_filter=FlowRunFilter(
+                    id=FlowRunFilterId(any_=[state.state_details.flow_run_id])
+                )
             )
-        )
-    tasks = [r for r in runs if r.name.startswith("write-outputs")]
+        tasks = [r for r in runs if r.name.startswith("write-outputs")]
+        done = tasks and all(t.state is not None and t.state.is_final() for t in tasks)
+        if done or time.monotonic() > deadline:
+            break
+        time.sleep(0.5)
     assert len(tasks) == 1, sorted(r.name for r in runs)
     task = tasks[0].state
     assert task is not None and task.is_failed(), task
