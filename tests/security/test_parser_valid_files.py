@@ -6,6 +6,7 @@ itself. How long a large record takes is measured in bench/scale/parser.py, not 
 from __future__ import annotations
 
 import re
+import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import pytest
@@ -104,3 +105,18 @@ def test_a_ten_megabyte_record_parses_whole(tmp_path: Path, kind: str, field: st
         assert added == [f"Author{i} T" for i in range(pieces)]
     with pytest.raises(PubmedParseError, match=r"larger than 1 MiB|more than 1,000 elements"):
         parse_records(path, limits=Limits(max_record=1 << 20, max_elements=1000))
+
+
+def test_a_record_exactly_at_the_limits_is_accepted(tmp_path: Path) -> None:
+    """Limits are checked between chunks on what has been parsed: a record as large as allowed,
+    with as many elements as allowed, is never refused for where the chunks happened to end."""
+    path = tmp_path / "authors.xml"
+    big_record(path, 3_000_000, "authors")
+    data = path.read_bytes()
+    record = data[data.index(b"<PubmedArticle>") : data.index(b"</PubmedArticle>") + 16]
+    elements = len(list(ET.fromstring(record).iter()))
+    exact = Limits(max_record=len(record), max_elements=elements)
+    (parsed,) = parse_records(path, limits=exact)
+    assert len(parsed.authors) > 20_000
+    with pytest.raises(PubmedParseError, match=f"more than {elements - 1:,} elements"):
+        parse_records(path, limits=Limits(max_record=len(record), max_elements=elements - 1))
