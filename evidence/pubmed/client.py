@@ -6,9 +6,10 @@ Bio.Entrez's own sender (`_open`) keeps its rate limit in an unlocked global (th
 NCBI's limit), retries 429 and 5xx immediately without honouring `Retry-After`, and calls
 `urlopen` without a timeout. Not calling `_open` also makes `Entrez.max_tries` irrelevant.
 Every attempt, retries included, is sent inside one slot of the shared `RateLimiter`, and
-redirects are not followed (they would send a request outside it). Responses are parsed with
-ElementTree, which never downloads a DTD. Transient `<ERROR>` payloads inside an HTTP 200
-(`TRANSIENT_ERRORS`) are retried like 5xx, with the same backoff and number of tries.
+redirects are not followed (they would send a request outside it). Search answers are parsed
+with ElementTree and fetched records with lxml (`evidence.pubmed.parse`); neither ever loads a
+DTD. Transient `<ERROR>` payloads inside an HTTP 200 (`TRANSIENT_ERRORS`) are retried like 5xx,
+with the same backoff and number of tries.
 
 Settings come from the environment: `EVIDENCE_EUTILS_URL` (base URL), `NCBI_EMAIL`,
 `NCBI_API_KEY`, and optionally `EVIDENCE_EUTILS_TIMEOUT` (socket timeout, s),

@@ -2,26 +2,23 @@
 
 Why not `Bio.Entrez.read`: it loads the DTD named in the DOCTYPE and, for a DTD it does not ship
 (pubmed_260101 is what PubMed serves in 2026), tries to download it; it also builds the whole
-file in memory. `xml.etree.ElementTree.iterparse` never resolves external DTDs, parses any DTD
-version, and lets each record be cleared once read, so memory stays flat as files grow. The XML
-section below says how records are cut out of the stream to keep parsing fast.
+file in memory. lxml's pull parser never loads a DTD or touches the network, parses any DTD
+version, and lets each record be dropped once read, so memory stays flat as files grow and
+time grows linearly with their size. The XML section below says how.
 
 Inputs are not trusted: `Limits` bounds what one input may cost (decompressed size and ratio,
 the longest tag or run of text, a record's size and element count, nesting depth) and refuses
 anything beyond with a `PubmedLimitError` naming the input and the limit; XML that declares
-entities is refused, so no entity is ever expanded.
+entities is refused, so no entity is ever expanded. Errors give the line in the input itself.
 """
 
 from __future__ import annotations
 
-import collections
 import gzip
 import io
 import itertools
 import os
 import re
-import secrets
-import xml.etree.ElementTree as ET
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -67,7 +64,6 @@ _XML_ROOTS = frozenset(
         "MedlineCitation",
     }
 )
-_RECORD_TAGS = frozenset({"PubmedArticle", "PubmedBookArticle"})
 _WS = re.compile(r"\s+")
 _YEAR = re.compile(r"\b(1[5-9][0-9][0-9]|20[0-9][0-9])\b")
 _MONTHS = {
@@ -198,12 +194,9 @@ def iter_records(
         body = _Chain(head, stream)
         if kind == "xml":
             guarded = _Bounded(
-                body,
-                label,
-                [((b"<",), limits.max_field, "a single tag or run of text")],
-                forbidden=(b"<!ENTITY",),
+                body, label, [((b"<",), limits.max_field, "a single tag or run of text")]
             )
-            yield from _iter_xml(guarded, head, label, deleted, limits, guard=guarded)
+            yield from _iter_xml(guarded, label, deleted, limits)
         elif kind == "medline":
             guarded = _Bounded(
                 body,
@@ -368,13 +361,11 @@ class _GzipReader(io.RawIOBase):
 
 
 class _Bounded(io.RawIOBase):
-    """Refuses input in which a run between delimiters is longer than its limit, or that holds
-    a forbidden string, as the bytes go by (a delimiter may straddle two reads).
+    """Refuses input in which a run between delimiters is longer than its limit, as the bytes go
+    by (a delimiter may straddle two reads).
 
-    A rule is (delimiters, limit, what): XML gets `<` (so no tag or text run, the tokens expat
-    re-scans whole and the parts the record splitter may hold back, exceeds `max_field`), and
-    `<!ENTITY` is forbidden until the parser has seen the root element (declarations can only
-    come before it); MEDLINE text gets lines and blank-line-separated records.
+    A rule is (delimiters, limit, what): XML gets `<` (no tag or run of text may exceed
+    `max_field`), MEDLINE text gets lines and blank-line-separated records.
     """
 
     def __init__(
@@ -382,23 +373,14 @@ class _Bounded(io.RawIOBase):
         stream: IO[bytes],
         label: str,
         rules: Sequence[tuple[tuple[bytes, ...], int, str]],
-        forbidden: Sequence[bytes] = (),
     ) -> None:
         self._stream = stream
         self._label = label
         self._rules = rules
-        self._forbidden: Sequence[bytes] = ()
-        self._keep = 0
+        self._keep = max(len(d) for r in rules for d in r[0]) - 1
         self._tail = b""  # the last `_keep` bytes, for delimiters cut in two
-        self.forbid(forbidden)
         self._pos = 0  # bytes read so far
         self._start = [0] * len(rules)  # where each rule's current run began
-
-    def forbid(self, forbidden: Sequence[bytes]) -> None:
-        """Look for these strings from now on (none: stop looking)."""
-        self._forbidden = forbidden
-        self._keep = max(len(d) for d in [*forbidden, *(d for r in self._rules for d in r[0])]) - 1
-        self._tail = self._tail[-self._keep :] if self._keep else b""
 
     def readable(self) -> bool:
         return True
@@ -424,12 +406,6 @@ class _Bounded(io.RawIOBase):
         block = self._tail + data
         base = self._pos - len(self._tail)  # offset of block[0] in the input
         end = self._pos + len(data)
-        for needle in self._forbidden:
-            if needle in block:
-                raise PubmedLimitError(
-                    f"{self._label}: refused: it declares XML entities ({needle.decode()}), "
-                    "which PubMed data never does; entities are not expanded"
-                )
         for i, (delimiters, limit, what) in enumerate(self._rules):
             found = [(p, d) for d in delimiters if (p := block.find(d)) >= 0]
             if found:
@@ -490,797 +466,459 @@ class _Chain(io.RawIOBase):
 # --------------------------------------------------------------------------- XML
 #
 # How a PubMed XML file is read, and why:
-# - `ElementTree.iterparse` streams the document, checks it is well formed from the first byte
-#   to the closing root tag, and hands over each record element, which is then cleared and
-#   dropped from the root: memory stays flat.
-# - Building Python-visible events for every element is what makes that slow (a PubMed article
-#   has hundreds of elements, most of them in reference lists). So the byte stream is first cut
-#   into records: each PubmedArticle (or MEDLINE citation) is built as its own small tree by
-#   ElementTree's C parser, and iterparse only sees an empty placeholder in its place.
-# - Building that tree is the largest cost left, and ElementTree pays per byte, per element and
-#   per attribute: subtrees the extractor never reads (reference lists, grants, chemicals,
-#   affiliations, dates of completion...) are dropped at byte level, and History /
-#   CommentsCorrectionsList keep only the entries that matter.
-# - Finding tags with a regular expression costs far more per byte than `bytes.find`, so the
-#   large containers that need no pruning inside (abstracts, author and MeSH lists) are passed
-#   over with `find` for their closing tag instead of being scanned tag by tag.
-# - MeSH and author lists and the entrez date, when they have the plain shape NCBI writes, are
-#   read straight from the bytes instead (see "fast paths" below).
-# Dropping or keeping a subtree the extractor does not read never changes a record, so every
-# shortcut here only has to keep the XML well formed. PubMed XML has no comments, CDATA
-# sections or internal entity declarations, which is what makes cutting at tag boundaries safe;
-# a record left open at the end of the input leaves the document unclosed, so truncation is
-# still reported by iterparse.
+# - lxml's pull parser (libxml2) is fed the input as it is, a chunk at a time: nothing is cut,
+#   pruned or rewritten, so every well-formed file parses, and the line and column in an error
+#   are those of the file itself.
+# - It reports only the end of record elements (and of DeleteCitation and ERROR), so Python sees
+#   a handful of events per record, not one per element. Each record is read, then removed from
+#   the tree: memory stays flat as files grow, and the work per byte is constant whatever the
+#   size of a record.
+# - No DTD is loaded, nothing is fetched, no entity is resolved, and a document that declares
+#   entities is refused at its root. An entity the document uses without declaring it is an
+#   error (as in ElementTree and Bio.Entrez).
+# - `Limits` are checked between chunks on what the parser has built so far: the bytes an
+#   unfinished element under the root has taken, its elements once it could hold too many, the
+#   nesting of the open elements, the number of elements under the root that are not records.
+#   libxml2's own limits (nesting up to 256 deep, names up to 50,000 characters, text nodes up
+#   to 10 MB) stay on unless `Limits` allow more (huge_tree), and then ours bound the input.
 
-PRUNED_ELEMENTS: tuple[str, ...] = (
-    "ReferenceList",
-    "GrantList",
-    "ChemicalList",
-    "SupplMeshList",
-    "KeywordList",
-    "CoiStatement",
-    "DataBankList",
-    "InvestigatorList",
-    "GeneralNote",
-    "OtherAbstract",
-    "ObjectList",
-)
-# Containers cut down to the children the extractor reads (they never nest): the children
-# whose start tag gives the attribute one of the listed values are kept.
-_FILTERED: dict[bytes, tuple[bytes, bytes, frozenset[str]]] = {
-    b"History": (b"PubMedPubDate", b"PubStatus", frozenset({"entrez"})),
-    b"CommentsCorrectionsList": (b"CommentsCorrections", b"RefType", NOTICE_REF_TYPES),
-}
-# Containers copied whole after one `find` for their closing tag; AuthorList loses its authors'
-# AffiliationInfo on the way (a third of a modern record's bytes).
-_PASSED: tuple[bytes, ...] = (b"Abstract", b"MeshHeadingList", b"AuthorList", b"Journal")
-# Only complete, plain AffiliationInfo elements are matched, so removing them keeps the XML
-# well formed; any other shape is simply left in.
-_AFFILIATION = re.compile(
-    rb"<AffiliationInfo>[ \t\r\n]*+<Affiliation>[^<]*+</Affiliation>[ \t\r\n]*+"
-    rb"(?:<Identifier(?: [^>]*+)?(?<!/)>[^<]*+</Identifier>[ \t\r\n]*+)*"
-    rb"</AffiliationInfo>[ \t\r\n]*+"
-)
-# Elements the extractor never reads, made of elements holding only text: dropped where the
-# tag search meets them (ElementTree's cost is mostly per element; lone leaves are not worth
-# a match of their own).
-_UNREAD: tuple[str, ...] = ("DateCompleted", "DateRevised", "DateCreated", "Pagination")
-_UNREAD_ELEMENT = (
-    rb"("
-    + "|".join(_UNREAD).encode()
-    + rb")(?:[ \t\r\n][^>]*+)?(?<!/)>[^<]*+"
-    + rb"(?:<([A-Za-z_][\w.-]*+)(?:[ \t\r\n][^>]*+)?(?<!/)>[^<]*+</\4[ \t\r\n]*+>[^<]*+)*"
-    + rb"</\3[ \t\r\n]*+>[ \t\r\n]*+"
-)
-# A container whose closing tag is this far away is scanned like any other content instead, so
-# a missing closing tag cannot make the buffer grow with the file.
-_HOLD = 1 << 23
-_SPLIT_UNDER = {
-    b"PubmedArticleSet": (b"PubmedArticle", b"PubmedBookArticle"),
-    b"PubmedBookArticleSet": (b"PubmedBookArticle",),
-    b"MedlineCitationSet": (b"MedlineCitation",),
-}
-_PROLOG = re.compile(rb"\s*(?:<\?.*?\?>|<!--.*?-->|<!DOCTYPE[^\[>]*(?:\[.*?\])?\s*>)", re.S)
-_START = re.compile(rb"\s*<([A-Za-z_][\w.:-]*)([^>]*)>")
-_ENCODING = re.compile(rb"""<\?xml[^>]*encoding\s*=\s*["']([A-Za-z0-9._-]+)["']""")
-# Read size. Much larger buffers come and go as fresh memory from the system, and the page
-# faults that costs were a tenth of the parsing time.
+# Read and feed size.
 _CHUNK = 1 << 17
-_RECORD, _PRUNE, _FILTER, _PASS = range(4)
-# The attribute that marks placeholders: random, so never found in real input.
-_MARK = "_evidence_" + secrets.token_hex(6)
-_MARK_BYTES = _MARK.encode()
+# An unfinished element that may hold more elements than allowed has them counted, and counted
+# again each time it has grown by this many bytes or doubled, whichever is more.
+_HOLD = 1 << 20
+_LIBXML_DEPTH = 256  # libxml2's nesting limit, without huge_tree
+_LIBXML_HUGE_DEPTH = 2048  # ...and with it
+_LIBXML_TEXT = 10_000_000  # libxml2's limit on a text node, without huge_tree
+_RECORD_TAGS = frozenset({"PubmedArticle", "PubmedBookArticle"})
+_TOP_RECORD_TAGS = frozenset({*_RECORD_TAGS, "MedlineCitation"})  # records under the root
+_UNDECLARED = "WAR_UNDECLARED_ENTITY"
 
 
-def _root_tag(head: bytes) -> tuple[bytes, bytes]:
-    """(root tag name, its whole start tag) from the first bytes of a document, or empty."""
-    pos = 0
-    while match := _PROLOG.match(head, pos):
-        pos = match.end()
-    match = _START.match(head, pos)
-    if match is None:
-        return b"", b""
-    return match.group(1), match.group(0).strip()
+def _parser(events: tuple[str, ...], tags: Iterable[str] | None, huge: bool) -> Any:
+    """A pull parser that loads no DTD, fetches nothing and resolves no entity."""
+    from lxml import etree
+
+    return etree.XMLPullParser(
+        events=events,
+        tag=sorted(tags) if tags is not None else None,
+        resolve_entities=False,
+        no_network=True,
+        load_dtd=False,
+        dtd_validation=False,
+        huge_tree=huge,
+        remove_comments=True,
+        remove_pis=True,
+    )
 
 
-def _kept_pattern(attribute: bytes, values: Iterable[str]) -> re.Pattern[bytes]:
-    """`attribute` given one of `values`, quoted either way: searched for before the tag that
-    holds it, since the wanted values are rare and the literal name is quick to find."""
-    names = b"|".join(re.escape(v.encode()) for v in sorted(values))
-    return re.compile(attribute + rb"""[ \t\r\n]*=[ \t\r\n]*(["'])(?:""" + names + rb")\1")
+@dataclass
+class _Top:
+    """The last element under the root while it is unfinished: since when it is known."""
+
+    elem: Any = None
+    since: int = 0  # bytes fed when it was first seen (it is at least as long as what came after)
+    began: int = 0  # bytes fed before the chunk in which it began (it is at most this long)
+    next_count: int = 0  # bytes fed at which its elements are counted next
 
 
-_KEPT = {
-    name: (child, _kept_pattern(attribute, values))
-    for name, (child, attribute, values) in _FILTERED.items()
-}
-
-
-class _RecordStream(io.RawIOBase):
-    """The document with records replaced by placeholders (see above); records go to `records`.
-
-    Placeholders carry the mark attribute, so that an empty record element in the input cannot
-    take a cut-out record's place. Pruning works on raw bytes across chunk boundaries and counts
-    nested same-name elements. Only an unfinished tag (or a container waiting for its closing
-    tag, see _HOLD) is held back between reads, so the work per byte stays constant; a record
-    is refused once it passes `Limits.max_record` bytes or `max_elements` elements.
-    """
+class _XmlReader:
+    """Records from one XML input; see the notes above."""
 
     def __init__(
-        self,
-        raw: IO[bytes],
-        record_tags: tuple[bytes, ...],
-        label: str = "<input>",
-        limits: Limits | None = None,
+        self, stream: IO[bytes], label: str, deleted: list[str] | None, limits: Limits
     ) -> None:
-        self._raw = raw
-        self._label = label
-        self._limits = limits or Limits()
-        # each record's bytes, and the lists read by a fast path that its placeholders refer to
-        self.records: collections.deque[tuple[bytes, list[Any]]] = collections.deque()
-        actions = {n.encode(): _PRUNE for n in PRUNED_ELEMENTS}
-        actions.update(dict.fromkeys(_FILTERED, _FILTER))
-        actions.update(dict.fromkeys(_PASSED, _PASS))
-        actions.update(dict.fromkeys(record_tags, _RECORD))
-        self._actions = actions
-        self._closers = {name: b"</" + name for name in actions}
-        # group 1: a start tag to act on; 2: a record's closing tag; neither: unread elements
-        # (the lookahead turns most other tags away after one character)
-        closes = b"|".join(record_tags) if record_tags else b"(?!)"
-        firsts = sorted({n[:1] for n in [*actions, *(u.encode() for u in _UNREAD)]})
-        ends = sorted({n[:1] for n in record_tags}) or [b"<"]
-        self._pattern = re.compile(
-            rb"<(?=[" + b"".join(firsts) + rb"]|/[" + b"".join(ends) + rb"])"
-            rb"(?:(" + b"|".join(actions) + rb")(?:[ \t\r\n/][^>]*+)?>"
-            rb"|/(" + closes + rb")[ \t\r\n]*+>|" + _UNREAD_ELEMENT + rb")"
-        )
-        self._buf = b""
-        self._pending = b""
-        self._offset = 0
-        self._eof = False
-        self._skip: bytes | None = None
-        self._depth = 0
-        self._record: list[bytes] | None = None
-        self._extras: list[Any] = []
-        self._measured: list[bytes] | None = None  # the open record whose size is known...
-        self._measured_parts = 0  # ...up to this many parts...
-        self._measured_size = 0  # ...which hold this many bytes
-        self.completed = 0  # records cut out so far
+        self.stream = stream
+        self.label = label
+        self.deleted = deleted
+        self.limits = limits
+        self.huge = limits.max_depth > _LIBXML_DEPTH or limits.max_field > _LIBXML_TEXT
+        self.depth_cap = _LIBXML_HUGE_DEPTH if self.huge else _LIBXML_DEPTH
+        self.fed = 0
+        self.count = 0  # records read
+        self.others = 0  # elements under the root that are not records
+        self.root: Any = None
+        self.root_tag = ""
+        self._warnings = 0  # entries of the parser's log already looked at
+        self.single = False  # the root is itself a record
+        self.top = _Top()
+        self._deep: Any = None
+        self._active: Any = None  # the parser being fed
 
-    def readable(self) -> bool:
-        return True
+    # ----------------------------------------------------------------- reading
 
-    def _too_large(self, number: int, size: int) -> PubmedLimitError:
-        return PubmedLimitError(
-            f"{self._label}: record {number}: refused: larger than "
-            f"{format_size(self._limits.max_record)} (the limit for one record)"
-        )
+    def records(self) -> Iterator[PubmedRecord]:
+        from lxml import etree
 
-    def _finish(self, data: bytes) -> bytes:
-        """A complete record's bytes, once they are known to be within the limits."""
-        self.completed += 1
-        if len(data) > self._limits.max_record:
-            raise self._too_large(self.completed, len(data))
-        if len(data) <= 4 * self._limits.max_elements:  # `<a/>`: no element takes fewer bytes
-            return data
-        elements = data.count(b"<") - data.count(b"</")
-        if elements > self._limits.max_elements:
-            raise PubmedLimitError(
-                f"{self._label}: record {self.completed}: refused: {elements:,} elements, more "
-                f"than the limit of {self._limits.max_elements:,} for one record"
-            )
-        return data
-
-    def _measure(self, record: list[bytes] | None) -> None:
-        """Count the bytes an unfinished record has gathered, refusing it past the limit."""
-        if record is None:
-            self._measured = None
-            return
-        if record is not self._measured:
-            self._measured, self._measured_parts, self._measured_size = record, 0, 0
-        self._measured_size += sum(len(part) for part in record[self._measured_parts :])
-        self._measured_parts = len(record)
-        if self._measured_size > self._limits.max_record:
-            raise self._too_large(self.completed + 1, self._measured_size)
-
-    def read(self, size: int = -1) -> bytes:
-        while self._offset >= len(self._pending) and not self._eof:
-            chunk = self._raw.read(_CHUNK)
-            if not chunk:
-                self._eof = True
-            self._buf += chunk
-            out: list[bytes] = []
-            self._scan(out)
-            if self._eof and self._record is not None:
-                out.extend(self._record)  # an unfinished record: let the XML parser see it
-                self._record = None
-            self._pending, self._offset = b"".join(out), 0
-        if size is None or size < 0:
-            size = len(self._pending) - self._offset
-        data = self._pending[self._offset : self._offset + size]
-        self._offset += len(data)
-        return data
-
-    def readinto(self, buffer: Any) -> int:
-        data = self.read(len(buffer))
-        buffer[: len(data)] = data
-        return len(data)
-
-    def _placeholder(self, record: list[bytes], name: bytes, value: Any) -> None:
-        """Stand in for an element a fast path has read; `value` travels with the record."""
-        record.append(b'<%s %s="%d"/>' % (name, _MARK_BYTES, len(self._extras)))
-        self._extras.append(value)
-
-    def _skip_pruned(self, buf: bytes, pos: int) -> int:
-        """Move past the pruned element being skipped; where to resume (len(buf): need more)."""
-        name = self._skip
-        assert name is not None
-        while True:
-            close, close_end = _close_tag(buf, name, pos)
-            opened = _open_tag(buf, name, pos, close)
-            if close < 0 and opened < 0:
-                return _held_from(buf, pos, self._eof)
-            if opened >= 0:
-                end = buf.find(b">", opened)
-                if end < 0:
-                    return len(buf) if self._eof else opened
-                if buf[end - 1] != 0x2F:  # not self-closing: one level deeper
-                    self._depth += 1
-                pos = end + 1
-                continue
-            self._depth -= 1
-            pos = close_end
-            if self._depth == 0:
-                self._skip = None
-                return pos
-
-    def _scan(self, out: list[bytes]) -> None:
-        buf, pos = self._buf, 0
-        size = len(buf)
-        search = self._pattern.search
-        actions = self._actions
-        closers = self._closers
-        record = self._record
-        while True:
-            if self._skip is not None:
-                pos = self._skip_pruned(buf, pos)
-                if self._skip is not None:
+        try:
+            chunks = self._prolog()
+            if chunks is None:
+                return
+            parser = self._active = _parser(("start", "end"), self._watched(), self.huge)
+            last = False
+            while True:
+                if chunks:
+                    chunk = chunks.pop(0)
+                else:
+                    chunk = self.stream.read(_CHUNK)
+                before = self.fed
+                if chunk:
+                    self.fed += len(chunk)
+                    parser.feed(chunk)
+                else:
+                    last = True
+                    parser.close()
+                self._logged(parser)
+                for event, elem in parser.read_events():
+                    if event == "start":
+                        if self.root is None:
+                            self._begin(elem)
+                        continue
+                    record = self._end(elem, before)
+                    if record is not None:
+                        yield record
+                if last:
                     break
-            sink = out if record is None else record
-            match = search(buf, pos)
-            if match is None:
-                cut = _held_from(buf, pos, self._eof)
-                sink.append(buf[pos:cut])
-                pos = cut
-                break
-            start, end = match.span()
-            if start > pos:
-                sink.append(buf[pos:start])
-            pos = end
-            name, closing = match.group(1, 2)
-            if name is None:
-                if closing is None:
-                    continue  # unread elements: dropped
-                if record is None:
-                    sink.append(match.group())  # unbalanced: the XML parser will say so
-                    continue
-                record.append(match.group())
-                self.records.append((self._finish(b"".join(record)), self._extras))
-                record = None
-                out.append(b'<%s %s=""/>' % (closing, _MARK_BYTES))
-                continue
-            action = actions[name]
-            if action == _RECORD:
-                if record is None and buf[end - 2] != 0x2F:
-                    record = [match.group()]
-                    self._extras = []
-                else:
-                    sink.append(match.group())  # unbalanced: the XML parser will say so
-                continue
-            if buf[end - 2] == 0x2F:
-                sink.append(match.group())
-                continue
-            if action == _PRUNE:
-                # the usual case, settled by one search: the name's next appearance closes it
-                at = buf.find(name, end)
-                if at >= 0 and buf[at - 2 : at] == b"</" and buf.startswith(b">", at + len(name)):
-                    pos = at + len(name) + 1
-                    continue
-                self._skip, self._depth = name, 1
-                continue
-            close = buf.find(closers[name], end)
-            if close >= 0 and buf.startswith(b">", close + len(name) + 2):  # the usual `</name>`
-                stop = close + len(name) + 3
-            else:
-                close, stop = _close_tag(buf, name, end)
-            if close < 0:
-                if self._eof or size - start > _HOLD:
-                    sink.append(match.group())  # no closing tag in reach: scan it as content
-                    continue
-                pos = start  # the closing tag may come with the next chunk
-                break
-            if action == _PASS:
-                fast = _FAST.get(name) if record is not None else None
-                value = fast(match.group(), buf[end:close]) if fast is not None else None
-                if value is not None and record is not None:
-                    self._placeholder(record, name, value)
-                elif name == b"AuthorList":
-                    sink.append(_AFFILIATION.sub(b"", buf[start:stop]))
-                else:
-                    sink.append(buf[start:stop])
-            else:
-                kept: list[bytes] = []
-                _keep_children(buf, end, close, _KEPT[name], kept)
-                value = _fast_entrez(kept) if name == b"History" and record is not None else None
-                if value is not None and record is not None:
-                    self._placeholder(record, name, value)
-                else:
-                    sink.append(match.group())
-                    sink.extend(kept)
-                    sink.append(b"</" + name + b">")
-            pos = stop
-        self._record = record
-        self._buf = buf[pos:]
-        self._measure(record)
+                self._check_top(before)
+        except etree.XMLSyntaxError as exc:
+            self._drain()
+            raise self._syntax_error(exc) from None
+        if self.root is None:
+            raise PubmedParseError(f"{self.label}: no XML element found")
 
+    def _prolog(self) -> list[bytes] | None:
+        """The chunks up to the root's start tag, read to learn the root's name first."""
+        from lxml import etree
 
-def _held_from(buf: bytes, pos: int, eof: bool) -> int:
-    """Where the bytes to hold back for the next read start: at an unfinished tag (its `<` has
-    no `>` after it), else nowhere (len(buf)). Holding back a complete tag and the text after
-    it would make every later read scan that text again."""
-    last = buf.rfind(b"<", pos)
-    if last < 0 or eof or buf.find(b">", last) >= 0:
-        return len(buf)
-    return last
+        probe = self._active = _parser(("start",), None, self.huge)
+        chunks: list[bytes] = []
+        size = 0
+        try:
+            while True:
+                chunk = self.stream.read(_CHUNK)
+                if not chunk:
+                    probe.close()  # raises: no root element
+                    return None
+                chunks.append(chunk)
+                size += len(chunk)
+                probe.feed(chunk)
+                for entry in probe.feed_error_log:
+                    if entry.level_name in ("ERROR", "FATAL"):
+                        self._drain()
+                        raise self._logged_error(entry)
+                for _, elem in probe.read_events():
+                    self.root_tag = elem.tag
+                    if self.root_tag not in _XML_ROOTS and self.root_tag != "eFetchResult":
+                        raise PubmedParseError(
+                            f"{self.label}: XML root <{self.root_tag}> is not PubMed or MEDLINE XML"
+                        )
+                    return chunks
+                if size > self.limits.max_record:
+                    raise PubmedLimitError(
+                        f"{self.label}: refused: more than {format_size(self.limits.max_record)}"
+                        " before the first element (the limit for one record)"
+                    )
+        except etree.XMLSyntaxError as exc:
+            self._drain()
+            raise self._syntax_error(exc) from None
 
+    def _watched(self) -> set[str]:
+        """The elements whose end the parser reports (and the root, whose start it reports)."""
+        if self.root_tag in _TOP_RECORD_TAGS:
+            return {self.root_tag}
+        return {self.root_tag, *_TOP_RECORD_TAGS, "DeleteCitation", "ERROR"}
 
-def _keep_children(
-    buf: bytes,
-    start: int,
-    stop: int,
-    rule: tuple[bytes, re.Pattern[bytes]],
-    sink: list[bytes],
-) -> None:
-    """Append the children in buf[start:stop] whose start tag has the rule's attribute value."""
-    child, pattern = rule
-    opener = b"<" + child
-    closer = b"</" + child
-    kept = -1
-    for match in pattern.finditer(buf, start, stop):
-        at = match.start()
-        begin = buf.rfind(b"<", start, at)
-        if (
-            begin <= kept
-            or buf[at - 1] not in b" \t\r\n"
-            or not buf.startswith(opener, begin)
-            or buf[begin + len(opener)] not in b" \t\r\n"
-            or buf.find(b">", begin, at) >= 0
-        ):
-            continue  # not an attribute of a `child` start tag, or that child is kept already
-        end = buf.find(b">", match.end(), stop)
-        if end < 0:
-            continue
-        kept = begin
-        if buf[end - 1] == 0x2F:
-            sink.append(buf[begin : end + 1])
-            continue
-        close = buf.find(closer, end, stop)
-        if close >= 0 and buf.startswith(b">", close + len(closer)):
-            sink.append(buf[begin : close + len(closer) + 1])
-            continue
-        close_end = _close_tag(buf, child, end, stop)[1]
-        if close_end >= 0:
-            sink.append(buf[begin:close_end])
+    def _begin(self, root: Any) -> None:
+        """The root has started: the prolog, where declarations live, is over."""
+        self.root = root
+        dtd = root.getroottree().docinfo.internalDTD
+        if dtd is not None and next(iter(dtd.iterentities()), None) is not None:
+            raise PubmedLimitError(
+                f"{self.label}: refused: it declares XML entities (<!ENTITY), which PubMed data "
+                "never does; entities are not expanded"
+            )
+        self.single = root.tag in _TOP_RECORD_TAGS
+        if self.single:
+            self.top = _Top(root, self.fed, 0, self._first_count(0))
+        if self.limits.max_depth < self.depth_cap:
+            from lxml import etree
 
+            steps = self.limits.max_depth - (1 if self.single else 2)
+            self._deep = etree.XPath("boolean(" + "/".join(["*"] * max(1, steps)) + ")")
 
-def _close_tag(buf: bytes, name: bytes, start: int, stop: int = -1) -> tuple[int, int]:
-    """Start and end of the first `</name>` in buf[start:stop] (XML allows spaces before the
-    `>`), or (-1, -1), also when the input ends inside that tag."""
-    needle = b"</" + name
-    end = len(buf) if stop < 0 else stop
-    pos = start
-    while (found := buf.find(needle, pos, end)) >= 0:
-        at = found + len(needle)
-        while at < end and buf[at] in b" \t\r\n":
-            at += 1
-        if at < end and buf[at] == 0x3E:
-            return found, at + 1
-        pos = found + 1
-    return -1, -1
-
-
-def _open_tag(buf: bytes, name: bytes, start: int, stop: int) -> int:
-    """Position of the next `<name` start tag in buf[start:stop] (to the end if stop < 0)."""
-    pattern = b"<" + name
-    end = len(buf) if stop < 0 else stop
-    pos = start
-    while True:
-        found = buf.find(pattern, pos, end)
-        if found < 0:
-            return -1
-        following = buf[found + len(pattern) : found + len(pattern) + 1]
-        if following in (b">", b"/", b" ", b"\t", b"\n", b"\r"):
-            return found
-        if not following:
-            return -1
-        pos = found + 1
-
-
-# --------------------------------------------------------------------------- fast paths
-#
-# MeSH and author lists are a third of what is left of a record and most of its elements, and
-# the entrez date alone takes seven. When one of them has exactly the plain shape NCBI writes,
-# it is read here with one regular expression per heading, author or date and handed to the
-# extractor beside the tree, through an empty placeholder element that keeps its place. The
-# patterns accept only well-formed XML whose text ElementTree would return unchanged (no
-# character references, CDATA, comments, carriage returns or characters XML forbids; only the
-# five predefined entities); anything else goes through ElementTree as before. Affiliations
-# are matched as loosely as _AFFILIATION drops them, since they are never read.
-
-_S = r"[ \t\r\n]*+"
-_CHARS = r"[^<&>\r\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]*+"
-_T = _CHARS + r"(?:&(?:amp|lt|gt|quot|apos);" + _CHARS + r")*+"
-_V = r'[^"<&\x00-\x1f\ufffe\uffff]*+'
-_MESH_HEADING = re.compile(
-    _S
-    + r"<MeshHeading>"
-    + _S
-    + rf'<DescriptorName (?:UI="({_V})" MajorTopicYN="({_V})"|MajorTopicYN="({_V})" UI="({_V})")'
-    + rf'(?: Type="{_V}")?>({_T})</DescriptorName>'
-    + r"((?:"
-    + _S
-    + rf'<QualifierName (?:UI="{_V}" MajorTopicYN="{_V}"|MajorTopicYN="{_V}" UI="{_V}")>'
-    + rf"{_T}</QualifierName>)*)"
-    + _S
-    + r"</MeshHeading>"
-)
-_QUALIFIER = re.compile(rf">({_T})</QualifierName>")
-_AUTHOR_LIST = re.compile(rf'<AuthorList(?: CompleteYN="{_V}")?(?: Type="({_V})")?>')
-_AUTHOR = re.compile(
-    _S
-    + rf'<Author(?: ValidYN="({_V})")?(?: EqualContrib="{_V}")?>'
-    + _S
-    + rf"(?:<LastName>({_T})</LastName>{_S}"
-    + rf"(?:<ForeName>{_T}</ForeName>{_S})?"
-    + rf"(?:<Initials>({_T})</Initials>{_S})?"
-    + rf"(?:<Suffix>{_T}</Suffix>{_S})?"
-    + rf"|<CollectiveName>({_T})</CollectiveName>{_S})"
-    + rf'(?:<Identifier Source="{_V}">{_T}</Identifier>{_S})*'
-    + rf"(?:<AffiliationInfo>{_S}<Affiliation>[^<]*+</Affiliation>{_S}"
-    + rf"(?:<Identifier(?: [^>]*+)?(?<!/)>[^<]*+</Identifier>{_S})*</AffiliationInfo>{_S})*"
-    + r"</Author>"
-)
-_SPACE = " \t\r\n"
-
-
-def _unescape(text: str) -> str:
-    """The five predefined entities, the only references the fast patterns let through."""
-    text = text.replace("&lt;", "<").replace("&gt;", ">").replace("&quot;", '"')
-    return text.replace("&apos;", "'").replace("&amp;", "&")
-
-
-def _plain_leaf(text: str) -> str:
-    """`_leaf` of an element without children whose raw content is `text`."""
-    if "&" in text:
-        text = _unescape(text)
-    if "\n" not in text and "  " not in text:
-        return text.strip()
-    return " ".join(text.split())
-
-
-def _decode(data: bytes) -> str | None:
-    try:
-        return data.decode("utf-8")
-    except UnicodeDecodeError:
-        return None  # ElementTree will report it
-
-
-def _fast_mesh(start_tag: bytes, content: bytes) -> tuple[MeshHeading, ...] | None:
-    """`_mesh` of a MeshHeadingList of the plain shape, or None to let ElementTree read it."""
-    if start_tag != b"<MeshHeadingList>":
-        return None
-    text = _decode(content)
-    if text is None:
-        return None
-    out = []
-    match = _MESH_HEADING.match
-    pos = 0
-    while (found := match(text, pos)) is not None:
-        pos = found.end()
-        ui, major, major_b, ui_b, name, quals = found.groups()
-        if "&" in name or "\n" in name or "  " in name:
-            name = _plain_leaf(name)
+    def _end(self, elem: Any, before: int) -> PubmedRecord | None:
+        """A watched element has ended: read it if it is a record, and drop it."""
+        root = self.root
+        if self.single:
+            if elem is not root:
+                return None
+            self.count += 1
+            self._check_finished(elem, before)
+            return self._record(elem)
+        if elem.getparent() is not root:
+            return None  # MedlineCitation inside a PubmedArticle, say
+        tag = elem.tag
+        record = None
+        if tag in _RECORD_TAGS or (tag == "MedlineCitation" and self.root_tag != "PubmedArticle"):
+            self.count += 1
+            self._check_finished(elem, before)
+            record = self._record(elem)
+        elif tag == "DeleteCitation" and self.deleted is not None:
+            self._check_finished(elem, before)
+            for p in elem.iter("PMID"):
+                if not is_pmid(p.text):
+                    raise PubmedParseError(
+                        f"{self.label}: line {p.sourceline}: <DeleteCitation><PMID> {p.text!r} "
+                        f"refused: {PMID_RULE}"
+                    )
+                self.deleted.append(str(p.text))
+        elif tag == "ERROR":
+            raise PubmedErrorPayload(
+                f"{self.label}: NCBI returned an error instead of records: {_text(elem)}"
+            )
         else:
-            name = name.strip()
-        out.append(
-            MeshHeading(
-                name,
-                ui or ui_b or mesh_ui(name),
-                (major or major_b) == "Y",
-                tuple([_plain_leaf(q) for q in _QUALIFIER.findall(quals)]) if quals else (),
+            return None  # left for `_check_top` to count as an element that is not a record
+        if elem is self.top.elem:
+            self.top = _Top()
+        elem.clear()
+        root.remove(elem)
+        return record
+
+    def _record(self, elem: Any) -> PubmedRecord:
+        try:
+            return _from_element(elem)
+        except PubmedParseError as exc:
+            line = getattr(exc, "line", None) or elem.sourceline
+            raise PubmedParseError(
+                f"{self.label}: record {self.count}, line {line}: {exc}"
+            ) from None
+        except (ValueError, AttributeError) as exc:
+            raise PubmedParseError(
+                f"{self.label}: record {self.count}, line {elem.sourceline}: <{elem.tag}> is "
+                f"unusable: {exc}"
+            ) from None
+
+    # ----------------------------------------------------------------- limits
+
+    def _first_count(self, began: int) -> int:
+        """Where an element that began at `began` could first hold too many elements."""
+        return began + 4 * self.limits.max_elements  # `<a/>`: no element takes fewer bytes
+
+    def _check_top(self, before: int) -> None:
+        """After a chunk: elements under the root that are done but not records are counted
+        and dropped; the unfinished one is measured, and the open elements' nesting."""
+        root = self.root
+        if root is None:
+            return
+        limits = self.limits
+        if not self.single:
+            done = len(root) - 1
+            if done > 0:
+                for elem in root[:done]:
+                    self._check_deep(elem)
+                self.others += done
+                if self.others > limits.max_elements:
+                    raise PubmedLimitError(
+                        f"{self.label}: refused: more than {limits.max_elements:,} elements "
+                        "under the root that are not PubMed records (the limit)"
+                    )
+                del root[:done]
+            last = root[-1] if len(root) else None
+            if last is None:
+                self.top = _Top()
+                return
+            if last is not self.top.elem:
+                self.top = _Top(last, self.fed, before, self._first_count(before))
+        top = self.top
+        if self.fed - top.since > limits.max_record:
+            raise self._too_large(top.elem, self.count + 1)
+        if self.limits.max_depth < self.depth_cap:
+            depth, elem = 1, root
+            while len(elem):
+                elem = elem[-1]
+                depth += 1
+            if depth > limits.max_depth:
+                raise self._too_deep()
+        if self.fed >= top.next_count:
+            self._check_count(top.elem, self.count + 1)
+            top.next_count = self.fed + max(_HOLD, self.fed - top.began)
+
+    def _check_finished(self, elem: Any, before: int) -> None:
+        """A finished record (or DeleteCitation): its bytes, elements and nesting."""
+        if elem is self.top.elem:
+            if before - self.top.since > self.limits.max_record:
+                raise self._too_large(elem, self.count)
+            began = self.top.began
+        else:
+            began = before  # it began and ended in the last chunk
+        if self.fed >= self._first_count(began):
+            self._check_count(elem, self.count)
+        self._check_deep(elem)
+
+    def _check_count(self, elem: Any, number: int) -> None:
+        elements = int(elem.xpath("count(descendant-or-self::*)"))
+        if elements > self.limits.max_elements:
+            raise PubmedLimitError(
+                f"{self.label}: record {number}: refused: more than "
+                f"{self.limits.max_elements:,} elements (the limit for one record)"
             )
+
+    def _check_deep(self, elem: Any) -> None:
+        if self._deep is not None and self._deep(elem):
+            raise self._too_deep()
+
+    def _too_deep(self) -> PubmedLimitError:
+        limit = min(self.limits.max_depth, self.depth_cap)
+        return PubmedLimitError(
+            f"{self.label}: refused: elements nested more than {limit} deep (the limit)"
         )
-    if text[pos:].strip(_SPACE):
-        return None
-    return tuple(out)
 
-
-def _fast_authors(start_tag: bytes, content: bytes) -> tuple[str, ...] | None:
-    """`_authors` of one AuthorList of the plain shape, or None to let ElementTree read it."""
-    tag = _decode(start_tag)
-    head = _AUTHOR_LIST.fullmatch(tag) if tag is not None else None
-    text = _decode(content) if head is not None else None
-    if head is None or text is None:
-        return None
-    names: list[str] = []
-    match = _AUTHOR.match
-    pos = 0
-    while (found := match(text, pos)) is not None:
-        pos = found.end()
-        valid, last, initials, collective = found.groups()
-        if valid == "N":
-            continue
-        if last:
-            last = (_unescape(last) if "&" in last else last).strip()
-        if last:
-            if initials:
-                initials = (_unescape(initials) if "&" in initials else initials).strip()
-            names.append(f"{last} {initials}" if initials else last)
-        elif collective:
-            collective = " ".join(
-                _unescape(collective).split() if "&" in collective else collective.split()
+    def _too_large(self, elem: Any, number: int) -> PubmedLimitError:
+        size = format_size(self.limits.max_record)
+        if self.single or elem.tag in _TOP_RECORD_TAGS:
+            return PubmedLimitError(
+                f"{self.label}: record {number}: refused: larger than {size} (the limit for one "
+                "record)"
             )
-            if collective:
-                names.append(collective)
-    if text[pos:].strip(_SPACE):
-        return None
-    return () if head.group(1) == "editors" else tuple(names)
+        return PubmedLimitError(
+            f"{self.label}: refused: <{elem.tag}> after record {number - 1} is larger than "
+            f"{size} (the limit for one record)"
+        )
 
+    # ----------------------------------------------------------------- errors
 
-_DATE_PART = r"[0-9A-Za-z \t\n]*+"  # what `_int` and `_month` read without fail
-_ENTREZ = re.compile(
-    rf'<PubMedPubDate PubStatus="entrez">{_S}'
-    + rf"(?:<Year>({_DATE_PART})</Year>{_S})?"
-    + rf"(?:<Month>({_DATE_PART})</Month>{_S})?"
-    + rf"(?:<Day>({_DATE_PART})</Day>{_S})?"
-    + "".join(rf"(?:<{part}>{_DATE_PART}</{part}>{_S})?" for part in ("Hour", "Minute", "Second"))
-    + r"</PubMedPubDate>"
-)
+    def _logged(self, parser: Any) -> None:
+        """Raise what the parser logged since the last chunk. libxml2 stops at a fatal error
+        without raising until the parser is closed, and lets an undeclared entity pass with a
+        warning when the document names an external DTD (it might be declared there; it is
+        not, since no DTD is loaded)."""
+        log = parser.feed_error_log
+        if len(log) == self._warnings:
+            return
+        entries, self._warnings = list(log)[self._warnings :], len(log)
+        for entry in entries:
+            if entry.type_name == _UNDECLARED or entry.level_name in ("ERROR", "FATAL"):
+                self._drain()
+                raise self._logged_error(entry)
 
+    def _drain(self) -> None:
+        """After a syntax error, read on as far as the longest token allowed: if the error came
+        from a token beyond `Limits`, the refusal naming that limit is the one to report."""
+        left = self.limits.max_field + _CHUNK
+        while left > 0:
+            chunk = self.stream.read(min(_CHUNK, left))
+            if not chunk:
+                return
+            left -= len(chunk)
 
-def _fast_entrez(kept: list[bytes]) -> str | None:
-    """`_history_date(..., "entrez")` from the PubMedPubDate elements History keeps, or None."""
-    dates = []
-    for item in kept:
-        found = _ENTREZ.fullmatch(item.decode("latin-1"))  # anything not ASCII fails to match
-        if found is None:
-            return None
-        dates.append(found.groups())
-    for year_text, month, day in dates:
-        year = _int(year_text)
-        if year is not None:
-            return _iso(year, _month(month), _int(day))
-    return ""
+    def _syntax_error(self, exc: Any) -> PubmedParseError:
+        """The first error the parser logged (closing a parser that stopped at an error only
+        says that no element was found), else the exception's own."""
+        for entry in self._active.feed_error_log if self._active is not None else ():
+            if entry.level_name in ("ERROR", "FATAL"):
+                return self._logged_error(entry)
+        line, column = exc.position or (exc.lineno, 0)
+        return self._malformed(line, column, str(exc.msg or exc))
 
+    def _logged_error(self, entry: Any) -> PubmedParseError:
+        message = entry.message.strip()
+        if entry.type_name in ("ERR_UNDECLARED_ENTITY", _UNDECLARED):
+            message = f"undefined entity: {message}"
+        elif "Excessive depth" in message:
+            return self._too_deep()
+        elif "amplification" in message:
+            return PubmedLimitError(
+                f"{self.label}: refused: it declares XML entities that expand without bound "
+                "(PubMed data declares none); entities are not expanded"
+            )
+        return self._malformed(entry.line, entry.column, message)
 
-_JOURNAL = re.compile(
-    _S
-    + rf'(?:<ISSN(?: IssnType="{_V}")?>{_T}</ISSN>{_S})?'
-    + rf'<JournalIssue(?: CitedMedium="{_V}")?>{_S}'
-    + rf"(?:<Volume>{_T}</Volume>{_S})?"
-    + rf"(?:<Issue>{_T}</Issue>{_S})?"
-    + rf"<PubDate>{_S}"
-    + rf"(?:<Year>({_DATE_PART})</Year>{_S}"
-    + rf"(?:<Month>({_DATE_PART})</Month>{_S})?"
-    + rf"(?:<Day>({_DATE_PART})</Day>{_S})?"
-    + rf"(?:<Season>{_T}</Season>{_S})?"
-    + rf"|<MedlineDate>({_T})</MedlineDate>{_S})"
-    + rf"</PubDate>{_S}</JournalIssue>{_S}"
-    + rf"(?:<Title>({_T})</Title>{_S})?"
-    + rf"(?:<ISOAbbreviation>({_T})</ISOAbbreviation>{_S})?"
-)
-
-
-def _fast_journal(start_tag: bytes, content: bytes) -> tuple[str, int | None, str, str] | None:
-    """(pub date, year, title, ISO abbreviation) of a Journal of the plain shape, or None."""
-    text = _decode(content) if start_tag == b"<Journal>" else None
-    found = _JOURNAL.fullmatch(text) if text is not None else None
-    if found is None:
-        return None
-    year, month, day, medline, title, abbrev = (
-        _unescape(part) if part and "&" in part else part for part in found.groups()
-    )
-    pub_date, year_number = _date_parts(year, month, day, medline)
-    return pub_date, year_number, _collapse(title) if title else "", _strip(abbrev)
-
-
-_FAST = {
-    b"MeshHeadingList": _fast_mesh,
-    b"AuthorList": _fast_authors,
-    b"Journal": _fast_journal,
-}
+    def _malformed(self, line: int, column: int, message: str) -> PubmedParseError:
+        message = re.sub(r", line \d+, column \d+$", "", message.strip())
+        return PubmedParseError(
+            f"{self.label}: line {line}, column {column}: malformed or truncated XML ({message})"
+        )
 
 
 def _iter_xml(
-    stream: IO[bytes],
-    head: bytes,
-    label: str,
-    deleted: list[str] | None,
-    limits: Limits,
-    guard: _Bounded | None = None,
+    stream: IO[bytes], label: str, deleted: list[str] | None, limits: Limits
 ) -> Iterator[PubmedRecord]:
-    """Records from an XML stream; the ElementTree pull parser is fed a chunk at a time (a
-    token cut across feeds is re-scanned whole by expat at every feed, so feeds are large) and
-    the elements under the root are bounded in depth, count and bytes."""
-    root_name, root_open = _root_tag(head)
-    declared = _ENCODING.search(head[:200])
-    encoding = declared.group(1).decode().lower() if declared else "utf-8"
-    split = _SPLIT_UNDER.get(root_name, ()) if encoding in {"utf-8", "utf8"} else ()
-    # Records are parsed on their own, so namespace declarations on the root must travel along.
-    wrap = b"xmlns" in root_open
-    source = _RecordStream(stream, split, label, limits)
-    parser = ET.XMLPullParser(events=("start", "end"))
-    depth = 0
-    count = 0
-    root: ET.Element | None = None
-    root_tag = ""
-    fed = 0  # bytes given to the parser so far
-    top_from = -1  # `fed` when the open element under the root started (-1: none open)
-    top_elements = 0  # elements in it so far
-    top_tag = ""  # and its name
-    others = 0  # elements under the root that are not records
-    single = False  # the root is itself a record: its children are parts of it
-    try:
-        while True:
-            chunk = source.read(_CHUNK)
-            if chunk:
-                fed += len(chunk)
-                parser.feed(chunk)
-            else:
-                parser.close()
-            for event, elem in parser.read_events():
-                if event == "start":
-                    depth += 1
-                    if root is None:
-                        root, root_tag = elem, elem.tag
-                        if guard is not None:
-                            guard.forbid(())  # the prolog, where declarations live, is over
-                        if root_tag not in _XML_ROOTS and root_tag != "eFetchResult":
-                            raise PubmedParseError(
-                                f"{label}: XML root <{root_tag}> is not PubMed or MEDLINE XML"
-                            )
-                        single = root_tag in _RECORD_TAGS or root_tag == "MedlineCitation"
-                        if single:
-                            top_from, top_elements, top_tag = fed, 1, root_tag
-                    elif depth == 2 and not single:
-                        top_from, top_elements, top_tag = fed, 1, elem.tag
-                    else:
-                        top_elements += 1
-                        _check_element(label, limits, depth, top_elements, count + 1)
-                    continue
-                depth -= 1
-                if depth > 1:
-                    continue
-                tag = elem.tag
-                if depth == 1 and elem.get(_MARK) is not None:  # a record cut out of the stream
-                    count += 1
-                    data, extras = source.records.popleft()
-                    tree = _build(data, root_open, wrap, label, count)
-                    yield _record(tree, label, count, extras)
-                elif tag in _RECORD_TAGS or (
-                    tag == "MedlineCitation" and root_tag != "PubmedArticle"
-                ):
-                    count += 1
-                    yield _record(elem, label, count)
-                elif tag == "DeleteCitation" and deleted is not None:
-                    for p in elem.iter("PMID"):
-                        if not is_pmid(p.text):
-                            raise PubmedParseError(
-                                f"{label}: <DeleteCitation><PMID> {p.text!r} refused: {PMID_RULE}"
-                            )
-                        deleted.append(str(p.text))
-                elif tag == "ERROR":
-                    raise PubmedErrorPayload(
-                        f"{label}: NCBI returned an error instead of records: {_text(elem)}"
-                    )
-                elif single:
-                    continue
-                elif depth == 1:
-                    others += 1
-                    if others > limits.max_elements:
-                        raise PubmedLimitError(
-                            f"{label}: refused: more than {limits.max_elements:,} elements "
-                            "under the root that are not PubMed records (the limit)"
-                        )
-                if depth == 1:
-                    elem.clear()
-                    top_from = -1
-            if root is not None and not single and len(root):
-                del root[:]  # all at once: removing children one by one is quadratic
-            if top_from >= 0 and fed - top_from > limits.max_record:
-                raise PubmedLimitError(
-                    f"{label}: refused: <{top_tag}> after record {count} is larger than "
-                    f"{format_size(limits.max_record)} (the limit for one record)"
-                )
-            if not chunk:
-                break
-    except ET.ParseError as exc:
-        raise PubmedParseError(f"{label}: malformed or truncated XML ({exc})") from None
-    if root is None:
-        raise PubmedParseError(f"{label}: no XML element found")
+    """Records from an XML stream, in file order."""
+    yield from _XmlReader(stream, label, deleted, limits).records()
 
 
-def _check_element(label: str, limits: Limits, depth: int, elements: int, number: int) -> None:
-    """Refuse nesting or an element count no PubMed record comes near (memory grows with both)."""
-    if depth > limits.max_depth:
-        raise PubmedLimitError(
-            f"{label}: refused: elements nested more than {limits.max_depth} deep (the limit)"
-        )
-    if elements > limits.max_elements:
-        raise PubmedLimitError(
-            f"{label}: record {number}: refused: more than {limits.max_elements:,} elements "
-            "(the limit for one record)"
-        )
+# --------------------------------------------------------------------------- record fields
+#
+# Written for lxml's elements and ElementTree's alike (the tests compare with ElementTree on
+# whole documents). Each container is walked once over its children, which is several times
+# cheaper with lxml than a `find` per field; `_firsts` and `_all` keep `find`'s and `findall`'s
+# meaning (the first, or every, direct child of that name).
 
 
-def _build(data: bytes, root_open: bytes, wrap: bool, label: str, number: int) -> ET.Element:
-    """One record's tree, built by ElementTree's C parser."""
-    try:
-        if wrap:
-            return ET.fromstring(root_open + data + b"</" + _root_tag(root_open)[0] + b">")[0]
-        return ET.fromstring(data)
-    except ET.ParseError as exc:
-        raise PubmedParseError(f"{label}: record {number}: malformed XML ({exc})") from None
+def record_from_element(elem: Any) -> PubmedRecord:
+    """A record from one PubmedArticle, PubmedBookArticle or bare MedlineCitation element
+    (from lxml or ElementTree)."""
+    return _from_element(elem)
 
 
-def _record(
-    elem: ET.Element, label: str, number: int, extras: list[Any] | None = None
-) -> PubmedRecord:
-    try:
-        return _from_element(elem, extras or [])
-    except PubmedParseError as exc:
-        raise PubmedParseError(f"{label}: record {number}: {exc}") from None
-    except (ValueError, AttributeError) as exc:
-        raise PubmedParseError(
-            f"{label}: record {number} <{elem.tag}> is unusable: {exc}"
-        ) from None
+class _FieldError(PubmedParseError):
+    """A refused field, with the line of the element it came from (lxml elements know it)."""
+
+    def __init__(self, message: str, elem: Any = None) -> None:
+        super().__init__(message)
+        self.line = getattr(elem, "sourceline", None)
 
 
-def record_from_element(elem: ET.Element) -> PubmedRecord:
-    """A record from one PubmedArticle, PubmedBookArticle or bare MedlineCitation element."""
-    return _from_element(elem, [])
-
-
-def _from_element(elem: ET.Element, extras: list[Any]) -> PubmedRecord:
-    """`extras`: what the fast paths read for the placeholders in `elem`."""
+def _from_element(elem: Any) -> PubmedRecord:
     if elem.tag == "PubmedArticle":
-        citation = elem.find("MedlineCitation")
+        kids = _firsts(elem, ("MedlineCitation", "PubmedData"))
+        citation = kids["MedlineCitation"]
         if citation is None:
             raise PubmedParseError("PubmedArticle without MedlineCitation")
-        return _from_citation(citation, elem.find("PubmedData"), extras)
+        return _from_citation(citation, kids["PubmedData"])
     if elem.tag == "PubmedBookArticle":
-        return _from_book(elem, extras)
+        return _from_book(elem)
     if elem.tag == "MedlineCitation":
-        return _from_citation(elem, None, extras)
+        return _from_citation(elem, None)
     raise PubmedParseError(f"not a PubMed record element: <{elem.tag}>")
 
 
-_NOT_READ: Any = object()
+def _firsts(elem: Any, tags: Iterable[str]) -> dict[str, Any]:
+    """The first child of each name in `tags` (None where there is none): `find` for each."""
+    found: dict[str, Any] = dict.fromkeys(tags)
+    if elem is None:
+        return found
+    missing = len(found)
+    for child in elem:
+        tag = child.tag
+        if tag in found and found[tag] is None:
+            found[tag] = child
+            missing -= 1
+            if not missing:
+                break
+    return found
 
 
-def _read(elem: ET.Element | None, extras: list[Any]) -> Any:
-    """What a fast path read for `elem` if it is a placeholder, else `_NOT_READ`."""
-    if elem is None or not extras:
-        return _NOT_READ
-    index = elem.get(_MARK)
-    return _NOT_READ if index is None else extras[int(index)]
+def _all(elem: Any, tag: str) -> list[Any]:
+    """Every child named `tag`: `findall(tag)`."""
+    if elem is None:
+        return []
+    return [child for child in elem if child.tag == tag]
+
+
+def _child_text(elem: Any, tag: str) -> str | None:
+    """`findtext(tag)`: the first such child's text ("" if it has none), None if no child."""
+    for child in elem:
+        if child.tag == tag:
+            return child.text or ""
+    return None
 
 
 def _strip(value: str | None) -> str:
     return value.strip() if value else ""
 
 
-def _text(elem: ET.Element | None) -> str:
+def _text(elem: Any) -> str:
     """Text content with inline markup (<i>, <sup>, MathML) flattened and whitespace collapsed."""
     if elem is None:
         return ""
@@ -1307,7 +945,7 @@ def _collapse(text: str) -> str:
     return text if text.isprintable() else " ".join(text.split())
 
 
-def _leaf(elem: ET.Element) -> str:
+def _leaf(elem: Any) -> str:
     """Text of an element that holds a plain name (MeSH terms, types): no markup inside."""
     text = elem.text
     if text and "\n" not in text and "  " not in text and not len(elem):
@@ -1317,70 +955,90 @@ def _leaf(elem: ET.Element) -> str:
     return ""
 
 
-def _children(elem: ET.Element | None, list_tag: str, tag: str) -> list[ET.Element]:
-    holder = elem.find(list_tag) if elem is not None else None
-    return holder.findall(tag) if holder is not None else []
+def _pmid(elem: Any) -> str:
+    for child in elem:
+        if child.tag == "PMID":
+            pmid = child.text or ""
+            if not is_pmid(pmid):
+                raise _FieldError(f"<{elem.tag}><PMID> {pmid!r} refused: {PMID_RULE}", child)
+            return pmid
+    raise _FieldError(f"<{elem.tag}><PMID> '' refused: {PMID_RULE}", elem)
 
 
-def _pmid(elem: ET.Element) -> str:
-    pmid = elem.findtext("PMID") or ""
-    if not is_pmid(pmid):
-        raise PubmedParseError(f"<{elem.tag}><PMID> {pmid!r} refused: {PMID_RULE}")
-    return pmid
+_CITATION = ("PMID", "Article", "MeshHeadingList", "CommentsCorrectionsList", "MedlineJournalInfo")
+_ARTICLE = (
+    "Journal",
+    "ArticleTitle",
+    "VernacularTitle",
+    "Abstract",
+    "PublicationTypeList",
+    "ArticleDate",
+)
 
 
-def _from_citation(
-    citation: ET.Element, pubmed_data: ET.Element | None, extras: list[Any]
-) -> PubmedRecord:
+def _from_citation(citation: Any, pubmed_data: Any) -> PubmedRecord:
     pmid = _pmid(citation)
-    article = citation.find("Article")
-    if article is None:
-        article = ET.Element("Article")
-    journal = article.find("Journal")
-    read = _read(journal, extras)
-    if read is not _NOT_READ:
-        pub_date, year, journal_title, abbrev = read
-    else:
-        issue = journal.find("JournalIssue") if journal is not None else None
-        pub_date, year = _pub_date(issue.find("PubDate") if issue is not None else None)
-        journal_title = _text(journal.find("Title")) if journal is not None else ""
-        abbrev = _strip(journal.findtext("ISOAbbreviation")) if journal is not None else ""
-    if year is None:
-        article_date = article.find("ArticleDate")
-        year = _int(article_date.findtext("Year")) if article_date is not None else None
-    ptypes = _publication_types(_children(article, "PublicationTypeList", "PublicationType"))
-    mesh_list = citation.find("MeshHeadingList")
-    mesh = _mesh(mesh_list, extras)
+    kids = _firsts(citation, _CITATION)
+    article = kids["Article"]
+    parts: dict[str, Any] = dict.fromkeys(_ARTICLE)
+    author_lists: list[Any] = []
+    elocations: list[Any] = []
+    languages: list[str] = []
+    for child in article if article is not None else ():
+        tag = child.tag
+        if tag == "AuthorList":
+            author_lists.append(child)
+        elif tag == "ELocationID":
+            elocations.append(child)
+        elif tag == "Language":
+            if child.text:
+                languages.append(child.text.strip())
+        elif tag in parts and parts[tag] is None:
+            parts[tag] = child
+    journal = parts["Journal"]
+    jparts = _firsts(journal, ("JournalIssue", "Title", "ISOAbbreviation"))
+    issue = jparts["JournalIssue"]
+    pub_date, year = _pub_date(
+        _firsts(issue, ("PubDate",))["PubDate"] if issue is not None else None
+    )
+    journal_title = _text(jparts["Title"])
+    abbrev = _strip(jparts["ISOAbbreviation"].text) if jparts["ISOAbbreviation"] is not None else ""
+    if year is None and parts["ArticleDate"] is not None:
+        year = _int(_child_text(parts["ArticleDate"], "Year"))
+    ptypes = _publication_types(_all(parts["PublicationTypeList"], "PublicationType"))
+    mesh_list = kids["MeshHeadingList"]
+    mesh = _mesh(mesh_list)
     humans, animals = _check_tags(mesh, mesh_list is not None)
-    notices = _notices(citation)
+    notices = _notices(kids["CommentsCorrectionsList"])
     doi = ""
     pmc = ""
     entrez = ""
     if pubmed_data is not None:
-        doi, pmc = _article_ids(pubmed_data)
-        entrez = _history_date(pubmed_data, "entrez", extras)
+        data = _firsts(pubmed_data, ("ArticleIdList", "History"))
+        doi, pmc = _article_ids(data["ArticleIdList"])
+        entrez = _history_date(data["History"], "entrez")
     if not doi:
-        doi = _elocation_doi(article)
+        doi = _elocation_doi(elocations)
     if not abbrev:
-        info = citation.find("MedlineJournalInfo")
-        abbrev = _strip(info.findtext("MedlineTA")) if info is not None else ""
+        info = kids["MedlineJournalInfo"]
+        abbrev = _strip(_child_text(info, "MedlineTA")) if info is not None else ""
     return PubmedRecord(
         pmid=pmid,
-        title=_text(article.find("ArticleTitle")) or _text(article.find("VernacularTitle")),
-        abstract=_abstract(article.find("Abstract")),
+        title=_text(parts["ArticleTitle"]) or _text(parts["VernacularTitle"]),
+        abstract=_abstract(parts["Abstract"]),
         journal=journal_title,
         journal_abbrev=abbrev,
         year=year,
         pub_date=pub_date,
         entrez_date=entrez,
-        authors=_authors(article.findall("AuthorList"), extras),
+        authors=_authors(author_lists),
         publication_types=ptypes,
         mesh_headings=mesh,
         humans=humans,
         animals=animals,
         doi=doi,
         pmc=pmc,
-        languages=_languages(article),
+        languages=tuple(languages),
         notices=notices,
         retracted=_retracted(ptypes, notices),
         status=citation.get("Status", ""),
@@ -1388,33 +1046,37 @@ def _from_citation(
     )
 
 
-def _from_book(elem: ET.Element, extras: list[Any]) -> PubmedRecord:
-    doc = elem.find("BookDocument")
+def _from_book(elem: Any) -> PubmedRecord:
+    outer = _firsts(elem, ("BookDocument", "PubmedBookData"))
+    doc, book_data = outer["BookDocument"], outer["PubmedBookData"]
     if doc is None:
         raise PubmedParseError("PubmedBookArticle without BookDocument")
-    book_data = elem.find("PubmedBookData")
     pmid = _pmid(doc)
-    book = doc.find("Book")
-    book_title = _text(book.find("BookTitle")) if book is not None else ""
-    article_title = _text(doc.find("ArticleTitle")) or _text(doc.find("VernacularTitle"))
-    pub_date, year = _pub_date(book.find("PubDate") if book is not None else None)
-    authors = _authors(doc.findall("AuthorList"), extras)
+    kids = _firsts(doc, ("Book", "ArticleTitle", "VernacularTitle", "Abstract"))
+    book = kids["Book"]
+    book_kids = _firsts(book, ("BookTitle", "PubDate"))
+    book_title = _text(book_kids["BookTitle"])
+    article_title = _text(kids["ArticleTitle"]) or _text(kids["VernacularTitle"])
+    pub_date, year = _pub_date(book_kids["PubDate"])
+    authors = _authors(_all(doc, "AuthorList"))
     if not authors and book is not None:
-        authors = _authors(book.findall("AuthorList"), extras)
-    ptypes = _publication_types(doc.findall("PublicationType"))
-    doi, pmc = _article_ids(doc)
+        authors = _authors(_all(book, "AuthorList"))
+    ptypes = _publication_types(_all(doc, "PublicationType"))
+    doi, pmc = _article_ids(_firsts(doc, ("ArticleIdList",))["ArticleIdList"])
     entrez = ""
     if book_data is not None:
-        data_doi, data_pmc = _article_ids(book_data)
+        data = _firsts(book_data, ("ArticleIdList", "History"))
+        data_doi, data_pmc = _article_ids(data["ArticleIdList"])
         doi = doi or data_doi
         pmc = pmc or data_pmc
-        entrez = _history_date(book_data, "entrez", extras)
+        entrez = _history_date(data["History"], "entrez")
     if not doi and book is not None:
-        doi = _elocation_doi(book)
+        doi = _elocation_doi(_all(book, "ELocationID"))
+    languages = tuple([_strip(x.text) for x in _all(doc, "Language") if x.text])
     return PubmedRecord(
         pmid=pmid,
         title=article_title or book_title,
-        abstract=_abstract(doc.find("Abstract")),
+        abstract=_abstract(kids["Abstract"]),
         journal=book_title if article_title else "",
         year=year,
         pub_date=pub_date,
@@ -1423,7 +1085,7 @@ def _from_book(elem: ET.Element, extras: list[Any]) -> PubmedRecord:
         publication_types=ptypes,
         doi=doi,
         pmc=pmc,
-        languages=_languages(doc),
+        languages=languages,
         retracted=_retracted(ptypes, ()),
         kind="book",
     )
@@ -1450,22 +1112,20 @@ def _iso(year: int, month: int | None, day: int | None) -> str:
     return f"{year:04d}-{month:02d}-{day:02d}"
 
 
-def _pub_date(elem: ET.Element | None) -> tuple[str, int | None]:
+_DATE = ("Year", "Month", "Day", "MedlineDate")
+
+
+def _date_texts(elem: Any) -> list[str | None]:
+    """`findtext` of Year, Month, Day and MedlineDate, in one walk over the children."""
+    found = _firsts(elem, _DATE)
+    return [None if e is None else (e.text or "") for e in found.values()]
+
+
+def _pub_date(elem: Any) -> tuple[str, int | None]:
     """(date text, year) from a PubDate: structured Year/Month/Day, or a free-text MedlineDate."""
     if elem is None:
         return "", None
-    return _date_parts(
-        elem.findtext("Year"),
-        elem.findtext("Month"),
-        elem.findtext("Day"),
-        elem.findtext("MedlineDate"),
-    )
-
-
-def _date_parts(
-    year_text: str | None, month: str | None, day: str | None, medline_date: str | None
-) -> tuple[str, int | None]:
-    """`_pub_date` from the texts of a PubDate's Year, Month, Day and MedlineDate."""
+    year_text, month, day, medline_date = _date_texts(elem)
     year = _int(year_text)
     if year is not None:
         return _iso(year, _month(month), _int(day)), year
@@ -1474,23 +1134,22 @@ def _date_parts(
     return medline, (int(match.group(1)) if match else None)
 
 
-def _history_date(pubmed_data: ET.Element, status: str, extras: list[Any]) -> str:
-    history = pubmed_data.find("History")
-    read = _read(history, extras)
-    if read is not _NOT_READ:
-        return read  # type: ignore[no-any-return]
-    for item in history.findall("PubMedPubDate") if history is not None else ():
-        if item.get("PubStatus") == status:
-            year = _int(item.findtext("Year"))
+def _history_date(history: Any, status: str) -> str:
+    for item in history if history is not None else ():
+        if item.tag == "PubMedPubDate" and item.get("PubStatus") == status:
+            year_text, month, day, _ = _date_texts(item)
+            year = _int(year_text)
             if year is not None:
-                return _iso(year, _month(item.findtext("Month")), _int(item.findtext("Day")))
+                return _iso(year, _month(month), _int(day))
     return ""
 
 
-def _article_ids(parent: ET.Element) -> tuple[str, str]:
+def _article_ids(id_list: Any) -> tuple[str, str]:
     """(doi, pmc): the first non-empty ArticleId of each type, in one pass over the list."""
     doi = pmc = ""
-    for item in _children(parent, "ArticleIdList", "ArticleId"):
+    for item in id_list if id_list is not None else ():
+        if item.tag != "ArticleId":
+            continue
         id_type = item.get("IdType")
         if id_type == "doi":
             if not doi:
@@ -1500,22 +1159,20 @@ def _article_ids(parent: ET.Element) -> tuple[str, str]:
     return doi, pmc
 
 
-def _languages(parent: ET.Element) -> tuple[str, ...]:
-    return tuple([_strip(x.text) for x in parent.findall("Language") if x.text])
-
-
-def _elocation_doi(parent: ET.Element) -> str:
-    for item in parent.findall("ELocationID"):
+def _elocation_doi(items: Iterable[Any]) -> str:
+    for item in items:
         if item.get("EIdType") == "doi" and item.get("ValidYN", "Y") != "N" and _strip(item.text):
             return _strip(item.text)
     return ""
 
 
-def _abstract(elem: ET.Element | None) -> str:
+def _abstract(elem: Any) -> str:
     if elem is None:
         return ""
     parts = []
-    for block in elem.findall("AbstractText"):
+    for block in elem:
+        if block.tag != "AbstractText":
+            continue
         text = _text(block)
         label = _strip(block.get("Label"))
         if label:
@@ -1525,33 +1182,43 @@ def _abstract(elem: ET.Element | None) -> str:
     return "\n".join(parts)
 
 
-def _authors(lists: Iterable[ET.Element], extras: list[Any]) -> tuple[str, ...]:
+_AUTHOR_PARTS = ("LastName", "Initials", "CollectiveName")
+
+
+def _authors(lists: Iterable[Any]) -> tuple[str, ...]:
     names: list[str] = []
     for author_list in lists:
-        read = _read(author_list, extras)
-        if read is not _NOT_READ:
-            names.extend(read)
-            continue
         if author_list.get("Type") == "editors":
             continue
-        for author in author_list.findall("Author"):
-            if author.get("ValidYN") == "N":
+        for author in author_list:
+            if author.tag != "Author" or author.get("ValidYN") == "N":
                 continue
-            last = author.findtext("LastName")
+            last_name = initials = collective = None
+            for part in author:
+                tag = part.tag
+                if tag == "LastName":
+                    if last_name is None:
+                        last_name = part
+                elif tag == "Initials":
+                    if initials is None:
+                        initials = part
+                elif tag == "CollectiveName" and collective is None:
+                    collective = part
+            last = last_name.text if last_name is not None else None
             if last and (last := last.strip()):
-                initials = author.findtext("Initials")
-                if initials and (initials := initials.strip()):
-                    names.append(f"{last} {initials}")
+                first = initials.text if initials is not None else None
+                if first and (first := first.strip()):
+                    names.append(f"{last} {first}")
                 else:
                     names.append(last)
                 continue
-            collective = _text(author.find("CollectiveName"))
-            if collective:
-                names.append(collective)
+            name = _text(collective)
+            if name:
+                names.append(name)
     return tuple(names)
 
 
-def _publication_types(items: Iterable[ET.Element]) -> tuple[PublicationType, ...]:
+def _publication_types(items: Iterable[Any]) -> tuple[PublicationType, ...]:
     out = []
     for item in items:
         name = item.text
@@ -1564,12 +1231,9 @@ def _publication_types(items: Iterable[ET.Element]) -> tuple[PublicationType, ..
     return tuple(out)
 
 
-def _mesh(mesh_list: ET.Element | None, extras: list[Any]) -> tuple[MeshHeading, ...]:
+def _mesh(mesh_list: Any) -> tuple[MeshHeading, ...]:
     if mesh_list is None:
         return ()
-    read = _read(mesh_list, extras)
-    if read is not _NOT_READ:
-        return read  # type: ignore[no-any-return]
     out = []
     for heading in mesh_list:
         if heading.tag != "MeshHeading":
@@ -1604,20 +1268,23 @@ def _check_tags(mesh: tuple[MeshHeading, ...], indexed: bool) -> tuple[bool | No
     return (MESH_HUMANS in uis or "Humans" in names, MESH_ANIMALS in uis or "Animals" in names)
 
 
-def _notices(citation: ET.Element) -> tuple[Notice, ...]:
+def _notices(comments: Any) -> tuple[Notice, ...]:
     out = []
-    for item in _children(citation, "CommentsCorrectionsList", "CommentsCorrections"):
+    for item in comments if comments is not None else ():
+        if item.tag != "CommentsCorrections":
+            continue
         ref_type = item.get("RefType", "")
         if ref_type in NOTICE_REF_TYPES:
-            pmid = item.findtext("PMID") or ""
+            parts = _firsts(item, ("PMID", "RefSource"))
+            pmid_elem = parts["PMID"]
+            pmid = (pmid_elem.text or "") if pmid_elem is not None else ""
             if pmid and not is_pmid(pmid):
-                raise PubmedParseError(
+                raise _FieldError(
                     f"<CommentsCorrections RefType={ref_type!r}><PMID> {pmid!r} refused: "
-                    f"{PMID_RULE}"
+                    f"{PMID_RULE}",
+                    pmid_elem,
                 )
-            out.append(
-                Notice(ref_type=ref_type, ref_source=_text(item.find("RefSource")), pmid=pmid)
-            )
+            out.append(Notice(ref_type=ref_type, ref_source=_text(parts["RefSource"]), pmid=pmid))
     return tuple(out)
 
 

@@ -1,6 +1,6 @@
 """Expected values read straight from the fixture bytes with regular expressions.
 
-The parser under test uses ElementTree; these helpers use plain text matching, so a test that
+The parser under test uses lxml; these helpers use plain text matching, so a test that
 compares the two checks the parser against the files themselves, not against itself.
 """
 
