@@ -446,9 +446,19 @@ def report(
     return out
 
 
-def figure_cache_folder(ws: Workspace) -> Path:
-    """Where runs keep the figures they drew, shared by every protocol (local, untracked)."""
-    return Path(ws.processed) / FIGURES_FOLDER
+def figure_cache_folder(ws: Workspace) -> Path | None:
+    """Where runs keep the figures they drew, shared by every protocol (local, untracked);
+    none when PROCESSED is inside the data folder, which a run never writes to."""
+    return None if _inside_data(ws) else Path(ws.processed) / FIGURES_FOLDER
+
+
+def _inside_data(ws: Workspace) -> Path | None:
+    """The output folder that lies inside the data folder, if any: inputs are never outputs."""
+    data = Path(ws.data).resolve()
+    for out in (Path(ws.processed), Path(ws.reports)):
+        if out.resolve() == data or data in out.resolve().parents:
+            return out
+    return None
 
 
 def protocol_id(ws: Workspace, protocol: str | None) -> str:
@@ -480,10 +490,8 @@ def recover_outputs(ws: Workspace, protocol_id: str) -> list[str]:
 def write_outputs(ws: Workspace, outputs: RunOutputs) -> list[Path]:
     """Publish the run's archive, tables and report, each folder in one step."""
     pid = check_id(outputs.protocol, "protocol_id")
-    data = Path(ws.data).resolve()
-    for out in (Path(ws.processed), Path(ws.reports)):
-        if out.resolve() == data or data in out.resolve().parents:  # inputs are never outputs
-            raise UnsafePath(f"{out}: outputs must not be written inside the data folder {ws.data}")
+    if (out := _inside_data(ws)) is not None:
+        raise UnsafePath(f"{out}: outputs must not be written inside the data folder {ws.data}")
     archive, tables, report_slot = output_slots(ws, pid)
     notes = publish(
         pid,
