@@ -26,16 +26,17 @@ from evidence.io import atomic_write_bytes
 
 FOLDER = ".figures"
 FORMAT = 1  # bump when the key's layout changes
-_DRAWING_MODULES = ("plots.py", "markup.py", "figcache.py")
+# the modules whose code decides a figure's bytes (paths under evidence/)
+_DRAWING_MODULES = ("report/plots.py", "report/markup.py", "report/figcache.py", "meta/results.py")
 
 
 @cache
 def code_version() -> str:
     """What the drawing code is: its modules' source and matplotlib's version."""
     h = hashlib.sha256(f"format {FORMAT}\n".encode())
-    here = Path(__file__).parent
+    package = Path(__file__).resolve().parents[1]
     for name in _DRAWING_MODULES:
-        h.update(name.encode() + b"\0" + (here / name).read_bytes() + b"\0")
+        h.update(name.encode() + b"\0" + (package / name).read_bytes() + b"\0")
     try:
         h.update(b"matplotlib " + metadata.version("matplotlib").encode())
     except metadata.PackageNotFoundError:

@@ -58,6 +58,14 @@ def test_changed_input_is_drawn_again(tmp_path: Path) -> None:
     assert len(list(tmp_path.glob("*.svg"))) == 4
 
 
+def test_a_new_drawing_code_version_draws_again(monkeypatch: pytest.MonkeyPatch) -> None:
+    from evidence.report import figcache
+
+    key = figure_key("forest", "T", 1.5)
+    monkeypatch.setattr(figcache, "code_version", lambda: "another matplotlib or plots.py")
+    assert figure_key("forest", "T", 1.5) != key
+
+
 def test_kind_and_every_field_enter_the_key() -> None:
     es, res = pooled(4)
     seq = cumulative(es, method="REML")
