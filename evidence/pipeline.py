@@ -29,6 +29,8 @@ from evidence.pubmed.records import PubmedRecord
 from evidence.rating.grade import Certainty
 from evidence.rating.rules import RuleSet, load_rules
 from evidence.report.build import FUNNEL_MIN_K, certainty_keyed, figures, flow, references
+from evidence.report.figcache import FOLDER as FIGURES_FOLDER
+from evidence.report.figcache import FigureCache
 from evidence.report.prisma import PRISMA_FIGURE, prisma_svg
 from evidence.report.provenance import package_versions
 from evidence.report.render import ReportData, escaped_changes, render_html, render_markdown
@@ -326,7 +328,10 @@ def report(
     analyses: list[Analysis],
     ratings: Ratings,
     ctx: RunContext,
+    figure_cache: Path | None = None,
 ) -> RunOutputs:
+    """Every table and the report, in memory. `figure_cache` is the folder of already drawn
+    figures (`figure_cache_folder(ws)`); without one every figure is drawn."""
     p = snapshot.protocol
     pid = p.protocol_id
     rules = ratings.rules
@@ -378,7 +383,8 @@ def report(
     manifest, changes, entries = step.run, step.changes, step.entries
     out.processed[hist.HISTORY] = hist.history_json(pid, entries)
     pub_bias = rules.grade.get("publication_bias") or {}
-    figs = figures(snapshot, analyses, int(pub_bias.get("min_k", FUNNEL_MIN_K)))
+    min_k = int(pub_bias.get("min_k", FUNNEL_MIN_K))
+    figs = figures(snapshot, analyses, min_k, FigureCache(figure_cache))
     prisma = flow(
         snapshot,
         analyses,
@@ -440,6 +446,21 @@ def report(
     return out
 
 
+def figure_cache_folder(ws: Workspace) -> Path | None:
+    """Where runs keep the figures they drew, shared by every protocol (local, untracked);
+    none when PROCESSED is inside the data folder, which a run never writes to."""
+    return None if _inside_data(ws) else Path(ws.processed) / FIGURES_FOLDER
+
+
+def _inside_data(ws: Workspace) -> Path | None:
+    """The output folder that lies inside the data folder, if any: inputs are never outputs."""
+    data = Path(ws.data).resolve()
+    for out in (Path(ws.processed), Path(ws.reports)):
+        if out.resolve() == data or data in out.resolve().parents:
+            return out
+    return None
+
+
 def protocol_id(ws: Workspace, protocol: str | None) -> str:
     """The id of the protocol a run is about, before anything else is read: it names the
     run lock and the folders the run may write."""
@@ -469,10 +490,8 @@ def recover_outputs(ws: Workspace, protocol_id: str) -> list[str]:
 def write_outputs(ws: Workspace, outputs: RunOutputs) -> list[Path]:
     """Publish the run's archive, tables and report, each folder in one step."""
     pid = check_id(outputs.protocol, "protocol_id")
-    data = Path(ws.data).resolve()
-    for out in (Path(ws.processed), Path(ws.reports)):
-        if out.resolve() == data or data in out.resolve().parents:  # inputs are never outputs
-            raise UnsafePath(f"{out}: outputs must not be written inside the data folder {ws.data}")
+    if (out := _inside_data(ws)) is not None:
+        raise UnsafePath(f"{out}: outputs must not be written inside the data folder {ws.data}")
     archive, tables, report_slot = output_slots(ws, pid)
     notes = publish(
         pid,
@@ -499,4 +518,4 @@ def synthesize(ws: Workspace, protocol: str | None) -> list[Path]:
     tab = tabulate(snapshot)
     analyses = pool(snapshot, tab)
     ratings = rate(snapshot, tab, analyses, ws.data / snapshot.protocol.rating.rule_set)
-    return write_outputs(ws, report(snapshot, tab, analyses, ratings, ctx))
+    return write_outputs(ws, report(snapshot, tab, analyses, ratings, ctx, figure_cache_folder(ws)))

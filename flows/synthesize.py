@@ -68,7 +68,7 @@ def synthesize(
         tab = tabulate(snapshot)
         analyses = pool(snapshot, tab)
         ratings = rate(snapshot, tab, analyses, ws.data / snapshot.protocol.rating.rule_set)
-        outputs = report(snapshot, tab, analyses, ratings, ctx)
+        outputs = report(snapshot, tab, analyses, ratings, ctx, pipeline.figure_cache_folder(ws))
         written = write_outputs(ws, outputs)
     publish(snapshot.protocol.protocol_id, outputs)
     return [str(p) for p in written]

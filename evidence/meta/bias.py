@@ -30,8 +30,6 @@ from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
-from scipy import stats
-from statsmodels.regression.linear_model import OLS, WLS
 
 from evidence.meta._util import ArrayLike, FloatArray, as_vector, check_level, same_length
 from evidence.meta.fit import rma_uni
@@ -260,6 +258,9 @@ def regtest(
     x = np.column_stack([np.ones(k), xcol])
     limit = predictor in LIMIT_PREDICTORS
     if model == "lm":
+        from scipy import stats  # imported here: a plain pool never needs scipy.stats
+        from statsmodels.regression.linear_model import WLS
+
         res = WLS(y, x, weights=1 / v).fit()
         df = float(res.df_resid)
         crit = float(stats.t.ppf(0.5 + level / 2, df))
@@ -447,6 +448,9 @@ def harbord_test(
     z = (a - expected)[keep]
     sv = np.sqrt(var[keep])
     _check_varies(sv, "score variance", HARBORD)
+    from scipy import stats  # imported here: a plain pool never needs scipy.stats
+    from statsmodels.regression.linear_model import OLS
+
     res = OLS(z / sv, np.column_stack([np.ones(k_used), sv])).fit()
     df = float(res.df_resid)
     crit = float(stats.t.ppf(0.5 + level / 2, df))

@@ -2,10 +2,11 @@
 
 `rma_uni` is the general engine (any design matrix) that the subgroup, regression and bias
 modules reuse; `rma` is the intercept-only pool with predict()'s prediction interval.
-With moderators, coefficients come from statsmodels' WLS with weights 1/(v + tau^2): its
-unscaled covariance is (X'WX)^-1 (the z test) and its residual scale is exactly Knapp-Hartung's
-factor. A single-column model (every plain pool) takes the same quantities in closed form, so
-pooling needs neither statsmodels nor scipy.stats; distributions come from scipy.special.
+With moderators, coefficients come from statsmodels' WLS with weights 1/(v + tau^2) (its
+"pinv" fit, reproduced in `_weighted_fit`): its unscaled covariance is (X'WX)^-1 (the z test)
+and its residual scale is exactly Knapp-Hartung's factor. A single-column model (every plain
+pool) takes the same quantities in closed form. Pooling needs neither statsmodels nor
+scipy.stats; distributions come from scipy.special.
 Nothing here forms a k x k matrix: memory is linear in the number of studies.
 """
 
@@ -96,7 +97,9 @@ def _weighted_fit(
 ) -> tuple[FloatArray, FloatArray, float]:
     """Coefficients, their unscaled covariance (X'WX)^-1 and the weighted RSS.
 
-    One column: the closed forms. More: statsmodels' WLS (imported only then).
+    One column: the closed forms. More: statsmodels' WLS fit by its default "pinv" method,
+    step for step (so the numbers are the same to the last bit) without importing statsmodels,
+    which costs a second at every start.
     """
     if x.shape[1] == 1:
         col = x[:, 0]
@@ -105,14 +108,17 @@ def _weighted_fit(
         b = float(wx @ y) / sxx
         resid = y - b * col
         return np.array([b]), np.array([[1.0 / sxx]]), float(w @ (resid * resid))
-    from statsmodels.regression.linear_model import WLS
-
-    wls = WLS(y, x, weights=w).fit()
-    return (
-        np.asarray(wls.params, dtype=float),
-        np.asarray(wls.normalized_cov_params, dtype=float),
-        float(wls.ssr),
-    )
+    sw = np.sqrt(w)
+    wexog = sw[:, None] * x
+    wendog = y * sw
+    # statsmodels.tools.tools.pinv_extended(wexog) with rcond=1e-15
+    u, s, vt = np.linalg.svd(wexog, False)
+    cutoff = 1e-15 * np.maximum.reduce(s)
+    inv = np.array([1.0 / si if si > cutoff else 0.0 for si in s])
+    pinv = np.dot(np.transpose(vt), np.multiply(inv[:, np.newaxis], np.transpose(u)))
+    beta = np.dot(pinv, wendog)
+    wresid = wendog - np.dot(wexog, beta)
+    return beta, np.dot(pinv, np.transpose(pinv)), float(np.dot(wresid, wresid))
 
 
 def rma_uni(

@@ -7,7 +7,6 @@ metafor); coefficients come from WLS with weights 1/(v + tau^2) in `rma_uni`.
 from __future__ import annotations
 
 import numpy as np
-from statsmodels.regression.linear_model import WLS
 
 from evidence.meta._util import ArrayLike, FloatArray, as_vector, require_finite, same_length
 from evidence.meta.fit import UniFit, rma_uni
@@ -46,6 +45,8 @@ def model_result(
     h2: float | None = fit.h2
     if fit.method == "FE":
         # metafor: for fixed-effect models R^2 is the adjusted R^2 of the weighted regression.
+        from statsmodels.regression.linear_model import WLS
+
         adj = float(WLS(y, design, weights=1 / v).fit().rsquared_adj)
         r2 = max(0.0, 100 * adj)
     else:

@@ -10,6 +10,7 @@ import pandas as pd
 from evidence.inputs.snapshot import Snapshot
 from evidence.pubmed.records import PubmedRecord
 from evidence.rating.grade import Certainty
+from evidence.report.figcache import FigureCache
 from evidence.report.labels import arm_cells, comparator_name, favours, study_labels
 from evidence.report.markup import dom_id
 from evidence.report.plots import (
@@ -97,13 +98,18 @@ def _style(snapshot: Snapshot, a: Analysis) -> ForestStyle:
 
 
 def figures(
-    snapshot: Snapshot, analyses: list[Analysis], funnel_min_k: int = FUNNEL_MIN_K
+    snapshot: Snapshot,
+    analyses: list[Analysis],
+    funnel_min_k: int = FUNNEL_MIN_K,
+    cache: FigureCache | None = None,
 ) -> list[Figure]:
     """Per indication × comparison × outcome: a forest plot by dose tier, a cumulative plot by
     year (k ≥ 3: with two studies it only repeats the forest plot), and a funnel plot when
     k ≥ `funnel_min_k` (the rule set's publication-bias minimum), else the forest plot says why
     not. Every interval drawn follows the protocol's one small-k rule; studies are named
-    "Author Year" (`evidence.report.labels`), never by their ids."""
+    "Author Year" (`evidence.report.labels`), never by their ids. With a `cache`, a figure
+    whose inputs were drawn before is not drawn again (`evidence.report.figcache`)."""
+    draw = (cache or FigureCache(None)).svg
     order = {i.id: n for n, i in enumerate(snapshot.protocol.indications)}
     labels = study_labels(snapshot.studies)
     tier_rank: dict[str, int] = {}
@@ -143,7 +149,9 @@ def figures(
                 f"Forest plot by dose tier — {title}",
                 "forest",
                 a.indication,
-                scope_ids(forest_svg(title, groups, a.result, style), key("forest")),
+                scope_ids(
+                    draw("forest", forest_svg, title, groups, a.result, style), key("forest")
+                ),
                 _cited(snapshot, a),
                 "" if drawn else note,
             )
@@ -151,7 +159,7 @@ def figures(
         if a.result.k >= CUMULATIVE_MIN_K:
             seq = cumulative_pools(a, snapshot.protocol)
             names = [labels.get(s, s) for s in seq.labels]
-            svg = cumulative_svg(title, seq, a.years, names, style.favours)
+            svg = draw("cumulative", cumulative_svg, title, seq, a.years, names, style.favours)
             out.append(
                 Figure(
                     key("cumulative"),
@@ -169,7 +177,7 @@ def figures(
                     f"Funnel plot — {title}",
                     "funnel",
                     a.indication,
-                    scope_ids(funnel_svg(title, a.result), key("funnel")),
+                    scope_ids(draw("funnel", funnel_svg, title, a.result), key("funnel")),
                     _cited(snapshot, a),
                     note,
                 )

@@ -16,21 +16,17 @@ import math
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from functools import cache
 from typing import TYPE_CHECKING
-
-from matplotlib import rc_context
-from matplotlib.axes import Axes
-from matplotlib.backends.backend_agg import RendererAgg
-from matplotlib.figure import Figure
-from matplotlib.font_manager import FontProperties
-from matplotlib.patches import Polygon
-from matplotlib.ticker import FixedLocator, FuncFormatter, NullLocator
-from matplotlib.transforms import blended_transform_factory
 
 from evidence.meta.results import RATIO_MEASURES, PooledResult, SequentialResult
 from evidence.report.markup import dom_id, one_line
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # matplotlib is imported where a figure is drawn: a cached figure needs none
+    from matplotlib.axes import Axes
+    from matplotlib.backends.backend_agg import RendererAgg
+    from matplotlib.figure import Figure
+
     from evidence.meta.diagnostics import BaujatPoints
 
 FONT = "DejaVu Sans"
@@ -65,7 +61,14 @@ MEASURE_NAMES = {
 }
 TESTS = {"z": "z", "knha": "Knapp-Hartung", "adhoc": "Knapp-Hartung (ad hoc)", "t": "t"}
 CRIT = 1.959963984540054
-_RENDERER = RendererAgg(10, 10, 72)  # 72 dpi: one pixel is one point
+
+
+@cache
+def _renderer() -> RendererAgg:
+    """A 72 dpi renderer (one pixel is one point) for measuring text, made on first use."""
+    from matplotlib.backends.backend_agg import RendererAgg
+
+    return RendererAgg(10, 10, 72)
 
 
 @dataclass(frozen=True)
@@ -172,8 +175,10 @@ def _label(text: str) -> str:
 
 def text_width(text: str, size: float = TEXT_PT, bold: bool = False) -> float:
     """The drawn width of `text` in inches, in the figures' font, with room for a browser."""
+    from matplotlib.font_manager import FontProperties
+
     prop = FontProperties(family=FONT, size=size, weight="bold" if bold else "normal")
-    w, _, _ = _RENDERER.get_text_width_height_descent(text, prop, ismath=False)
+    w, _, _ = _renderer().get_text_width_height_descent(text, prop, ismath=False)
     return SLACK * w / 72.0
 
 
@@ -186,6 +191,8 @@ def _layout(fig: Figure, labels: Sequence[str], right: float = 0.97) -> None:
 
 
 def _svg(fig: Figure) -> str:
+    from matplotlib import rc_context
+
     buf = io.StringIO()
     with rc_context(STYLE):  # the hash salt and text-as-text settings apply when saving
         fig.savefig(buf, format="svg", metadata={"Date": None, "Creator": None})
@@ -291,6 +298,11 @@ def _col_widths(n: int, texts: list[tuple[int, str, bool]]) -> list[float]:
 
 def _draw_table(t: _Table) -> Figure:
     """The forest layout: text columns left, the plot, text columns right, favours under it."""
+    from matplotlib import rc_context
+    from matplotlib.figure import Figure
+    from matplotlib.ticker import NullLocator
+    from matplotlib.transforms import blended_transform_factory
+
     scale = t.scale
     n_left = max([len(h) for h in t.left_headers] + [len(r.left) for r in t.rows] + [1])
     n_right = max([len(t.right_headers)] + [len(r.right) for r in t.rows])
@@ -470,6 +482,8 @@ def _cells(
 
 def _axis(ax: Axes, rows: Sequence[_Row], scale: Scale) -> tuple[float, float, list[float]]:
     """Scale, limits and ticks from the rows drawn; returns the drawn limits and ticks."""
+    from matplotlib.ticker import FixedLocator, FuncFormatter, NullLocator
+
     studies = [r for r in rows if r.kind in ("study", "point") and r.est is not None]
     pooled = [r for r in rows if r.kind in ("diamond", "pi") and r.lo is not None]
     lo, hi = axis_range(
@@ -497,6 +511,8 @@ def _axis(ax: Axes, rows: Sequence[_Row], scale: Scale) -> tuple[float, float, l
 
 def _mark(ax: Axes, r: _Row, y: float, scale: Scale, lo: float, hi: float) -> None:
     """A study's square and interval (arrows where it runs off the axis), a diamond, a PI."""
+    from matplotlib.patches import Polygon
+
     if r.est is None or r.lo is None or r.hi is None:
         return
     e, a, b = scale.tx(r.est), scale.tx(r.lo), scale.tx(r.hi)
@@ -762,6 +778,10 @@ def cumulative_svg(
 
 
 def funnel_figure(title: str, res: PooledResult) -> Figure:
+    from matplotlib import rc_context
+    from matplotlib.figure import Figure
+    from matplotlib.ticker import FixedLocator, FuncFormatter, NullLocator
+
     scale = Scale(res.measure)
     with rc_context(STYLE):
         width = max(4.5, text_width(_label(title), TITLE_PT) + 0.2)
@@ -803,6 +823,9 @@ def funnel_svg(title: str, res: PooledResult) -> str:
 
 def baujat_svg(title: str, points: BaujatPoints) -> str:
     """Each study's contribution to heterogeneity (x) against its influence (y), labelled."""
+    from matplotlib import rc_context
+    from matplotlib.figure import Figure
+
     with rc_context(STYLE):
         fig = Figure(figsize=(4.5, 3.5))
         ax = fig.subplots()

@@ -181,3 +181,21 @@ def test_result_frame_and_dict() -> None:
     d = json.loads(json.dumps(res.to_dict()))
     assert d["test"] == "knha" and d["df"] == res.k - 1
     assert d["tau2_algorithm"] == "fisher_scoring"
+
+
+def test_weighted_fit_with_moderators_is_statsmodels_wls_to_the_last_bit() -> None:
+    """`_weighted_fit` reproduces WLS(...).fit() ("pinv") without importing statsmodels."""
+    from statsmodels.regression.linear_model import WLS
+
+    from evidence.meta.fit import _weighted_fit
+
+    rng = np.random.default_rng(16)
+    for _ in range(200):
+        k, p = int(rng.integers(4, 40)), int(rng.integers(2, 5))
+        x = np.column_stack([np.ones(k), rng.normal(size=(k, p - 1)) * rng.uniform(0.01, 50)])
+        y, w = rng.normal(size=k), 1 / rng.uniform(0.001, 5, size=k)
+        beta, cov, rss = _weighted_fit(y, w, x)
+        ref = WLS(y, x, weights=w).fit()
+        assert np.array_equal(beta, ref.params)
+        assert np.array_equal(cov, ref.normalized_cov_params)
+        assert rss == float(ref.ssr)

@@ -190,3 +190,14 @@ def test_cli_confint_for_a_fixed_effect_pool_is_a_note_and_bad_pi_fails(tmp_path
     assert "no random-effects component" in json.loads(result.stdout)["confint"]["notes"][0]
     bad = runner.invoke(app, ["meta", "--input", str(path), "--measure", "GEN", "--pi", "wide"])
     assert bad.exit_code == 1 and "prediction interval type" in bad.stderr
+
+
+@pytest.mark.parametrize("level", [0.5, 0.8, 0.9, 0.95, 0.99])
+def test_q_profile_critical_values_are_scipy_stats_chi2_to_the_last_bit(level: float) -> None:
+    """The Q-profile's chi^2 quantiles come from scipy.special, as scipy.stats computes them."""
+    from scipy.special import chdtri, gammaincinv
+
+    alpha = 1 - level
+    for df in range(1, 300):
+        assert float(chdtri(df, alpha / 2)) == float(chi2.isf(alpha / 2, df))
+        assert float(2 * gammaincinv(df / 2, alpha / 2)) == float(chi2.ppf(alpha / 2, df))

@@ -1,0 +1,148 @@
+"""How long a synthesis takes to start and run (issue #16, item 3). Not a test: timing goals
+live here.
+
+Each figure is the median wall time of N runs, each in a fresh process, on a copy of the bundled
+data: `evidence --help` (goal ≤ 0.5 s), `evidence validate` (≤ 1 s), `evidence run
+--no-orchestrator` with an empty figure cache (cold: every figure drawn with matplotlib) and
+with the figures of an earlier run cached (warm; goal ≤ 2 s), and `evidence run` (orchestrated)
+against an empty Prefect flow (goal: at most 1.5 s more).
+
+Usage: python -m bench.scale.run [--quick] [--repeat N]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import resource
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+RAW = ROOT / "data" / "raw"
+RUN_DATE = "2026-11-27"
+EMPTY_FLOW = """
+from prefect import flow
+@flow
+def empty() -> None:
+    return None
+empty()
+"""
+GOALS = {"help": 0.5, "validate": 1.0, "run_warm": 2.0, "orchestrated_over_empty": 1.5}
+
+
+def wall(cmd: Sequence[str], env: dict[str, str]) -> tuple[float, float]:
+    """Wall and CPU seconds (user + system) of one command in a fresh process. The CPU time
+    tells what a run costs when other work shares the machine. A failing command is an
+    error, not a time."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    start = time.perf_counter()
+    subprocess.run(cmd, env=env, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    elapsed = time.perf_counter() - start
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    return elapsed, cpu
+
+
+def median_wall(
+    cmd: Sequence[str],
+    env: dict[str, str],
+    repeat: int,
+    before: Callable[[], None] | None = None,
+) -> tuple[float, float]:
+    """Median wall and CPU seconds of `repeat` runs; `before` runs untimed before each."""
+    times = []
+    for _ in range(repeat):
+        if before is not None:
+            before()
+        times.append(wall(cmd, env))
+    return statistics.median(t for t, _ in times), statistics.median(c for _, c in times)
+
+
+def _fmt(seconds: tuple[float, float], goal: float | None = None) -> str:
+    text = f"{seconds[0]:.2f} s (cpu {seconds[1]:.2f} s)"
+    return f"{text}, goal ≤ {goal:g} s" if goal is not None else text
+
+
+def run(quick: bool = False, repeat: int | None = None) -> list[tuple[str, str]]:
+    """(figure, value) rows. `quick` runs each command once and skips the Prefect runs
+    (seconds, not the half minute a first Prefect start takes)."""
+    n = repeat or (1 if quick else 5)
+    work = Path(tempfile.mkdtemp(prefix="evidence-scale-run-"))
+    try:
+        data = work / "raw"
+        shutil.copytree(RAW, data)
+        processed, reports = work / "processed", work / "reports"
+        env = {
+            **os.environ,
+            "EVIDENCE_RUN_DATE": RUN_DATE,
+            "PREFECT_HOME": str(work / "prefect-home"),
+            "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+        }
+        env.pop("PREFECT_API_URL", None)
+        evidence = [sys.executable, "-m", "evidence.cli"]
+        dirs = ["--data", str(data), "--processed", str(processed), "--reports", str(reports)]
+        figures = processed / ".figures"
+
+        def cold() -> None:
+            shutil.rmtree(figures, ignore_errors=True)
+
+        rows = [
+            ("evidence --help", _fmt(median_wall([*evidence, "--help"], env, n), GOALS["help"])),
+            (
+                "evidence validate",
+                _fmt(
+                    median_wall([*evidence, "validate", "--data", str(data)], env, n),
+                    GOALS["validate"],
+                ),
+            ),
+        ]
+        plain = [*evidence, "run", "--no-orchestrator", *dirs]
+        rows.append(
+            ("run --no-orchestrator, cold figure cache", _fmt(median_wall(plain, env, n, cold)))
+        )
+        wall(plain, env)  # fill the cache
+        rows.append(
+            (
+                "run --no-orchestrator, warm figure cache",
+                _fmt(median_wall(plain, env, n), GOALS["run_warm"]),
+            )
+        )
+        if quick:
+            rows.append(("run (orchestrated) over an empty Prefect flow", "skipped (quick)"))
+            return rows
+        flow = [sys.executable, "-c", EMPTY_FLOW]
+        wall(flow, env)  # the first start migrates Prefect's database
+        empty = median_wall(flow, env, n)
+        orchestrated = median_wall([*evidence, "run", *dirs], env, n)
+        over = (orchestrated[0] - empty[0], orchestrated[1] - empty[1])
+        rows += [
+            ("empty Prefect flow", _fmt(empty)),
+            ("run (orchestrated), warm figure cache", _fmt(orchestrated)),
+            (
+                "run (orchestrated) over an empty Prefect flow",
+                _fmt(over, GOALS["orchestrated_over_empty"]),
+            ),
+        ]
+        return rows
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--quick", action="store_true", help="one run each, no Prefect runs")
+    ap.add_argument("--repeat", type=int, default=None, help="runs per figure (default 5)")
+    args = ap.parse_args(argv)
+    for name, value in run(quick=args.quick, repeat=args.repeat):
+        print(f"{name}: {value}")
+
+
+if __name__ == "__main__":
+    main()
