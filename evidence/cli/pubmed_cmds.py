@@ -105,6 +105,10 @@ Files are not trusted: a compressed file may expand to at most --max-decompresse
 record or nesting may grow far beyond what PubMed writes; such a file is refused within
 seconds, naming the limit, and nothing from it is stored.
 
+With --workers N (a local Dask cluster) or --dask-address, each file is parsed by its own
+task into Parquet (one partition per file), and the files that parsed are loaded into the
+store in bulk, in the order given; a file that does not parse is named and loads nothing.
+
 """
 )
 
@@ -623,6 +627,23 @@ def import_pubmed_cmd(
             help="Most a compressed file may expand, as a multiple of its size (default 100).",
         ),
     ] = None,
+    workers: Annotated[
+        int,
+        typer.Option(
+            "--workers",
+            min=1,
+            help="Parse the files on a local Dask cluster of N processes, via Parquet.",
+        ),
+    ] = 1,
+    dask_address: Annotated[
+        str | None,
+        typer.Option(
+            "--dask-address",
+            metavar="ADDR",
+            help="Parse on this Dask scheduler (tcp://host:8786); its workers must see the "
+            "files and the data folder at the same absolute paths.",
+        ),
+    ] = None,
     data: DataOpt = DEFAULT_DATA,
     processed: ProcessedOpt = DEFAULT_PROCESSED,
     reports: ReportsOpt = DEFAULT_REPORTS,
@@ -641,6 +662,9 @@ def import_pubmed_cmd(
     except ValueError as exc:
         raise fail(str(exc), code=2) from None
     ws = workspace(data, processed, reports)
+    if workers > 1 or dask_address:
+        _bulk_import(ws, files, force=force, limits=limits, workers=workers, address=dask_address)
+        return
     failures = 0
     for path in files:
         try:
@@ -669,6 +693,62 @@ def import_pubmed_cmd(
                     )
     if failures:
         raise fail(f"{failures} file(s) could not be imported")
+
+
+def _bulk_import(
+    ws: Workspace,
+    files: list[Path],
+    *,
+    force: bool,
+    limits: Any,
+    workers: int,
+    address: str | None,
+) -> None:
+    """One Dask task per file into Parquet, then one bulk load of every file that parsed."""
+    from evidence.pubmed.bulk import import_files
+
+    missing = [str(p) for p in files if not Path(p).is_file()]
+    if missing:
+        raise fail(f"no such file: {', '.join(missing)}")
+    try:
+        import distributed  # noqa: F401
+    except ImportError:
+        raise fail(
+            "--workers/--dask-address need Dask: pip install 'evidence[dask]'", code=2
+        ) from None
+    with _terminate_as_exit():
+        report = import_files(
+            _cache(ws),
+            files,
+            retrieved=_today().isoformat(),
+            force=force,
+            limits=limits,
+            workers=workers,
+            dask_address=address,
+        )
+    failures = [r for r in report.files if r.error]
+    for r in report.files:
+        if not r.error:
+            typer.echo(f"{r.path}: {r.records} record(s), {r.deleted} DeleteCitation PMID(s)")
+    for r in failures:
+        typer.echo(f"error: {r.error}", err=True)
+    typer.echo(
+        f"{len(report.files) - len(failures)} file(s) loaded: {report.written} record(s) "
+        f"written, {report.unchanged} unchanged, {report.kept} kept (fetched live)"
+        + (f", {len(report.deleted)} deleted (DeleteCitation)" if report.deleted else "")
+    )
+    if report.deleted:
+        typer.echo(f"deleted: {', '.join(report.deleted)}")
+        by_pmid = _curated(ws)[1]
+        for pmid in report.deleted:
+            if pmid in by_pmid:
+                typer.echo(
+                    f"study {by_pmid[pmid]}: its PubMed record {pmid} was deleted by PubMed; "
+                    "check the study's PMID",
+                    err=True,
+                )
+    if failures:
+        raise fail(f"{len(failures)} file(s) could not be imported")
 
 
 # ----------------------------------------------------------------------------- records

@@ -10,11 +10,14 @@ from pathlib import Path
 
 import pytest
 
+from evidence.pubmed import bulk, store
 from evidence.pubmed import cache as c
-from evidence.pubmed import store
 from evidence.pubmed.parse import parse_records
 from evidence.pubmed.records import PubmedRecord
 from tests.pubmed import rawfacts as raw
+from tests.pubmed.eutils_server import clone_article, efetch_header, fixture_articles
+
+TRIAL = "29768149"  # a real efetch fixture
 
 
 def _records(source: str = "file", retrieved: str = "2026-11-26") -> list[PubmedRecord]:
@@ -151,3 +154,89 @@ def test_cached_since_and_doi_queries_use_the_columns(tmp_path: Path) -> None:
         )
     assert since == sorted({r.pmid for r in older[3:]}, key=int)
     assert "records_retrieved" in plan
+
+
+def _dump(folder: Path) -> dict[str, list[tuple]]:
+    con = sqlite3.connect(store.store_path(folder))
+    try:
+        return {
+            t: sorted(con.execute(f"SELECT * FROM {t}")) for t in ("records", *store.CHILD_COLUMNS)
+        }
+    finally:
+        con.close()
+
+
+def _deleting_file(tmp_path: Path, pmids: list[str], deleted: list[str]) -> Path:
+    articles = fixture_articles()
+    body = (
+        efetch_header() + b"\n<PubmedArticleSet>\n"
+        + b"\n".join(clone_article(articles[TRIAL], p) for p in pmids)
+        + b"\n<DeleteCitation>"
+        + b"".join(f'<PMID Version="1">{p}</PMID>'.encode() for p in deleted)
+        + b"</DeleteCitation>\n</PubmedArticleSet>\n"
+    )  # fmt: skip
+    path = tmp_path / "pubmed26n0002.xml"
+    path.write_bytes(body)
+    return path
+
+
+def test_a_bulk_import_from_parquet_equals_the_per_record_import(tmp_path: Path) -> None:
+    live = _records("live", "2026-11-20")[:2]
+    update = _deleting_file(tmp_path, ["90000001", "90000002", "90000001"], ["90000002"])
+    files = [raw.BASELINE, *raw.EFETCH[:3], update]
+    for folder in (tmp_path / "one", tmp_path / "bulk"):
+        c.write_records(folder, live)  # a live record is kept unless --force
+    for path in files:
+        c.import_file(tmp_path / "one", path, retrieved="2026-11-26")
+    report = bulk.import_files(tmp_path / "bulk", files, retrieved="2026-11-26")
+    assert not [f.error for f in report.files if f.error]
+    assert _dump(tmp_path / "bulk") == _dump(tmp_path / "one")
+    assert report.kept == len({r.pmid for r in live} & set(c.cached_pmids(tmp_path / "bulk")))
+    assert c.read_record(tmp_path / "bulk", "90000002") is None  # deleted after its record
+    assert report.written > 600 and c.read_record(tmp_path / "bulk", "90000001") is not None
+    assert [p for p in (tmp_path / "bulk").iterdir() if p.name.startswith(c.STAGING_PREFIX)] == []
+    # a second load changes nothing (the deleted record is added and deleted again)
+    again = bulk.import_files(tmp_path / "bulk", files, retrieved="2026-11-26")
+    assert again.written == len(again.deleted) == 1
+    assert _dump(tmp_path / "bulk") == _dump(tmp_path / "one")
+
+
+def test_delete_citation_removes_stored_records_whatever_their_source(tmp_path: Path) -> None:
+    live = _records("live", "2026-11-20")[0]
+    c.write_record(tmp_path, live)
+    path = _deleting_file(tmp_path, ["90000003"], [live.pmid, "99999998"])
+    report = bulk.import_files(tmp_path / "x", [path], retrieved="2026-11-26")
+    assert report.deleted == []  # nothing of it was stored there
+    report = bulk.import_files(tmp_path, [path], retrieved="2026-11-26")
+    assert report.deleted == [live.pmid] and c.read_record(tmp_path, live.pmid) is None
+    assert _dump(tmp_path)["mesh"] == [m for m in _dump(tmp_path)["mesh"] if m[0] != int(live.pmid)]
+
+
+def test_a_file_that_does_not_parse_loads_nothing_and_is_named(tmp_path: Path) -> None:
+    broken = tmp_path / "broken.xml"
+    broken.write_bytes(raw.EFETCH[3].read_bytes()[:-300])
+    report = bulk.import_files(tmp_path / "c", [broken, raw.EFETCH[0]], retrieved="2026-11-26")
+    errors = [f for f in report.files if f.error]
+    assert len(errors) == 1 and str(broken) in errors[0].error
+    assert c.cached_pmids(tmp_path / "c") == sorted(
+        {r.pmid for r in parse_records(raw.EFETCH[0])}, key=int
+    )
+
+
+def test_import_pubmed_on_a_local_dask_cluster(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from evidence.cli import app
+
+    data = tmp_path / "raw"
+    result = CliRunner().invoke(
+        app,
+        ["import-pubmed", str(raw.BASELINE), str(raw.EFETCH[0]), "--workers", "2",
+         "--data", str(data), "--processed", str(tmp_path / "p"), "--reports", str(tmp_path / "r")],
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert "2 file(s) loaded" in result.output
+    one = tmp_path / "one"
+    for path in (raw.BASELINE, raw.EFETCH[0]):
+        c.import_file(one, path, retrieved="2026-11-26")
+    assert c.cached_pmids(data / "pubmed") == c.cached_pmids(one)
