@@ -300,6 +300,7 @@ def load_parquet(cache_dir: Path, partitions: Sequence[Path], *, force: bool = F
                     for name, target in store.INDEXES.items():
                         con.execute(f"CREATE INDEX IF NOT EXISTS {name} ON {target}")
         report.deleted = sorted(set(report.deleted), key=int)
+        con.execute("PRAGMA wal_checkpoint(TRUNCATE)")  # the journal back to nothing
     return report
 
 
