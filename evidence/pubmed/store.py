@@ -293,10 +293,10 @@ def iter_records(con: sqlite3.Connection) -> Iterator[PubmedRecord]:
 
 def retrieved_since(con: sqlite3.Connection, day: str) -> list[str]:
     """PMIDs cached (retrieved) on or after `day` (ISO date), in numeric order."""
-    rows = con.execute(
-        "SELECT pmid FROM records WHERE retrieved >= ? ORDER BY pmid", (day,)
-    ).fetchall()
-    return [str(k) for (k,) in rows]
+    # no ORDER BY: sorting by the primary key would make SQLite walk the whole table in key
+    # order instead of the few rows the date index finds
+    rows = con.execute("SELECT pmid FROM records WHERE retrieved >= ?", (day,)).fetchall()
+    return [str(k) for k in sorted(k for (k,) in rows)]
 
 
 def oldest_retrieved(con: sqlite3.Connection) -> str | None:

@@ -8,7 +8,7 @@ from bench.scale import store as bench
 
 def test_the_quick_store_bench_gives_every_figure() -> None:
     rows = dict(bench.run(quick=True))
-    assert len(rows) == 13
+    assert len(rows) == 18
     assert any(k.startswith("bulk load 2,000 records") for k in rows)
     assert any(k.startswith("PMID lookup at 2,097") for k in rows)
     assert any(k.startswith("cached since") and "(97 PMIDs)" in k for k in rows)
