@@ -142,7 +142,8 @@ def _parse_figures(
     from distributed import LocalCluster
 
     t = time.perf_counter()
-    with LocalCluster(n_workers=2, threads_per_worker=1, dashboard_address=None) as cl:
+    local = {"host": "127.0.0.1", "dashboard_address": "127.0.0.1:0"}
+    with LocalCluster(n_workers=2, threads_per_worker=1, **local) as cl:
         started = time.perf_counter() - t
         t = time.perf_counter()
         bulk.parse_files(files, work / "dask", "2026-11-26", dask_address=cl.scheduler_address)
