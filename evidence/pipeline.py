@@ -145,19 +145,29 @@ def load(ws: Workspace, protocol: str | None) -> Snapshot:
 
 
 def _study_records(ws: Workspace, snapshot: Snapshot) -> dict[str, PubmedRecord]:
-    """The cached PubMed records of the snapshot's studies' PMIDs."""
-    from evidence.pubmed.cache import read_record
+    """The cached PubMed records of the snapshot's studies' PMIDs (one query of the store)."""
+    from evidence.pubmed.cache import read_records
 
-    out = {}
-    for ref in snapshot.refs.values():
-        pmid = ref.removeprefix("PMID:")
-        if ref.startswith("PMID:") and (record := read_record(ws.pubmed_cache, pmid)):
-            out[pmid] = record
+    pmids = [r.removeprefix("PMID:") for r in snapshot.refs.values() if r.startswith("PMID:")]
+    return read_records(ws.pubmed_cache, pmids)
+
+
+def protocol_pmids(snapshot: Snapshot, queue: list[tuple[str, str, str]]) -> set[str]:
+    """The PMIDs a protocol's run reads from the store: those its studies and PubMed record pages
+    name (retracted studies included) and its queue. The store may hold far more (other
+    protocols' records, a baseline mirror); a run never reads those, so its time does not grow
+    with the store."""
+    out = {pmid for pmid, _, _ in queue}
+    for frame in (snapshot.studies, snapshot.pubmed_records):
+        if frame is not None and "pmid" in frame:
+            out |= {p for p in frame["pmid"] if isinstance(p, str) and p}
+    out |= {r.removeprefix("PMID:") for r in snapshot.refs.values() if r.startswith("PMID:")}
+    out |= {r.pmid for r in snapshot.retracted.values()}
     return out
 
 
 def load_context(ws: Workspace, snapshot: Snapshot) -> RunContext:
-    from evidence.pubmed.cache import cached_pmids, iter_cached
+    from evidence.pubmed.cache import read_records
     from evidence.pubmed.search import QUEUE_FILE, STATE_FILE, load_queue, load_state
 
     pid = snapshot.protocol.protocol_id
@@ -172,13 +182,13 @@ def load_context(ws: Workspace, snapshot: Snapshot) -> RunContext:
         for k, v in sorted(state.items())
         if isinstance(v, dict) and v.get("last_search")
     }
-    records = {r.pmid: r for r in iter_cached(ws.pubmed_cache)}
+    records = read_records(ws.pubmed_cache, protocol_pmids(snapshot, queue))
     cache = [(r.pmid, r.doi, r.source, r.retrieved) for r in records.values()]
     retrieved = [r.retrieved for r in records.values()]
     return RunContext(
         run_date=hist.run_date(),
         history=hist.load_history(ws.tables(pid) / hist.HISTORY, pid),
-        cached_pmids=set(cached_pmids(ws.pubmed_cache)),
+        cached_pmids=set(records),
         records=records,
         cache_records=cache,
         queue=queue,

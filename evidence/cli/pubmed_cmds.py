@@ -105,6 +105,10 @@ Files are not trusted: a compressed file may expand to at most --max-decompresse
 record or nesting may grow far beyond what PubMed writes; such a file is refused within
 seconds, naming the limit, and nothing from it is stored.
 
+With --workers N (a local Dask cluster) or --dask-address, each file is parsed by its own
+task into Parquet (one partition per file), and the files that parsed are loaded into the
+store in bulk, in the order given; a file that does not parse is named and loads nothing.
+
 """
 )
 
@@ -135,6 +139,31 @@ Compare curated designs (studies.csv) with those PubMed indexing suggests.
 
 Lists the disagreements (the curated design stays authoritative) and writes them to
 PROCESSED/pubmed_design_disagreements.csv.
+
+"""
+)
+
+
+EXPORT_HELP = _reflow(
+    """
+Write the PubMed store's records to DATA/pubmed/records.jsonl, the form kept in git.
+
+One record per line, sorted by PMID, byte-stable: exporting an unchanged store changes
+nothing. The store itself (DATA/pubmed/store.sqlite) is local and rebuilt from this file on
+first use; live fetches and imports write to the store only, so `git status` shows a change
+of the committed records only after an export. --source limits the export to records of
+those sources (live, file, snapshot; repeatable), e.g. to leave a baseline mirror out.
+
+"""
+)
+
+MIGRATE_HELP = _reflow(
+    """
+Move a per-file PubMed cache (DATA/pubmed/records/<pmid>.json) into the store.
+
+The records are loaded into DATA/pubmed/store.sqlite, written to DATA/pubmed/records.jsonl
+and the folder is removed; nothing is removed unless every file was read. Any command that
+opens the store does the same on first use; this one does it now and says what it did.
 
 """
 )
@@ -464,7 +493,7 @@ def fetch_cmd(
     reports: ReportsOpt = DEFAULT_REPORTS,
 ) -> None:
     """Fill the PubMed cache for --pmids and/or every PMID of a --protocol's data and queue."""
-    from evidence.pubmed.cache import cached_pmids, pmids_to_fetch
+    from evidence.pubmed.cache import cached_sources, pmids_to_fetch
 
     ws = workspace(data, processed, reports)
     cache = _cache(ws)
@@ -488,7 +517,7 @@ def fetch_cmd(
     if not live:
         if protocol:
             _seed(ws, retrieved=None, force=False)
-        have = set(cached_pmids(cache))
+        have = set(cached_sources(cache, wanted))
         absent = [p for p in wanted if p not in have]
         typer.echo(
             f"No PubMed request was made (offline). {len(wanted) - len(absent)} of "
@@ -525,7 +554,7 @@ def fetch_cmd(
 
 
 def _seed(ws: Workspace, retrieved: str | None, force: bool) -> None:
-    from evidence.pubmed.cache import read_record, write_records
+    from evidence.pubmed.cache import cached_sources, write_records
     from evidence.pubmed.snapshot import SNAPSHOT_DATE, snapshot_records
 
     try:
@@ -535,15 +564,12 @@ def _seed(ws: Workspace, retrieved: str | None, force: bool) -> None:
     cache = _cache(ws)
     if not force:
         # A snapshot record never replaces NCBI's or an imported file's.
-        records = [
-            r
-            for r in records
-            if (old := read_record(cache, r.pmid)) is None or old.source == "snapshot"
-        ]
+        have = cached_sources(cache, [r.pmid for r in records])
+        records = [r for r in records if have.get(r.pmid, "snapshot") == "snapshot"]
     report = write_records(cache, records, force=force)
     typer.echo(
         f"snapshot: {len(report.written)} record(s) written, {len(report.unchanged)} unchanged "
-        f"in {cache}/records"
+        f"in {cache}"
     )
     if unfilled:
         typer.echo(
@@ -601,6 +627,23 @@ def import_pubmed_cmd(
             help="Most a compressed file may expand, as a multiple of its size (default 100).",
         ),
     ] = None,
+    workers: Annotated[
+        int,
+        typer.Option(
+            "--workers",
+            min=1,
+            help="Parse the files on a local Dask cluster of N processes, via Parquet.",
+        ),
+    ] = 1,
+    dask_address: Annotated[
+        str | None,
+        typer.Option(
+            "--dask-address",
+            metavar="ADDR",
+            help="Parse on this Dask scheduler (tcp://host:8786); its workers must see the "
+            "files and the data folder at the same absolute paths.",
+        ),
+    ] = None,
     data: DataOpt = DEFAULT_DATA,
     processed: ProcessedOpt = DEFAULT_PROCESSED,
     reports: ReportsOpt = DEFAULT_REPORTS,
@@ -619,6 +662,9 @@ def import_pubmed_cmd(
     except ValueError as exc:
         raise fail(str(exc), code=2) from None
     ws = workspace(data, processed, reports)
+    if workers > 1 or dask_address:
+        _bulk_import(ws, files, force=force, limits=limits, workers=workers, address=dask_address)
+        return
     failures = 0
     for path in files:
         try:
@@ -647,6 +693,62 @@ def import_pubmed_cmd(
                     )
     if failures:
         raise fail(f"{failures} file(s) could not be imported")
+
+
+def _bulk_import(
+    ws: Workspace,
+    files: list[Path],
+    *,
+    force: bool,
+    limits: Any,
+    workers: int,
+    address: str | None,
+) -> None:
+    """One Dask task per file into Parquet, then one bulk load of every file that parsed."""
+    from evidence.pubmed.bulk import import_files
+
+    missing = [str(p) for p in files if not Path(p).is_file()]
+    if missing:
+        raise fail(f"no such file: {', '.join(missing)}")
+    try:
+        import distributed  # noqa: F401
+    except ImportError:
+        raise fail(
+            "--workers/--dask-address need Dask: pip install 'evidence[dask]'", code=2
+        ) from None
+    with _terminate_as_exit():
+        report = import_files(
+            _cache(ws),
+            files,
+            retrieved=_today().isoformat(),
+            force=force,
+            limits=limits,
+            workers=workers,
+            dask_address=address,
+        )
+    failures = [r for r in report.files if r.error]
+    for r in report.files:
+        if not r.error:
+            typer.echo(f"{r.path}: {r.records} record(s), {r.deleted} DeleteCitation PMID(s)")
+    for r in failures:
+        typer.echo(f"error: {r.error}", err=True)
+    typer.echo(
+        f"{len(report.files) - len(failures)} file(s) loaded: {report.written} record(s) "
+        f"written, {report.unchanged} unchanged, {report.kept} kept (fetched live)"
+        + (f", {len(report.deleted)} deleted (DeleteCitation)" if report.deleted else "")
+    )
+    if report.deleted:
+        typer.echo(f"deleted: {', '.join(report.deleted)}")
+        by_pmid = _curated(ws)[1]
+        for pmid in report.deleted:
+            if pmid in by_pmid:
+                typer.echo(
+                    f"study {by_pmid[pmid]}: its PubMed record {pmid} was deleted by PubMed; "
+                    "check the study's PMID",
+                    err=True,
+                )
+    if failures:
+        raise fail(f"{len(failures)} file(s) could not be imported")
 
 
 # ----------------------------------------------------------------------------- records
@@ -804,13 +906,17 @@ def designs_cmd(
 ) -> None:
     """Compare curated designs (studies.csv) with those PubMed indexing suggests."""
     from evidence.io import atomic_write_bytes, csv_text
-    from evidence.pubmed.cache import iter_cached
+    from evidence.pubmed.cache import read_records
     from evidence.pubmed.classify import design_disagreements
+    from evidence.pubmed.snapshot import known_pmids
 
     _check_format(fmt)
     ws = workspace(data, processed, reports)
     designs, by_pmid = _curated(ws)
-    found = design_disagreements(iter_cached(_cache(ws)), designs, by_pmid)
+    # Only records of PMIDs the curated data holds can have a curated design: ask for those.
+    named = set(by_pmid) | (known_pmids(ws.data) if designs else set())
+    records = read_records(_cache(ws), named).values()
+    found = design_disagreements(records, designs, by_pmid)
     columns = ["study_id", "pmid", "curated", "pubmed", "reason"]
     rows = [[d.study_id, d.pmid, d.curated, d.pubmed, d.reason] for d in found]
     out = ws.processed / "pubmed_design_disagreements.csv"
@@ -829,3 +935,54 @@ def designs_cmd(
         [(d.study_id, d.pmid, d.curated, d.pubmed, d.reason) for d in found],
     )
     typer.echo(f"wrote {out}")
+
+
+# ----------------------------------------------------------------------------- store
+
+
+@app.command("pubmed-export", help=EXPORT_HELP)
+def export_cmd(
+    source: Annotated[
+        list[str] | None,
+        typer.Option("--source", help="Only records of this source (repeatable)."),
+    ] = None,
+    data: DataOpt = DEFAULT_DATA,
+    processed: ProcessedOpt = DEFAULT_PROCESSED,
+    reports: ReportsOpt = DEFAULT_REPORTS,
+) -> None:
+    """Write the store's records to DATA/pubmed/records.jsonl."""
+    from evidence.pubmed import store
+    from evidence.pubmed.records import SOURCES
+
+    bad = [s for s in source or [] if s not in SOURCES]
+    if bad:
+        raise fail(f"--source must be one of {', '.join(SOURCES)}, not {bad[0]!r}", code=2)
+    ws = workspace(data, processed, reports)
+    with store.connect(_cache(ws)) as con:
+        path, n = store.export_jsonl(_cache(ws), con, sorted(set(source or [])) or None)
+    typer.echo(f"wrote {n} record(s) to {path}")
+
+
+@app.command("migrate-cache", help=MIGRATE_HELP)
+def migrate_cmd(
+    data: DataOpt = DEFAULT_DATA,
+    processed: ProcessedOpt = DEFAULT_PROCESSED,
+    reports: ReportsOpt = DEFAULT_REPORTS,
+) -> None:
+    """Move a per-file PubMed cache into the store and its JSONL."""
+    from evidence.pubmed import store
+
+    ws = workspace(data, processed, reports)
+    cache = _cache(ws)
+    try:
+        with store.connect(cache, sync=False) as con:
+            moved = store.migrate(cache, con)
+            total = store.count(con)
+    except ValueError as exc:
+        raise fail(str(exc)) from None
+    typer.echo(
+        f"moved {moved} per-file record(s) into {store.store_path(cache)}; "
+        f"{total} record(s) stored, {store.jsonl_path(cache)} written"
+        if moved
+        else f"no per-file cache under {cache}; {total} record(s) stored"
+    )

@@ -18,7 +18,7 @@ from evidence.cli.app import (
     workspace,
 )
 from evidence.runs.workspace import DEFAULT_DATA, DEFAULT_PROCESSED, DEFAULT_REPORTS
-from evidence.safepath import require_pmid
+from evidence.safepath import is_pmid, require_pmid
 
 if TYPE_CHECKING:
     from evidence.inputs.protocol import Protocol
@@ -126,24 +126,28 @@ def _list_awaiting(ws: Workspace, proto: Protocol, decided: set[str]) -> None:
     (a study and its PubMed record are one record): the study id where there is one."""
     from evidence.inputs.textfile import read_csv_rows
     from evidence.inputs.validate import data_file
-    from evidence.pubmed.cache import iter_cached
+    from evidence.pubmed.cache import read_records
     from evidence.pubmed.search import QUEUE_FILE, load_queue
     from evidence.report.prisma import awaiting_records, source_records
 
     _, studies = read_csv_rows(data_file(ws.data, proto, "studies"))
     _, extra = read_csv_rows(data_file(ws.data, proto, "pubmed_records"))
     pmid_of = {r["study_id"]: r["pmid"] for _, r in extra if r.get("pmid")}
+    queue = [
+        (q.pmid, q.indication, q.found)
+        for q in load_queue(ws.pubmed_cache / QUEUE_FILE)
+        if q.protocol == proto.protocol_id
+    ]
+    # the records the run's PRISMA flow counts: those the data tables and the queue name
+    named = {r["pmid"] for _, r in (*studies, *extra) if is_pmid(r.get("pmid"))}
+    cached = read_records(ws.pubmed_cache, named | {q[0] for q in queue})
     records = source_records(
         [
             (r["study_id"], "", r.get("pmid") or pmid_of.get(r["study_id"], ""), r.get("doi", ""))
             for _, r in studies
         ],
-        [(r.pmid, r.doi, r.source, r.retrieved) for r in iter_cached(ws.pubmed_cache)],
-        [
-            (q.pmid, q.indication, q.found)
-            for q in load_queue(ws.pubmed_cache / QUEUE_FILE)
-            if q.protocol == proto.protocol_id
-        ],
+        [(r.pmid, r.doi, r.source, r.retrieved) for r in cached.values()],
+        queue,
     )
     waiting = awaiting_records(records, decided)
     for k in waiting:

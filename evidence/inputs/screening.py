@@ -212,8 +212,15 @@ def record_decisions(
                 ("pubmed_records", data_file(data, protocol, "pubmed_records")),
             )
         }
-        known = known_records(data, protocol, tables, Path(cache or data / "pubmed"))
-        before = current(load_decisions(path))
+        earlier = load_decisions(path)
+        known = known_records(
+            data,
+            protocol,
+            tables,
+            Path(cache or data / "pubmed"),
+            [d.record for d in (*earlier, *new)],
+        )
+        before = current(earlier)
         found: list[tuple[int, str, str, str]] = []
         for i, d in enumerate(new):
             found += [

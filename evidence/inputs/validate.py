@@ -7,6 +7,7 @@ field, and says what was found and what was expected. Inputs are only read, neve
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -35,7 +36,7 @@ from evidence.inputs.screening import (
 )
 from evidence.inputs.textfile import InputFileError, read_csv_rows
 from evidence.inputs.yamlfile import load_yaml
-from evidence.safepath import UnsafePath, inside
+from evidence.safepath import UnsafePath, inside, is_pmid
 
 # (table, lower bound, upper bound) columns that must be in order when both are given.
 ORDERED_PAIRS = (
@@ -513,18 +514,27 @@ def check_documents(data: Path, protocol: Protocol, study_ids: set[str]) -> list
 
 
 def known_records(
-    data: Path, protocol: Protocol, tables: dict[str, TableRows], cache: Path
+    data: Path,
+    protocol: Protocol,
+    tables: dict[str, TableRows],
+    cache: Path,
+    named: Iterable[str] | None = None,
 ) -> set[str]:
     """Record ids a screening decision may name: the studies, their PMIDs, the cached PubMed
-    records and the protocol's queue."""
-    from evidence.pubmed.cache import cached_pmids
+    records and the protocol's queue. With `named` (the record ids the decisions name), the
+    store is asked about those PMIDs only, not listed whole."""
+    from evidence.pubmed.cache import cached_pmids, cached_sources
     from evidence.pubmed.search import QUEUE_FILE, load_queue
 
     out = {study_record(r["study_id"]) for _, r in tables["studies"].rows if r.get("study_id")}
     pmids = {
         r["pmid"] for t in ("studies", "pubmed_records") for _, r in tables[t].rows if r.get("pmid")
     }
-    pmids |= set(cached_pmids(cache))
+    if named is None:
+        pmids |= set(cached_pmids(cache))
+    else:
+        asked = [r.removeprefix("pmid:") for r in named if r.startswith("pmid:")]
+        pmids |= set(cached_sources(cache, [p for p in asked if is_pmid(p)]))
     pmids |= {q.pmid for q in load_queue(cache / QUEUE_FILE) if q.protocol == protocol.protocol_id}
     return out | {pmid_record(p) for p in pmids}
 
@@ -552,7 +562,9 @@ def check_screening(
     ]
     if issues:
         return issues
-    known = known_records(data, protocol, tables, cache)
+    known = known_records(
+        data, protocol, tables, cache, [d.record for d in load_decisions(path)]
+    )
     reasons = protocol.screening.reasons
     before: dict[str, Decision] = {}
     _, rows = read_csv_rows(path)

@@ -24,7 +24,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from evidence.io import atomic_write_bytes
-from evidence.pubmed.cache import cached_pmids, iter_cached, write_records
+from evidence.pubmed import store as pubmed_store
+from evidence.pubmed.cache import write_records
 from evidence.pubmed.records import PubmedRecord
 from evidence.pubmed.search import OVERLAP_DAYS, state_lock
 from evidence.pubmed.secrets import scrub
@@ -103,8 +104,10 @@ def update_cached(
     from evidence.pubmed.client import EutilsError
 
     cache = Path(cache)
-    pmids = cached_pmids(cache)
-    mindate = update_window(last_update(cache), [r.retrieved for r in iter_cached(cache)], today)
+    with pubmed_store.reading(cache) as con:  # the PMIDs, and the oldest retrieval by its index
+        pmids = pubmed_store.pmids(con)
+        oldest = pubmed_store.oldest_retrieved(con)
+    mindate = update_window(last_update(cache), [oldest] if oldest else [], today)
     if mindate is not None and mindate > today:
         mindate = today
     out = UpdateOutcome(mindate, today, checked=len(pmids))

@@ -10,6 +10,8 @@ from pathlib import Path
 
 import pytest
 
+from evidence.pubmed.store import remove_store
+
 # Set before the flows are imported: task retry delays are fixed when a task is defined.
 os.environ.setdefault("EVIDENCE_TASK_RETRY_DELAY", "0")
 os.environ.setdefault("PREFECT_HOME", tempfile.mkdtemp(prefix="evidence-prefect-home-"))
@@ -32,7 +34,9 @@ def loop(data_copy: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
     from evidence.pubmed.search import indication_term
     from tests.pubmed.eutils_server import StandIn
 
-    shutil.rmtree(data_copy / "pubmed" / "records", ignore_errors=True)
+    shutil.rmtree(data_copy / "pubmed" / "records", ignore_errors=True)  # a former cache
+    (data_copy / "pubmed" / "records.jsonl").unlink(missing_ok=True)
+    remove_store(data_copy / "pubmed")
     with StandIn() as server:
         proto = load_protocol(data_copy / "protocols" / "baclofen.yaml")
         terms = {i.id: indication_term(i.pubmed_query, proto.trial_filter)

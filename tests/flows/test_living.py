@@ -11,6 +11,7 @@ import pytest
 from typer.testing import CliRunner
 
 from evidence.cli import app
+from evidence.pubmed.cache import read_record
 from tests.foundation import csvedit
 from tests.pubmed.eutils_server import Fault
 
@@ -53,7 +54,7 @@ def test_a_new_trial_flows_from_pubmed_to_the_pooled_estimate(
     queue = pd.read_csv(data / "pubmed" / "queue.csv", dtype=str)
     assert list(queue["pmid"]) == [NEW_RCT]
     assert queue.iloc[0]["indication"] == "alcohol_use_disorder"
-    assert queue.iloc[0]["design"] and (data / "pubmed" / "records" / f"{NEW_RCT}.json").is_file()
+    assert queue.iloc[0]["design"] and read_record(data / "pubmed", NEW_RCT) is not None
     html = (tmp / "r" / "baclofen" / "index.html").read_text()
     assert 'id="prisma-awaiting" data-n="1"' in html  # queued: awaiting screening
 

@@ -140,7 +140,9 @@ def test_a_failed_fetch_is_retried_and_never_cached(
     from evidence.pubmed.search import QUEUE_FILE, load_queue
 
     server, terms, data, tmp = loop
-    records = data / "pubmed" / "records"
+    from evidence.pubmed.cache import read_record
+
+    cache = data / "pubmed"
     # night 1: the first fetch attempt fails (every client try), the task's retry succeeds
     server.state.queries[terms["alcohol_use_disorder"]] = [NEW_RCT, LATER_RCT]
     server.state.edat[NEW_RCT] = date(2026, 11, 25)
@@ -148,14 +150,14 @@ def test_a_failed_fetch_is_retried_and_never_cached(
     server.state.add_fault(Fault("status", endpoint="efetch.fcgi", status=500, times=2))
     state = nightly(data, tmp, "2026-11-25", monkeypatch)
     assert state.is_completed(), state.message
-    assert (records / f"{NEW_RCT}.json").is_file()
+    assert read_record(cache, NEW_RCT) is not None
     assert len(server.state.requests("efetch.fcgi")) == 3  # 2 failed tries, then the retry
 
     # night 2: every fetch fails; the nightly ends Failed and the record stays queued
     server.state.add_fault(Fault("status", endpoint="efetch.fcgi", status=500, times=1000))
     state = nightly(data, tmp, "2026-11-26", monkeypatch)
     assert state.is_failed()
-    assert not (records / f"{LATER_RCT}.json").exists()
+    assert read_record(cache, LATER_RCT) is None
     queued = {r.pmid for r in load_queue(data / "pubmed" / QUEUE_FILE)}
     assert LATER_RCT in queued
 
@@ -165,7 +167,7 @@ def test_a_failed_fetch_is_retried_and_never_cached(
     state = nightly(data, tmp, "2026-11-26", monkeypatch)
     assert state.is_completed(), state.message
     assert len(server.state.requests("efetch.fcgi")) > before
-    assert (records / f"{LATER_RCT}.json").is_file()
+    assert read_record(cache, LATER_RCT) is not None
 
 
 def two_protocols(data: Path) -> None:

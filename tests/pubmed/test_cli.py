@@ -14,7 +14,8 @@ import pytest
 from typer.testing import CliRunner
 
 from evidence.cli import app
-from evidence.pubmed.cache import iter_cached, read_record, record_path
+from evidence.pubmed import store
+from evidence.pubmed.cache import cached_pmids, iter_cached, read_record
 from evidence.pubmed.search import load_protocol_search, load_queue, load_state
 from evidence.pubmed.snapshot import known_pmids, snapshot_records
 from tests.pubmed import rawfacts as raw
@@ -43,10 +44,15 @@ def _dirs(data: Path, tmp: Path) -> list[str]:
     ]
 
 
-def _digest(folder: Path) -> dict[str, str]:
-    return {
-        p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(folder.glob("*.json"))
-    }
+def _jsonl(cache: Path) -> str:
+    with store.connect(cache) as con:
+        return store.jsonl_bytes(con).decode("utf-8")
+
+
+def _digest(cache: Path) -> str:
+    """The store's records as the JSONL in git would hold them."""
+    with store.connect(cache) as con:
+        return hashlib.sha256(store.jsonl_bytes(con)).hexdigest()
 
 
 @pytest.fixture
@@ -81,8 +87,8 @@ def test_seed_cache_and_records_listing(data_copy: Path, tmp_path: Path) -> None
     code, out, _ = _run("seed-cache", *_dirs(data_copy, tmp_path))
     assert code == 0
     records, unfilled = snapshot_records(data_copy)
-    folder = data_copy / "pubmed" / "records"
-    assert sorted(p.stem for p in folder.glob("*.json")) == sorted(r.pmid for r in records)
+    folder = data_copy / "pubmed"
+    assert cached_pmids(folder) == sorted((r.pmid for r in records), key=int)
     assert f"{len(unfilled)} stud" in out
     before = _digest(folder)
     assert _run("seed-cache", *_dirs(data_copy, tmp_path))[0] == 0
@@ -153,11 +159,7 @@ def test_live_fetch_replaces_snapshot_records_and_lists_missing(
     _run("fetch", "--live", "--refresh", "--pmids", ",".join(served), *_dirs(data_copy, tmp_path))
     assert len(live_env.state.requests("efetch.fcgi")) == 2
 
-    text = (
-        out
-        + err
-        + "".join(p.read_text(encoding="utf-8") for p in (cache / "records").glob("*.json"))
-    )
+    text = out + err + _jsonl(cache)
     assert "cli-secret-key-77" not in text and EMAIL not in text
 
 
@@ -172,11 +174,11 @@ def test_live_fetch_failure_keeps_finished_batches_and_resumes(
     code, _, err = _run(*args)
     assert code == 1 and "rerun to resume" in err
     cache = data_copy / "pubmed"
-    assert sorted(p.stem for p in (cache / "records").glob("*.json")) == sorted(pmids[:400])
+    assert cached_pmids(cache) == sorted(pmids[:400], key=int)
     live_env.state.faults.clear()
     code, out, _ = _run(*args)
     assert code == 0 and "20 of 420 PMID(s) to fetch" in out
-    assert all(record_path(cache, p).is_file() for p in pmids)
+    assert all(read_record(cache, p) is not None for p in pmids)
 
 
 def test_live_needs_an_email(

@@ -21,6 +21,7 @@ from evidence.pubmed.client import (
 )
 from evidence.pubmed.ratelimit import RateLimiter, shared_limiter
 from evidence.pubmed.records import PubmedRecord
+from evidence.pubmed.store import STORE_FILE
 from tests.pubmed import rawfacts as raw
 from tests.pubmed.conftest import EMAIL
 from tests.pubmed.eutils_server import Fault, StandIn
@@ -308,7 +309,11 @@ def test_a_failing_batch_leaves_earlier_batches_and_nothing_partial(
     with pytest.raises(EutilsError, match="gave up after 3 tries"):
         client.fetch(pmids, on_batch=store)
     assert cached_pmids(cache) == sorted(pmids[:200], key=int)
-    assert not [p for p in (cache / "records").iterdir() if not p.name.endswith(".json")]
+    assert {p.name for p in cache.iterdir()} <= {
+        STORE_FILE,
+        f"{STORE_FILE}-wal",
+        f"{STORE_FILE}-shm",
+    }
 
     # A rerun fetches only what is missing and completes.
     before = len(standin.state.requests("efetch.fcgi"))
@@ -347,7 +352,8 @@ def test_secrets_never_reach_logs_errors_or_cache(
             call()
         messages.append(str(info.value))
     text = caplog.text + "\n".join(messages)
-    text += "".join(p.read_text(encoding="utf-8") for p in (cache / "records").iterdir())
+    # every byte the store holds, its database and journal files included
+    text += "".join(p.read_bytes().decode("utf-8", "replace") for p in cache.iterdir())
     assert result.records and caplog.records  # the retries were logged
     assert key not in text and email not in text
     assert all(s.params.get("api_key") == key for s in standin.state.requests())

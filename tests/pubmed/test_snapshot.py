@@ -5,7 +5,8 @@ from __future__ import annotations
 import csv
 from pathlib import Path
 
-from evidence.pubmed.cache import iter_cached, record_path, write_records
+from evidence.pubmed import store
+from evidence.pubmed.cache import iter_cached, write_records
 from evidence.pubmed.snapshot import known_pmids, snapshot_records
 
 
@@ -55,10 +56,9 @@ def test_seeding_twice_gives_the_same_bytes(data_copy: Path, tmp_path: Path) -> 
     first, second = tmp_path / "a", tmp_path / "b"
     write_records(first, records)
     write_records(second, snapshot_records(data_copy)[0])
-    for record in records:
-        assert (
-            record_path(first, record.pmid).read_bytes()
-            == record_path(second, record.pmid).read_bytes()
-        )
+    for folder in (first, second):
+        with store.connect(folder) as con:
+            store.export_jsonl(folder, con)
+    assert store.jsonl_path(first).read_bytes() == store.jsonl_path(second).read_bytes()
     assert [r.pmid for r in iter_cached(first)] == sorted((r.pmid for r in records), key=int)
     assert all(r.retrieved == "2026-11-25" for r in iter_cached(first))

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from evidence.pubmed import refresh
-from evidence.pubmed.cache import read_record, records_dir
+from evidence.pubmed.cache import cached_pmids, read_record
 from evidence.pubmed.client import ClientConfig, EutilsClient, EutilsError, EutilsHTTPError
 from evidence.pubmed.ratelimit import RateLimiter
 from evidence.pubmed.search import (
@@ -119,7 +119,7 @@ def test_a_failure_part_way_keeps_the_batches_stored_before_it(
     stored = caught.value.outcome.fetched
     assert sorted(stored, key=int) == pmids[:200]
     assert "200 record(s) stored before it are kept" in str(caught.value)
-    assert {p.stem for p in records_dir(tmp_path).glob("*.json")} == set(pmids[:200])
+    assert set(cached_pmids(tmp_path)) == set(pmids[:200])
 
 
 @pytest.mark.parametrize(

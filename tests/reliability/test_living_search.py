@@ -16,7 +16,7 @@ from typer.testing import CliRunner
 
 from evidence import pipeline
 from evidence.cli import app
-from evidence.pubmed.cache import read_record, record_path, write_records
+from evidence.pubmed.cache import read_record, write_records
 from evidence.pubmed.client import ClientConfig, EutilsClient, EutilsHTTPError
 from evidence.pubmed.parse import parse_records
 from evidence.pubmed.ratelimit import RateLimiter
@@ -242,11 +242,11 @@ def test_delete_citation_on_import_removes_the_record_and_names_the_study(
     broken.write_bytes(path.read_bytes()[:-200])
     result = CliRunner().invoke(app, ["import-pubmed", str(broken), "--data", str(data_copy)])
     assert result.exit_code != 0
-    assert record_path(cache, RETRACTED).is_file()
+    assert read_record(cache, RETRACTED) is not None
 
     result = CliRunner().invoke(app, ["import-pubmed", str(path), "--data", str(data_copy)])
     assert result.exit_code == 0, result.output
-    assert not record_path(cache, RETRACTED).exists()
+    assert read_record(cache, RETRACTED) is None
     assert read_record(cache, kept) is not None
     assert "1 deleted (DeleteCitation)" in result.output
     assert f"deleted: {RETRACTED}" in result.output  # the PMID never cached is not listed

@@ -12,6 +12,7 @@ import pytest
 from typer.testing import CliRunner
 
 from evidence.cli import app
+from evidence.pubmed.cache import cached_pmids
 from tests.conftest import RAW
 from tests.report.test_browser import ARGS, CHROMIUM, needs_chromium, sync_api
 
@@ -93,7 +94,7 @@ def test_prisma_boxes_add_up_in_the_rendered_page(
     studies = list(csv.DictReader((data / "studies.csv").open(encoding="utf-8", newline="")))
     pubmed = list(csv.DictReader((data / "pubmed_records.csv").open(encoding="utf-8")))
     pmids = {r["pmid"] for r in studies + pubmed if r["pmid"]}
-    cached = {p.stem for p in (data / "pubmed" / "records").glob("*.json")}
+    cached = set(cached_pmids(data / "pubmed"))
     assert (identified, head["duplicates"]) == (len(studies) + len(cached), len(cached & pmids))
     assert head["awaiting"] == len(cached - pmids)
     assert head["included"] == len(studies) - 3

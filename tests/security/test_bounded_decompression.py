@@ -25,7 +25,7 @@ import pytest
 from typer.testing import CliRunner
 
 from evidence.cli import app
-from evidence.pubmed.cache import STAGING_PREFIX, records_dir
+from evidence.pubmed.cache import STAGING_PREFIX, cached_pmids, staging_dir
 from evidence.pubmed.parse import MIB, Limits, PubmedLimitError, parse_records
 from tests.conftest import ROOT
 from tests.pubmed import rawfacts as raw
@@ -114,7 +114,7 @@ def test_a_compression_bomb_is_refused_and_leaves_nothing(
     assert str(bomb) in result.stderr and "compression bomb" in result.stderr
     assert "100 times its compressed size" in result.stderr and "--max-ratio" in result.stderr
     assert _state(cache_with_a_record) == before
-    assert not list(records_dir(cache_with_a_record).glob(f"{STAGING_PREFIX}*"))
+    assert not list(staging_dir(cache_with_a_record).glob(f"{STAGING_PREFIX}*"))
     assert list(private_tmp.iterdir()) == []
 
 
@@ -123,6 +123,7 @@ def test_the_decompressed_size_limit_is_configurable_and_named(
 ) -> None:
     baseline = raw.BASELINE  # the real 2016 baseline slice: 639 KiB, 3.7 MiB decompressed
     before = _state(cache_with_a_record)
+    held = len(cached_pmids(cache_with_a_record))
     args = ["import-pubmed", str(baseline), *_dirs(data_copy, tmp_path)]
 
     small = CliRunner().invoke(app, [*args, "--max-decompressed", "1M"])
@@ -132,12 +133,12 @@ def test_the_decompressed_size_limit_is_configurable_and_named(
     from_env = CliRunner().invoke(app, args)
     assert from_env.exit_code == 1 and "more than 2 MiB, the limit" in from_env.stderr
     assert _state(cache_with_a_record) == before
-    assert not list(records_dir(cache_with_a_record).glob(f"{STAGING_PREFIX}*"))
+    assert not list(staging_dir(cache_with_a_record).glob(f"{STAGING_PREFIX}*"))
 
     bad = CliRunner().invoke(app, [*args, "--max-decompressed", "lots"])
     assert bad.exit_code == 2 and "--max-decompressed" in bad.stderr
     assert CliRunner().invoke(app, [*args, "--max-decompressed", "8M"]).exit_code == 0
-    assert len(_state(cache_with_a_record)) > len(before)
+    assert len(cached_pmids(cache_with_a_record)) > held
 
 
 def test_real_pubmed_xml_is_far_below_the_ratio_limit() -> None:
@@ -188,7 +189,7 @@ def test_an_import_stopped_by_sigterm_removes_its_staging_folder(
     fifo = tmp_path / "slow.xml"
     os.mkfifo(fifo)
     before = _state(cache_with_a_record)
-    staging = records_dir(cache_with_a_record)
+    staging = staging_dir(cache_with_a_record)
     code = "from evidence.cli import main; main()"
     child = subprocess.Popen(
         [sys.executable, "-c", code, "import-pubmed", str(fifo), *_dirs(data_copy, tmp_path)],
@@ -216,7 +217,7 @@ def test_an_import_stopped_by_sigterm_removes_its_staging_folder(
 def test_a_staging_folder_left_by_a_killed_import_is_removed_by_the_next(
     cache_with_a_record: Path, data_copy: Path, tmp_path: Path
 ) -> None:
-    folder = records_dir(cache_with_a_record)
+    folder = staging_dir(cache_with_a_record)
     dead = subprocess.run(
         [sys.executable, "-c", "import os; print(os.getpid())"],
         check=True,

@@ -14,7 +14,7 @@ import pytest
 from typer.testing import CliRunner
 
 from evidence.cli import app
-from evidence.pubmed.cache import record_path, write_record
+from evidence.pubmed.cache import cached_pmids, read_record, write_record
 from evidence.pubmed.client import EutilsError, _clean_pmids, _esearch_page
 from evidence.pubmed.parse import PubmedParseError, parse_records
 from evidence.pubmed.records import PubmedRecord
@@ -49,7 +49,7 @@ def test_the_one_pattern_refuses(bad: str) -> None:
 @pytest.mark.parametrize("good", ["1", "12345678", "1234567890"])
 def test_a_valid_pmid_passes(good: str, tmp_path: Path) -> None:
     assert is_pmid(good) and require_pmid(good, "x") == good
-    assert record_path(tmp_path, good).name == f"{good}.json"
+    assert read_record(tmp_path, good) is None
     assert _clean_pmids([good, int(good)]) == [good]
 
 
@@ -176,4 +176,4 @@ def test_valid_pmids_still_pass_every_entry(data_copy: Path) -> None:
     assert resolution_targets(data_copy, data_copy / "citations" / "baclofen.yaml")
     result = runner.invoke(app, ["seed-cache", "--data", str(data_copy)])
     assert result.exit_code == 0, result.output
-    assert len(list((data_copy / "pubmed").rglob("*.json"))) == len(records)
+    assert cached_pmids(data_copy / "pubmed") == sorted((r.pmid for r in records), key=int)

@@ -10,7 +10,7 @@ import pytest
 from typer.testing import CliRunner
 
 from evidence.cli import app
-from evidence.pubmed.cache import record_path
+from evidence.pubmed.cache import read_record
 from evidence.pubmed.resolve import Resolution, resolutions_csv
 from tests.conftest import RAW
 
@@ -28,10 +28,10 @@ def test_fetch_refuses_a_protocol_name_that_is_a_path_with_a_message(
 
 
 @pytest.mark.parametrize("bad", ["١٢٣", "0123", "12a", "../1", ""])
-def test_the_cache_names_files_only_after_ascii_pmids(tmp_path: Path, bad: str) -> None:
+def test_the_cache_takes_only_ascii_pmids(tmp_path: Path, bad: str) -> None:
     with pytest.raises(ValueError, match="not a PMID"):
-        record_path(tmp_path, bad)
-    assert record_path(tmp_path, "123").name == "123.json"
+        read_record(tmp_path, bad)
+    assert read_record(tmp_path, "123") is None
 
 
 def test_fetch_refuses_pmids_that_are_not_ascii_digits(tmp_path: Path) -> None:
