@@ -4,7 +4,8 @@ Threads share one interpreter lock, and a protocol's synthesis is mostly Python 
 figures), so on threads two protocols take about as long as one after the other. Processes run
 side by side, but a fresh process spends seconds importing pandas, scipy, statsmodels and the
 figure renderer: paid once per protocol, that eats the gain. A `WarmPool` starts its processes
-once, imports `WARM_MODULES` in each as it starts (`warm`), and then feeds them protocols.
+once, imports `WARM_MODULES` in each as it starts (`warm`), and then feeds them protocols:
+the imports are paid once per process, not once per protocol.
 
 Processes are spawned, never forked: a fork would copy whatever threads the parent runs (Prefect's
 own, in an orchestrated run) mid-state, and would miss environment changes made after a fork
@@ -30,18 +31,9 @@ from typing import TypeVar, cast
 T = TypeVar("T")
 R = TypeVar("R")
 
-# What a protocol's synthesis imports, heaviest first; a module that is missing is skipped (the
-# protocol that needs it then fails with the import error, as it would in one process).
-WARM_MODULES = (
-    "pandas",
-    "numpy",
-    "scipy.stats",
-    "statsmodels.stats.meta_analysis",
-    "matplotlib",
-    "matplotlib.figure",
-    "matplotlib.backends.backend_svg",
-    "evidence.pipeline",
-)
+# What every protocol's synthesis imports. A step that imports more on first use (a figure
+# renderer, a fit) does so once per process too: the processes outlive their protocols.
+WARM_MODULES = ("evidence.pipeline",)
 # The BLAS libraries' own threads: with one process per core, more only oversubscribe.
 ONE_THREAD = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
 
@@ -51,7 +43,7 @@ def warm(modules: Sequence[str] = WARM_MODULES) -> None:
     for name in modules:
         try:
             importlib.import_module(name)
-        except ImportError:
+        except ImportError:  # the protocol that needs it fails, naming it, as in one process
             continue
 
 
