@@ -89,7 +89,12 @@ def run_orchestrated(
     except ServerUnavailable as exc:  # raised only by the server's start, before any flow
         notice(f"{exc}: running without the orchestrator")
     n = 1 if kind == "serial" else workers
-    return batch.run_jobs(jobs, workers=n, wait=wait, on_wait=notice, wait_timeout=wait_timeout)
+    if kind != "processes":
+        return batch.run_jobs(jobs, n, wait=wait, on_wait=notice, wait_timeout=wait_timeout)
+    outcomes = batch.run_each(jobs, n, wait=wait, wait_timeout=wait_timeout, processes=True)
+    if not all(o.ok for o in outcomes):
+        raise batch.ProtocolsFailed(outcomes)
+    return [o.written for o in outcomes]
 
 
 def run_flows(
