@@ -7,8 +7,13 @@ with it, serially, on warm processes, and on a Dask LocalCluster whose workers p
 synthesis. Goal: at least 1.6x over serial on 2 cores, with and without the orchestrator. Every
 parallel run's tables and reports must equal the serial run's, byte for byte.
 
-The machine may be shared: each figure also gives the CPU seconds, and the load average at the
-start is printed, to tell a busy machine from a slow run.
+The machine may be shared: each figure also gives the CPU seconds (and a parallel run's CPU
+against the serial run's: what running in parallel costs in extra work, such as each process's
+imports), and the load average at the start is printed, to tell a busy machine from a slow run.
+A parallel run gains only from cores that are free: where Linux groups processes by session
+(`/proc/sys/kernel/sched_autogroup_enabled`), a busy machine gives this bench's whole session
+one share of the CPU however many processes it runs, and every speed-up is then about 1x. Read
+the speed-ups from a run on an otherwise idle machine.
 
 Usage: python -m bench.scale.protocols [--quick] [--protocols N] [--workers N]
 """
@@ -108,7 +113,7 @@ def run(quick: bool = False, protocols: int = 20, workers: int = 2) -> list[tupl
             ("workers", str(workers)),
             ("load average at start", " ".join(f"{x:.2f}" for x in os.getloadavg())),
         ]
-        serial: dict[bool, tuple[float, Path]] = {}  # by orchestrated: wall time, outputs
+        serial: dict[bool, tuple[float, float, Path]] = {}  # by orchestrated: wall, cpu, outputs
         for label, orchestrated, runner in configs:
             out = work / label.replace(", ", "-").replace(" ", "_")
             cmd = [*EVIDENCE, "run", "--protocol", str(folder), "--task-runner", runner,
@@ -119,11 +124,12 @@ def run(quick: bool = False, protocols: int = 20, workers: int = 2) -> list[tupl
             elapsed, cpu = timed(cmd, env)
             value = f"{elapsed:.2f} s (cpu {cpu:.2f} s)"
             if runner == "serial":
-                serial[orchestrated] = (elapsed, out)
+                serial[orchestrated] = (elapsed, cpu, out)
             else:
-                base, base_out = serial[orchestrated]
+                base, base_cpu, base_out = serial[orchestrated]
                 equal = "equal" if same(base_out, out) else "DIFFER FROM"
                 value += f", {base / elapsed:.2f}x serial, outputs {equal} serial's"
+                value += f", {cpu / base_cpu:.2f}x serial's cpu"
             rows.append((label, value))
             print(f"{label}: {value}", file=sys.stderr, flush=True)
         rows.append(("goal", f">= {GOAL_SPEEDUP}x serial on 2 cores"))

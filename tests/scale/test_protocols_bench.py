@@ -15,7 +15,9 @@ def test_quick_protocols_bench_times_serial_and_processes_with_equal_outputs() -
     assert serial and float(serial.group(1)) > 0
     parallel = rows["no orchestrator, processes"]
     m = re.fullmatch(
-        r"(\d+\.\d\d) s \(cpu \d+\.\d\d s\), (\d+\.\d\d)x serial, outputs (.*)", parallel
+        r"(\d+\.\d\d) s \(cpu \d+\.\d\d s\), (\d+\.\d\d)x serial, outputs (.*), "
+        r"\d+\.\d\dx serial's cpu",
+        parallel,
     )
     assert m and float(m.group(1)) > 0 and float(m.group(2)) > 0
     assert m.group(3) == "equal serial's"
