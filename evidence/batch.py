@@ -17,7 +17,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from evidence.inputs.protocol import load_protocol
-from evidence.pipeline import protocol_id, synthesize
 from evidence.runs.runlock import protocol_lock
 from evidence.runs.workspace import Workspace
 
@@ -141,7 +140,13 @@ def run_job(
     on_wait: Callable[[str], None] | None = None,
     wait_timeout: float | None = None,
 ) -> list[Path]:
-    """One protocol's synthesis under its run lock (which `synthesize` expects held)."""
+    """One protocol's synthesis under its run lock (which `synthesize` expects held).
+
+    The synthesis is imported here, not with this module: a run that hands its protocols to
+    worker processes never needs it itself.
+    """
+    from evidence.pipeline import protocol_id, synthesize
+
     pid = protocol_id(job.workspace, job.protocol)
     with protocol_lock(
         job.workspace.processed, pid, wait=wait, timeout=wait_timeout, on_wait=on_wait
