@@ -1,4 +1,5 @@
-"""Several protocols in one run, without an orchestrator: serially or on threads.
+"""Several protocols in one run, without an orchestrator: serially, on threads, or on warm
+worker processes (`evidence.runs.warmpool`), which alone run protocols truly side by side.
 
 Each protocol writes only its own folders (`PROCESSED/<protocol>/`, `REPORTS/<protocol>/`, and a
 new `PROCESSED/runs/<run-id>/`) under its own lock, so runs of different protocols never write
@@ -11,12 +12,18 @@ from __future__ import annotations
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from evidence.inputs.protocol import load_protocol
-from evidence.pipeline import protocol_id, synthesize
 from evidence.runs.runlock import protocol_lock
 from evidence.runs.workspace import Workspace
+
+if TYPE_CHECKING:
+    from evidence.runs.warmpool import WarmPool
+
+DIED = "its worker process died (killed, out of memory or a crash); the other protocols ran"
 
 
 @dataclass(frozen=True)
@@ -133,7 +140,13 @@ def run_job(
     on_wait: Callable[[str], None] | None = None,
     wait_timeout: float | None = None,
 ) -> list[Path]:
-    """One protocol's synthesis under its run lock (which `synthesize` expects held)."""
+    """One protocol's synthesis under its run lock (which `synthesize` expects held).
+
+    The synthesis is imported here, not with this module: a run that hands its protocols to
+    worker processes never needs it itself.
+    """
+    from evidence.pipeline import protocol_id, synthesize
+
     pid = protocol_id(job.workspace, job.protocol)
     with protocol_lock(
         job.workspace.processed, pid, wait=wait, timeout=wait_timeout, on_wait=on_wait
@@ -174,9 +187,36 @@ def run_each(
     wait: bool = False,
     on_wait: Callable[[str], None] | None = None,
     wait_timeout: float | None = None,
+    processes: bool = False,
+    pool: WarmPool | None = None,
 ) -> list[Outcome]:
-    """Like `run_jobs`, but every job runs whatever the others do; outcomes in job order."""
+    """Like `run_jobs`, but every job runs whatever the others do; outcomes in job order.
+
+    With `processes` (and more than one worker and job) the jobs run on a `WarmPool` of that
+    many processes, made for them; with `pool`, on that pool. A lock wait in a worker process is
+    told on standard error, as `on_wait` cannot cross into it.
+    """
+    if pool is not None:
+        return run_in_pool(jobs, pool, wait, wait_timeout)
     if workers <= 1 or len(jobs) <= 1:
         return [run_one(job, wait, on_wait, wait_timeout) for job in jobs]
-    with ThreadPoolExecutor(max_workers=workers) as pool:
-        return list(pool.map(lambda j: run_one(j, wait, on_wait, wait_timeout), jobs))
+    if processes:
+        from evidence.runs.warmpool import WarmPool
+
+        with WarmPool(min(workers, len(jobs))) as made:
+            return run_in_pool(jobs, made, wait, wait_timeout)
+    with ThreadPoolExecutor(max_workers=workers) as threads:
+        return list(threads.map(lambda j: run_one(j, wait, on_wait, wait_timeout), jobs))
+
+
+def died(job: Job) -> Outcome:
+    return Outcome(job.protocol, error=DIED)
+
+
+def run_in_pool(
+    jobs: list[Job], pool: WarmPool, wait: bool, wait_timeout: float | None
+) -> list[Outcome]:
+    from evidence.runs.warmpool import say
+
+    one = partial(run_one, wait=wait, on_wait=say, wait_timeout=wait_timeout)
+    return pool.run(one, jobs, died)

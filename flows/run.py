@@ -24,13 +24,18 @@ if TYPE_CHECKING:
     from prefect.task_runners import TaskRunner
 
 
-def task_runner_for(kind: str, workers: int, dask_address: str | None) -> TaskRunner:
+def task_runner_for(
+    kind: str, workers: int, dask_address: str | None, tasks: int = 1
+) -> TaskRunner:
+    """The runner of `synthesize-many`'s `tasks` tasks (each a chunk of the protocols)."""
     from prefect.task_runners import ThreadPoolTaskRunner
 
     if kind == "serial":  # one worker thread: the protocols run one after another
         return ThreadPoolTaskRunner(max_workers=1)
     if kind == "threads":
         return ThreadPoolTaskRunner(max_workers=workers)
+    if kind == "processes":  # the threads only wait: the chunks run on the flow's warm pool
+        return ThreadPoolTaskRunner(max_workers=max(1, tasks))
     from prefect_dask import DaskTaskRunner
 
     # One BLAS thread per worker process: with one process per core, more only oversubscribe
@@ -45,8 +50,20 @@ def task_runner_for(kind: str, workers: int, dask_address: str | None) -> TaskRu
             "threads_per_worker": 1,
             "processes": True,
             "dashboard_address": None,
+            "preload": ["flows.warm"],  # imports once per worker, as it starts
         }
     )
+
+
+def chunks_for(kind: str, workers: int) -> int:
+    """How many Prefect tasks the protocols are split into.
+
+    A Prefect task costs a second or so in a Dask worker, more than a protocol's synthesis, so
+    a cluster gets one task per worker, each running its share of the protocols in turn. On a
+    warm process pool, tasks are threads in this process that feed the pool, cheap enough for
+    two per worker (a chunk that finishes early leaves no process idle for long).
+    """
+    return workers if kind == "dask" else 2 * workers
 
 
 def say(message: str) -> None:
@@ -72,7 +89,12 @@ def run_orchestrated(
     except ServerUnavailable as exc:  # raised only by the server's start, before any flow
         notice(f"{exc}: running without the orchestrator")
     n = 1 if kind == "serial" else workers
-    return batch.run_jobs(jobs, workers=n, wait=wait, on_wait=notice, wait_timeout=wait_timeout)
+    if kind != "processes":
+        return batch.run_jobs(jobs, n, wait=wait, on_wait=notice, wait_timeout=wait_timeout)
+    outcomes = batch.run_each(jobs, n, wait=wait, wait_timeout=wait_timeout, processes=True)
+    if not all(o.ok for o in outcomes):
+        raise batch.ProtocolsFailed(outcomes)
+    return [o.written for o in outcomes]
 
 
 def run_flows(
@@ -97,7 +119,8 @@ def run_flows(
             wait_timeout=wait_timeout,
         )
         return [[Path(p) for p in written]]
-    runner = task_runner_for(kind, workers, dask_address)
+    tasks = chunks_for(kind, workers)
+    runner = task_runner_for(kind, workers, dask_address, tasks)
     protocols = [j.protocol for j in jobs]
     # each job writes PROCESSED/<protocol>/ and its report
     results = synthesize_many.with_options(task_runner=runner)(
@@ -106,8 +129,9 @@ def run_flows(
         str(ws.processed),
         str(ws.reports),
         wait,
-        tasks=2 * workers,
+        tasks=tasks,
         wait_timeout=wait_timeout,
+        processes=workers if kind == "processes" else 0,
     )
     return [[Path(p) for p in r] for r in results]
 

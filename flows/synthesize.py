@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from contextlib import ExitStack
 from pathlib import Path
 
 from prefect import flow, get_run_logger, task
@@ -11,6 +12,7 @@ from prefect.cache_policies import NO_CACHE
 
 from evidence import batch, pipeline
 from evidence.runs.runlock import protocol_lock
+from evidence.runs.warmpool import WarmPool
 from evidence.runs.workspace import Workspace
 from flows.options import PROTOCOL_TIMEOUT, synthesize_run_name
 
@@ -83,22 +85,31 @@ def synthesize_many(
     wait: bool = False,
     tasks: int = 4,
     wait_timeout: float | None = None,
+    processes: int = 0,
 ) -> list[list[str]]:
     """Several protocols at once, on whichever task runner the caller gives this flow.
 
     Protocols go to at most `tasks` tasks (a few per worker): each task costs Prefect a second
-    or so in a worker process, more than a protocol's synthesis itself. A protocol that fails
-    stops no other; once all have run, `batch.ProtocolsFailed` names the failed ones.
+    or so in a worker process, more than a protocol's synthesis itself. With `processes`, the
+    tasks run the protocols on that many warm worker processes of this flow's own (the task
+    runner's threads only wait for them). A protocol that fails stops no other; once all have
+    run, `batch.ProtocolsFailed` names the failed ones.
     """
     ws = Workspace(Path(data), Path(processed), Path(reports))
     jobs = batch.plan(ws, protocols)
     n = max(1, min(tasks, len(jobs)))
     chunks = [jobs[i::n] for i in range(n)]
-    futures = [run_each.submit(chunk, wait=wait, wait_timeout=wait_timeout) for chunk in chunks]
+    with ExitStack() as stack:
+        pool = stack.enter_context(WarmPool(min(processes, len(jobs)))) if processes else None
+        futures = [
+            run_each.submit(chunk, wait=wait, wait_timeout=wait_timeout, pool=pool)
+            for chunk in chunks
+        ]
+        done = [f.result() for f in futures]
     results = {
         id(j): r
-        for chunk, f in zip(chunks, futures, strict=True)
-        for j, r in zip(chunk, f.result(), strict=True)
+        for chunk, got in zip(chunks, done, strict=True)
+        for j, r in zip(chunk, got, strict=True)
     }
     outcomes = [results[id(j)] for j in jobs]
     for outcome in outcomes:

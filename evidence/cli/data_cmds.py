@@ -44,6 +44,9 @@ def validate_cmd(
     typer.echo(f"{ws.data}: all inputs of protocol {proto.protocol_id} are valid")
 
 
+RUNNERS = ("serial", "threads", "processes", "dask")
+
+
 @app.command("run")
 def run_cmd(
     protocol: Annotated[
@@ -60,9 +63,15 @@ def run_cmd(
     ] = False,
     task_runner: Annotated[
         str,
-        typer.Option("--task-runner", help="How several protocols run: serial, threads or dask."),
+        typer.Option(
+            "--task-runner",
+            help="How several protocols run: serial, threads, processes (warm worker "
+            "processes: the one that runs protocols side by side) or dask.",
+        ),
     ] = "threads",
-    workers: Annotated[int, typer.Option("--workers", help="Threads or Dask workers.")] = 2,
+    workers: Annotated[
+        int, typer.Option("--workers", min=1, help="Threads, processes or Dask workers.")
+    ] = 2,
     dask_address: Annotated[
         str | None,
         typer.Option(
@@ -93,8 +102,9 @@ def run_cmd(
     from evidence.inputs.snapshot import InvalidInputs
     from evidence.runs.runlock import RunLocked, lock_timeout
 
-    if task_runner not in ("serial", "threads", "dask"):
-        raise fail(f"--task-runner: expected serial, threads or dask, got {task_runner!r}", 2)
+    if task_runner not in RUNNERS:
+        expected = ", ".join(RUNNERS[:-1]) + f" or {RUNNERS[-1]}"
+        raise fail(f"--task-runner: expected {expected}, got {task_runner!r}", 2)
     if task_runner == "dask" and no_orchestrator:
         raise fail("--task-runner dask needs the orchestrator (drop --no-orchestrator)", 2)
     ws = workspace(data, processed, reports)
@@ -111,7 +121,12 @@ def run_cmd(
                 outcomes = [batch.Outcome(jobs[0].protocol, written)]
             else:
                 outcomes = batch.run_each(
-                    jobs, workers=n, wait=wait, on_wait=echo, wait_timeout=wait_timeout
+                    jobs,
+                    workers=n,
+                    wait=wait,
+                    on_wait=echo,
+                    wait_timeout=wait_timeout,
+                    processes=task_runner == "processes",
                 )
         elif jobs:
             from flows.run import run_orchestrated

@@ -54,7 +54,7 @@ def copies(data: Path, n: int) -> list[str]:
     return [str(folder)]
 
 
-@pytest.mark.parametrize("runner", ["serial", "threads", "dask"])
+@pytest.mark.parametrize("runner", ["serial", "threads", "processes", "dask"])
 def test_several_protocols_on_a_task_runner(data_copy: Path, tmp_path: Path, runner: str) -> None:
     from flows.run import run_orchestrated
 

@@ -1,0 +1,91 @@
+"""Protocols on warm worker processes: the same bytes as one after another, and every protocol
+isolated (a failure, even a dead process, named; the others complete)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+import yaml
+
+from evidence.runs.warmpool import WarmPool
+from tests.conftest import synthesize
+
+
+def copies(data: Path, n: int) -> Path:
+    """n copies of the bundled protocol under new ids (same data files)."""
+    src = yaml.safe_load((data / "protocols" / "baclofen.yaml").read_text(encoding="utf-8"))
+    folder = data / "many"
+    folder.mkdir()
+    for i in range(n):
+        src["protocol_id"] = f"copy{i:02d}"
+        text = yaml.safe_dump(src, sort_keys=False)
+        (folder / f"copy{i:02d}.yaml").write_text(text, encoding="utf-8")
+    return folder
+
+
+def written(root: Path) -> dict[str, bytes]:
+    """Every file a run left under root, but the run locks (which name their holder's pid)."""
+    return {
+        str(p.relative_to(root)): p.read_bytes()
+        for p in sorted(root.rglob("*"))
+        if p.is_file() and not p.name.startswith(".evidence")
+    }
+
+
+def test_processes_write_byte_for_byte_what_a_serial_run_writes(
+    data_copy: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("EVIDENCE_RUN_DATE", "2026-11-27")
+    many = str(copies(data_copy, 3))
+    runs = {}
+    for runner in ("serial", "processes"):
+        p, r = tmp_path / f"p-{runner}", tmp_path / f"r-{runner}"
+        result = synthesize(data_copy, p, r, "--protocol", many, "--task-runner", runner,
+                            "--workers", "2")  # fmt: skip
+        assert result.exit_code == 0, result.output
+        runs[runner] = (written(p), written(r))
+    tables, reports = runs["processes"]
+    assert {Path(k).parts[0] for k in tables} >= {"copy00", "copy01", "copy02", "runs"}
+    assert len(reports) >= 3 and runs["processes"] == runs["serial"]
+
+
+def test_a_protocol_failing_in_a_worker_is_named_and_the_others_complete(
+    data_copy: Path, tmp_path: Path
+) -> None:
+    many = str(copies(data_copy, 3))
+    p, r = tmp_path / "p", tmp_path / "r"
+    r.mkdir()
+    (r / "copy01").write_text("a file where copy01's report folder goes", encoding="utf-8")
+    result = synthesize(data_copy, p, r, "--protocol", many, "--task-runner", "processes",
+                        "--workers", "2")  # fmt: skip
+    assert result.exit_code == 1
+    assert "1 of 3 protocol(s) failed: copy01" in result.output
+    for ok in ("copy00", "copy02"):
+        assert (p / ok / "pooled.csv").is_file() and (r / ok / "index.html").is_file()
+    assert not (p / "copy01").exists()
+    assert (r / "copy01").read_text(encoding="utf-8").startswith("a file")  # nothing lost
+
+
+def survive_or_die(item: str) -> str:
+    """A job that kills its process outright (no exception to catch) when told to."""
+    if item == "die":
+        os._exit(3)
+    return f"{item} in {os.getpid()}"
+
+
+def test_a_process_that_dies_fails_only_its_own_job() -> None:
+    with WarmPool(2) as pool:
+        results = pool.run(survive_or_die, ["a", "die", "b", "c"], lambda item: f"{item}: died")
+        after = pool.run(survive_or_die, ["d", "e"], lambda item: f"{item}: died")
+    assert results[1] == "die: died"
+    assert [r.split(" in ")[0] for r in results[:1] + results[2:]] == ["a", "b", "c"]
+    assert [r.split(" in ")[0] for r in after] == ["d", "e"]  # the pool was replaced
+
+
+def test_workers_run_each_protocol_in_a_process_of_their_own_reused() -> None:
+    """Warm: the processes outlive their jobs (imports paid per process, not per job)."""
+    with WarmPool(2) as pool:
+        pids = {r.split(" in ")[1] for r in pool.run(survive_or_die, list("abcdefgh"), str)}
+    assert str(os.getpid()) not in pids and 1 <= len(pids) <= 2
