@@ -22,6 +22,7 @@ from typing import Any
 import pytest
 
 from evidence import pipeline
+from evidence.report import figcache
 from evidence.runs import outputs as outputs_mod
 from evidence.runs.outputs import OutputsNotWritten
 from evidence.runs.workspace import Workspace
@@ -33,6 +34,7 @@ RUN_DATE = "2026-11-25"
 EVIDENCE = [sys.executable, "-c", "from evidence.cli import main; main()"]
 
 Tree = dict[str, bytes | None]
+FIGURE_CACHE = figcache.FOLDER  # drawn figures kept under PROCESSED for reuse
 
 
 def tree(root: Path) -> Tree:
@@ -40,6 +42,8 @@ def tree(root: Path) -> Tree:
     left behind shows); a run lock's holder record aside."""
     out: Tree = {}
     for path in sorted(root.rglob("*")):
+        if FIGURE_CACHE in path.relative_to(root).parts:
+            continue  # drawn figures kept for reuse: a cache, not an output
         rel = str(path.relative_to(root))
         out[rel] = path.read_bytes() if path.is_file() and not path.is_symlink() else None
         if path.name.endswith(".lock"):  # the run lock names its last holder: any run's is fine
