@@ -682,17 +682,22 @@ def import_pubmed_cmd(
             + (f", {len(report.deleted)} deleted (DeleteCitation)" if report.deleted else "")
         )
         if report.deleted:
-            typer.echo(f"deleted: {', '.join(report.deleted)}")
-            by_pmid = _curated(ws)[1]
-            for pmid in report.deleted:
-                if pmid in by_pmid:
-                    typer.echo(
-                        f"study {by_pmid[pmid]}: its PubMed record {pmid} was deleted by "
-                        f"PubMed ({path}); check the study's PMID",
-                        err=True,
-                    )
+            _report_deleted(ws, report.deleted, f" ({path})")
     if failures:
         raise fail(f"{failures} file(s) could not be imported")
+
+
+def _report_deleted(ws: Workspace, deleted: list[str], source: str = "") -> None:
+    """List the PMIDs a file deleted, and warn for each study of the data that cites one."""
+    typer.echo(f"deleted: {', '.join(deleted)}")
+    by_pmid = _curated(ws)[1]
+    for pmid in deleted:
+        if pmid in by_pmid:
+            typer.echo(
+                f"study {by_pmid[pmid]}: its PubMed record {pmid} was deleted by PubMed"
+                f"{source}; check the study's PMID",
+                err=True,
+            )
 
 
 def _bulk_import(
@@ -738,15 +743,7 @@ def _bulk_import(
         + (f", {len(report.deleted)} deleted (DeleteCitation)" if report.deleted else "")
     )
     if report.deleted:
-        typer.echo(f"deleted: {', '.join(report.deleted)}")
-        by_pmid = _curated(ws)[1]
-        for pmid in report.deleted:
-            if pmid in by_pmid:
-                typer.echo(
-                    f"study {by_pmid[pmid]}: its PubMed record {pmid} was deleted by PubMed; "
-                    "check the study's PMID",
-                    err=True,
-                )
+        _report_deleted(ws, report.deleted)
     if failures:
         raise fail(f"{len(failures)} file(s) could not be imported")
 
