@@ -17,18 +17,17 @@ import argparse
 import gzip
 import json
 import os
-import resource
-import subprocess
 import sys
 import tempfile
 import threading
-import time
 from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
+
+from bench.parse_timing import entrez_counter, measure, run_child  # noqa: E402
 
 EMAIL = "pubmed-bench@example.org"
 
@@ -115,63 +114,22 @@ def build_synthetic(path: Path, count: int) -> None:
         out.write(b"</PubmedArticleSet>\n")
 
 
-def _peak_rss_mb() -> float:
-    """Peak resident memory of this process. /proc's VmHWM restarts at exec; ru_maxrss may
-    carry the parent's peak over into a subprocess, so it is only the fallback."""
-    try:
-        for line in Path("/proc/self/status").read_text().splitlines():
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) / 1024
-    except OSError:
-        pass
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-
-
-def _cpu() -> float:
-    usage = resource.getrusage(resource.RUSAGE_SELF)
-    return usage.ru_utime + usage.ru_stime
-
-
 def child(kind: str, mode: str, path: str) -> dict[str, Any]:
     """Parse `path` once in this process and report time or memory."""
-    import tracemalloc
-
     if kind == "entrez":
-        from Bio import Entrez
-
-        from evidence.pubmed.client import configure_entrez_cache
-
-        configure_entrez_cache()
-
-        def run() -> int:
-            with open(path, "rb") as handle:
-                return len(Entrez.read(handle)["PubmedArticle"])
+        run = entrez_counter(path)
     else:
         from evidence.pubmed.parse import iter_records
 
         def run() -> int:
             return sum(1 for _ in iter_records(path))
 
-    rss_before = _peak_rss_mb()
-    if mode == "mem":
-        tracemalloc.start()
-    cpu, wall = _cpu(), time.perf_counter()
-    records = run()
-    cpu, wall = _cpu() - cpu, time.perf_counter() - wall
-    result: dict[str, Any] = {"records": records, "cpu_s": cpu, "wall_s": wall}
-    if mode == "mem":
-        result["tracemalloc_peak_mb"] = tracemalloc.get_traced_memory()[1] / 1e6
-        tracemalloc.stop()
-    rss_after = _peak_rss_mb()
-    result["maxrss_mb"] = rss_after  # whole process, interpreter and imports included
-    result["maxrss_growth_mb"] = rss_after - rss_before
-    return result
+    return measure(run, memory=mode == "mem")
 
 
 def _run_child(kind: str, mode: str, path: Path) -> dict[str, Any]:
     cmd = [sys.executable, str(Path(__file__).resolve()), "--child", kind, mode, str(path)]
-    done = subprocess.run(cmd, capture_output=True, text=True, check=True, cwd=ROOT)
-    return json.loads(done.stdout.strip().splitlines()[-1])
+    return run_child(cmd)
 
 
 def bench_parse(count: int, repeats: int) -> dict[str, Any]:

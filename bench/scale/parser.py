@@ -18,17 +18,17 @@ from __future__ import annotations
 import argparse
 import importlib.util
 import json
-import resource
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parents[2]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
+
+from bench.parse_timing import entrez_counter, measure, run_child  # noqa: E402
 
 # The last commit with the byte-level scanner; compared against, never used by the pipeline.
 OLD_SCANNER_COMMIT = "3497ebe"
@@ -112,35 +112,10 @@ def _old_scanner() -> Any:
     return module
 
 
-def _peak_rss_mb() -> float:
-    """Peak resident memory of this process (VmHWM restarts at exec)."""
-    try:
-        for line in Path("/proc/self/status").read_text().splitlines():
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) / 1024
-    except OSError:
-        pass
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-
-
-def _cpu() -> float:
-    usage = resource.getrusage(resource.RUSAGE_SELF)
-    return usage.ru_utime + usage.ru_stime
-
-
 def child(kind: str, path: str, big: bool) -> dict[str, Any]:
     """Parse `path` once in this process: records, CPU and wall seconds, peak memory."""
     if kind == "entrez":
-        from Bio import Entrez
-        from Bio.Entrez import Parser  # noqa: F401  (imported before the clock starts)
-
-        from evidence.pubmed.client import configure_entrez_cache
-
-        configure_entrez_cache()
-
-        def run() -> int:
-            with open(path, "rb") as handle:
-                return len(Entrez.read(handle)["PubmedArticle"])
+        run = entrez_counter(path)
     else:
         module: Any
         if kind == "old":
@@ -156,31 +131,14 @@ def child(kind: str, path: str, big: bool) -> dict[str, Any]:
         def run() -> int:
             return sum(1 for _ in module.iter_records(path, limits=limits))
 
-    rss_before = _peak_rss_mb()
-    cpu, wall = _cpu(), time.perf_counter()
-    records = run()
-    cpu, wall = _cpu() - cpu, time.perf_counter() - wall
-    rss_after = _peak_rss_mb()
-    return {
-        "records": records,
-        "cpu_s": cpu,
-        "wall_s": wall,
-        "maxrss_mb": rss_after,
-        "maxrss_growth_mb": rss_after - rss_before,
-    }
+    return measure(run)
 
 
 def _run_child(kind: str, path: Path, big: bool = False, timeout: float = 1800) -> dict[str, Any]:
     cmd = [sys.executable, "-m", "bench.scale.parser", "--child", kind, str(path)]
     if big:
         cmd.append("--big")
-    try:
-        done = subprocess.run(
-            cmd, capture_output=True, text=True, check=True, cwd=ROOT, timeout=timeout
-        )
-    except subprocess.TimeoutExpired:
-        return {"timeout_s": timeout}
-    return json.loads(done.stdout.strip().splitlines()[-1])  # type: ignore[no-any-return]
+    return run_child(cmd, timeout)
 
 
 # ------------------------------------------------------------------------------- figures
