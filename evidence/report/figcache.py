@@ -8,6 +8,10 @@ the matplotlib version (which also pins the font it measures text with). A hit r
 stored text; a miss draws and stores it. Output bytes never depend on whether the cache was
 used. Entries live in `PROCESSED/.figures/` (local, untracked), written atomically; an entry
 that is not an SVG is redrawn and replaced.
+
+Several protocols and concurrent runs share the folder, so it is pruned by age alone: each use
+of an entry renews its mtime, and a run that stores a new entry first drops those unused for
+MAX_AGE_DAYS. An entry a run was about to read and finds gone is only a miss: drawn again.
 """
 
 from __future__ import annotations
@@ -15,6 +19,9 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import os
+import re
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cache
@@ -26,6 +33,9 @@ from evidence.io import atomic_write_bytes
 
 FOLDER = ".figures"
 FORMAT = 1  # bump when the key's layout changes
+MAX_AGE_DAYS = 30.0  # an entry no run has used for this long is dropped
+# an entry, or the temporary file of a write that never finished (`atomic_write_bytes`)
+_ENTRY = re.compile(r"[0-9a-f]{64}\.svg|\.[0-9a-f]{64}\.svg\..+\.tmp")
 # the modules whose code decides a figure's bytes (paths under evidence/)
 _DRAWING_MODULES = ("report/plots.py", "report/markup.py", "report/figcache.py", "meta/results.py")
 
@@ -79,6 +89,35 @@ def _is_svg(text: str) -> bool:
     return text.startswith("<svg") and text.rstrip().endswith("</svg>")
 
 
+def prune(folder: Path, max_age_days: float = MAX_AGE_DAYS, now: float | None = None) -> list[Path]:
+    """Drop the entries of `folder` unused (by mtime) for `max_age_days`; anything else there is
+    left alone. Returns what was removed; a file that cannot be removed is skipped."""
+    cutoff = (time.time() if now is None else now) - max_age_days * 86400
+    removed: list[Path] = []
+    try:
+        entries = sorted(os.scandir(folder), key=lambda e: e.name)
+    except OSError:
+        return removed
+    for entry in entries:
+        if not _ENTRY.fullmatch(entry.name):
+            continue
+        try:
+            if entry.is_file(follow_symlinks=False) and entry.stat().st_mtime < cutoff:
+                os.unlink(entry.path)
+                removed.append(Path(entry.path))
+        except OSError:
+            continue
+    return removed
+
+
+def _touch(path: Path) -> None:
+    """Mark an entry used now, so pruning keeps it (mtime: atime is often not kept)."""
+    try:
+        os.utime(path)
+    except OSError:  # a read-only cache still serves its entries
+        pass
+
+
 @dataclass
 class FigureCache:
     """Draws through the cache in `folder`; with no folder every figure is drawn."""
@@ -86,6 +125,8 @@ class FigureCache:
     folder: Path | None
     hits: int = 0
     misses: int = 0
+    max_age_days: float = MAX_AGE_DAYS
+    pruned: list[Path] | None = None  # what this cache dropped before its first store
 
     def svg(self, kind: str, draw: Callable[..., str], *args: Any) -> str:
         """`draw(*args)`, or the text it gave before for the same inputs and code."""
@@ -99,9 +140,12 @@ class FigureCache:
             text = ""
         if _is_svg(text):
             self.hits += 1
+            _touch(path)
             return text
         self.misses += 1
         text = draw(*args)
+        if self.pruned is None:
+            self.pruned = prune(self.folder, self.max_age_days)
         try:
             self.folder.mkdir(parents=True, exist_ok=True)
             atomic_write_bytes(path, text.encode("utf-8"))

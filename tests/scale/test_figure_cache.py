@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import os
+import time
 from pathlib import Path
 
 import numpy as np
@@ -12,7 +14,7 @@ import pytest
 
 from evidence.meta import cumulative
 from evidence.report import build
-from evidence.report.figcache import FigureCache, canonical, figure_key
+from evidence.report.figcache import MAX_AGE_DAYS, FigureCache, canonical, figure_key, prune
 from evidence.report.plots import ForestGroup, ForestStyle, forest_svg
 from tests.conftest import synthesize
 from tests.report.test_plots import pooled
@@ -113,3 +115,59 @@ def test_a_run_with_a_warm_cache_draws_nothing_and_writes_the_same_figures(
         assert (tmp_path / "r2" / "baclofen" / "figures" / fig.name).read_bytes() == (
             fig.read_bytes()
         )
+
+
+def _age(path: Path, days: float) -> None:
+    """Make `path` look last used `days` ago."""
+    when = path.stat().st_mtime - days * 86400
+    os.utime(path, (when, when))
+
+
+def test_a_hit_marks_the_entry_used(tmp_path: Path) -> None:
+    _, res = pooled(3)
+    args = ("T", [ForestGroup("all", res)], res)
+    FigureCache(tmp_path).svg("forest", forest_svg, *args)
+    (entry,) = tmp_path.glob("*.svg")
+    _age(entry, 40)
+    cache = FigureCache(tmp_path)
+    cache.svg("forest", Counting(forest_svg), *args)
+    assert cache.hits == 1 and time.time() - entry.stat().st_mtime < 86400
+
+
+def test_storing_a_figure_drops_entries_unused_for_the_maximum_age_and_nothing_else(
+    tmp_path: Path,
+) -> None:
+    _, res = pooled(3)
+    draw = Counting(forest_svg)
+    old, used, young = (("T", [ForestGroup(g, res)], res) for g in ("old", "used", "young"))
+    for args in (old, used, young):
+        FigureCache(tmp_path).svg("forest", draw, *args)
+    path = {
+        name: tmp_path / f"{figure_key('forest', *args)}.svg"
+        for name, args in (("old", old), ("used", used), ("young", young))
+    }
+    _age(path["old"], MAX_AGE_DAYS + 1)
+    _age(path["used"], MAX_AGE_DAYS + 1)
+    _age(path["young"], MAX_AGE_DAYS - 1)
+    torn = tmp_path / f".{'0' * 64}.svg.abc123.tmp"  # a write killed long ago
+    torn.write_text("<svg")
+    _age(torn, MAX_AGE_DAYS + 1)
+    foreign = tmp_path / "notes.txt"  # not the cache's: never touched
+    foreign.write_text("kept\n")
+    _age(foreign, 365)
+
+    cache = FigureCache(tmp_path)
+    cache.svg("forest", draw, *used)  # a hit renews it before anything is stored
+    assert cache.pruned is None  # hits alone never prune
+    cache.svg("forest", draw, "New", [ForestGroup("all", res)], res)
+    assert cache.pruned == sorted([path["old"], torn], key=lambda p: p.name)
+    assert not path["old"].exists() and not torn.exists()
+    assert path["used"].exists() and path["young"].exists() and foreign.exists()
+    assert len(list(tmp_path.glob("*.svg"))) == 3
+    # a dropped entry is only a miss: drawn again, the same bytes
+    assert cache.svg("forest", draw, *old) == forest_svg(*old)
+
+
+def test_pruning_a_missing_or_unreadable_folder_removes_nothing(tmp_path: Path) -> None:
+    assert prune(tmp_path / "absent") == []
+    assert prune(tmp_path, max_age_days=0, now=time.time() + 10) == []
