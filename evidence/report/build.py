@@ -242,6 +242,11 @@ def flow(
         voting_trials=voting,
         last_search=last_search,
         missing_items=len(snapshot.missing),
+        retracted=(
+            {s: r.pmid for s, r in snapshot.retracted.items()}
+            if snapshot.protocol.exclude_retracted
+            else None
+        ),
     )
 
 

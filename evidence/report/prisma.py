@@ -3,7 +3,9 @@ and each remaining record's screening decision in force.
 
 Every number is a count of records or studies, never typed in, so the flow's identities hold by
 construction: identified − duplicates = screened + awaiting screening; screened − excluded =
-sought; sought − not retrieved = assessed; assessed − reports excluded = included.
+sought; sought − not retrieved = assessed; assessed − reports excluded = included. A study
+included and then left out because its publication is retracted (`evidence.synthesis.retracted`)
+is a report excluded, for that reason of its own.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ from evidence.report.markup import one_line
 
 DATABASES, OTHER = "databases", "other"
 PRISMA_FIGURE = "prisma"  # reports/<protocol>/figures/prisma.svg
+RETRACTED_REASON = "Retracted publication"  # a report excluded once its retraction is known
 
 
 @dataclass(frozen=True)
@@ -190,14 +193,25 @@ def prisma_flow(
     voting_trials: set[str],
     last_search: str | None,
     missing_items: int = 0,
+    retracted: Mapping[str, str] | None = None,
 ) -> PrismaFlow:
+    """`retracted`: study id → PMID of the studies left out as retracted; their rows are gone
+    from the data, so their decisions are found through the PubMed record of that PMID."""
     group_of = _groups(records)
     groups = sorted(set(group_of.values()))
+    for sid, pmid in (retracted or {}).items():
+        if pmid_record(pmid) in group_of:
+            group_of.setdefault(study_record(sid), group_of[pmid_record(pmid)])
     in_force: dict[int, Decision] = {}
     for d in decisions:  # file order: a later decision supersedes
         g = group_of.get(d.record)
         if g is not None:
             in_force[g] = d
+    gone: set[int] = set()  # included, then left out as retracted
+    for sid in retracted or {}:
+        g = group_of.get(study_record(sid))
+        if g is not None and g in in_force and in_force[g].decision == INCLUDE:
+            gone.add(g)
     studies_in: dict[int, list[str]] = {}
     for r in records:
         if r.record.startswith("study:"):
@@ -211,7 +225,11 @@ def prisma_flow(
         for g in groups
         if g in in_force and in_force[g].decision == EXCLUDE_REPORT
     )
-    included = [g for g in groups if g in in_force and in_force[g].decision == INCLUDE]
+    if gone:
+        rep_excluded[RETRACTED_REASON] += len(gone)
+    included = [
+        g for g in groups if g in in_force and in_force[g].decision == INCLUDE and g not in gone
+    ]
     sources = Counter((r.method, r.source) for r in records)
     screened = sum(kinds.values())
     n_excluded = kinds[EXCLUDE]

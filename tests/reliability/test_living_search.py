@@ -22,7 +22,11 @@ from evidence.pubmed.parse import parse_records
 from evidence.pubmed.ratelimit import RateLimiter
 from evidence.pubmed.search import IndicationQuery, ProtocolSearch, load_state, run_search
 from evidence.pubmed.updates import UPDATE_STATE_FILE, update_cached
+from evidence.rating.rules import load_rules
+from evidence.report.build import flow
+from evidence.report.prisma import RETRACTED_REASON, PrismaFlow, prisma_svg
 from evidence.runs.workspace import Workspace
+from evidence.tables.votes import vote_counts
 from tests.conftest import ROOT
 from tests.pubmed.eutils_server import StandIn, clone_article, efetch_header, fixture_articles
 
@@ -212,6 +216,49 @@ def test_the_protocol_may_keep_retracted_studies_in(
     assert "reynaud_2017" not in set(snapshot.studies.study_id)
     assert "reynaud_2017" not in set(snapshot.outcomes.study_id)
     assert "reynaud_2017" in snapshot.retracted
+
+
+def _flow(ws: Workspace) -> PrismaFlow:
+    """The run's PRISMA flow, computed as the report computes it."""
+    snapshot = pipeline.load(ws, None)
+    ctx = pipeline.load_context(ws, snapshot)
+    tab = pipeline.tabulate(snapshot)
+    analyses = pipeline.pool(snapshot, tab)
+    rules = load_rules(ws.data / snapshot.protocol.rating.rule_set)
+    votes = vote_counts(snapshot, analyses, rules, tab.assignment)
+    return flow(snapshot, analyses, votes, ctx.cache_records, ctx.queue, None)
+
+
+def test_a_retracted_study_is_a_report_excluded_for_its_own_reason_in_the_prisma_flow(
+    data_copy: Path, tmp_path: Path
+) -> None:
+    retracted = with_retraction(
+        clone_article(fixture_articles()[TRIAL], RETRACTED), NOTICE, "Lancet. 2026 Nov 23;408(1):1"
+    )
+    write_records(data_copy / "pubmed", [r.with_provenance("live", "2026-11-25") for r in
+                  parse_records(efetch_header() + b"<PubmedArticleSet>" + retracted
+                                + b"</PubmedArticleSet>")])  # fmt: skip
+    ws = Workspace(data_copy, tmp_path / "p", tmp_path / "r")
+    path = data_copy / "protocols" / "baclofen.yaml"
+    text = path.read_text(encoding="utf-8")
+    path.write_text(text + "exclude_retracted: false\n", encoding="utf-8")
+    kept = _flow(ws)  # the same records and decisions, the study still included
+    path.write_text(text, encoding="utf-8")
+    left = _flow(ws)
+    assert RETRACTED_REASON not in dict(kept.reports_excluded)
+    assert dict(left.reports_excluded)[RETRACTED_REASON] == 1
+    assert left.reports_excluded_n == kept.reports_excluded_n + 1
+    assert left.included == kept.included - 1
+    # the study's row has left the data, its PubMed record has not: the same records after
+    # duplicates, screened as before, and not one more awaiting screening
+    after_duplicates = left.identified - left.duplicates
+    assert after_duplicates == kept.identified - kept.duplicates
+    assert (left.awaiting, left.screened, left.assessed) == (
+        kept.awaiting, kept.screened, kept.assessed
+    )  # fmt: skip
+    assert left.assessed - left.reports_excluded_n == left.included
+    assert ("… excluded: " + RETRACTED_REASON, 1) in left.rows()
+    assert "Retracted publication" in prisma_svg(left)
 
 
 def _baseline(tmp_path: Path, records: list[bytes], deleted: list[str]) -> Path:
