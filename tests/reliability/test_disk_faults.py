@@ -11,8 +11,6 @@ import resource
 import shutil
 import signal
 import stat
-import subprocess
-import sys
 import tempfile
 import traceback
 from collections.abc import Callable, Iterator
@@ -26,55 +24,20 @@ from evidence.report import figcache
 from evidence.runs import outputs as outputs_mod
 from evidence.runs.outputs import OutputsNotWritten
 from evidence.runs.workspace import Workspace
+from tests import published
 from tests.conftest import RAW, synthesize
 from tests.flows.conftest import prefect_server  # noqa: F401  (the Prefect test server)
+from tests.published import RUN_DATE, Tree, leftovers
+from tests.published import run_offline as cli
 from tests.report.test_report import add_trial
 
-RUN_DATE = "2026-11-25"
-EVIDENCE = [sys.executable, "-c", "from evidence.cli import main; main()"]
-
-Tree = dict[str, bytes | None]
 FIGURE_CACHE = figcache.FOLDER  # drawn figures kept under PROCESSED for reuse
 
 
 def tree(root: Path) -> Tree:
-    """Every entry under `root`: files with their bytes, folders as None (so an empty folder
-    left behind shows); a run lock's holder record aside."""
-    out: Tree = {}
-    for path in sorted(root.rglob("*")):
-        if FIGURE_CACHE in path.relative_to(root).parts:
-            continue  # drawn figures kept for reuse: a cache, not an output
-        rel = str(path.relative_to(root))
-        out[rel] = path.read_bytes() if path.is_file() and not path.is_symlink() else None
-        if path.name.endswith(".lock"):  # the run lock names its last holder: any run's is fine
-            out[rel] = b"lock"
-    return out
-
-
-def leftovers(before: Tree, after: Tree) -> list[str]:
-    """Entries that differ between two trees, for a readable failure."""
-    return sorted(k for k in before.keys() | after.keys() if before.get(k, 0) != after.get(k, 0))
-
-
-def cli(data: Path, out: Path, env: dict[str, str] | None = None, **kw: Any) -> Any:
-    return subprocess.run(
-        [
-            *EVIDENCE,
-            "run",
-            "--no-orchestrator",
-            "--data",
-            str(data),
-            "--processed",
-            str(out / "processed"),
-            "--reports",
-            str(out / "reports"),
-        ],
-        env={**os.environ, "EVIDENCE_RUN_DATE": RUN_DATE, **(env or {})},
-        capture_output=True,
-        text=True,
-        timeout=300,
-        **kw,
-    )
+    """Every entry under `root`, folders included; drawn figures kept for reuse are a cache,
+    not an output."""
+    return published.tree(root, skip=FIGURE_CACHE, folders=True)
 
 
 @pytest.fixture(scope="module")

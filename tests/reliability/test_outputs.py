@@ -6,8 +6,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import subprocess
-import sys
 import threading
 from pathlib import Path
 
@@ -17,11 +15,12 @@ from typer.testing import CliRunner
 from evidence.cli import app
 from evidence.runs.outputs import fault_points
 from evidence.runs.runlock import protocol_lock
+from tests import published
 from tests.conftest import synthesize
+from tests.published import run_offline as run_cli
 from tests.report.test_report import add_trial
 
 runner = CliRunner()
-EVIDENCE = [sys.executable, "-c", "from evidence.cli import main; main()"]
 DESTS = ("archive", "tables", "report")
 POINTS = fault_points(DESTS)
 # A new run's archive is a new folder (renamed in, nothing to exchange), and the fallback's
@@ -30,46 +29,22 @@ EXCHANGE = [p for p in POINTS if not p.startswith("moved-aside:") and p != "exch
 FALLBACK = ["moved-aside:tables", "moved-aside:report"]
 CANARIES = ("canary.txt", "reports/canary.txt", "processed/canary.txt", "reports/baclofen/mine.txt")
 
-Tree = dict[str, bytes] | None
+View = published.Tree | None
 
 
-def tree(root: Path) -> Tree:
-    """Every file under `root` (None when `root` is absent)."""
-    if not root.is_dir():
-        return None
-    files = sorted(p for p in root.rglob("*") if p.is_file())
-    # the archive's staging, PROCESSED/runs/.swap/, is the publisher's, not a run's folder
-    files = [p for p in files if not p.relative_to(root).parts[0] == ".swap"]
-    return {str(p.relative_to(root)): p.read_bytes() for p in files}
+def tree(root: Path) -> View:
+    """Every file under `root` (None when `root` is absent); the archive's staging,
+    PROCESSED/runs/.swap/, is the publisher's, not a run's folder."""
+    return published.tree(root, skip=".swap") if root.is_dir() else None
 
 
-def seen(out: Path) -> dict[str, Tree]:
+def seen(out: Path) -> dict[str, View]:
     """What a reader of each destination sees."""
     return {
         "archive": tree(out / "processed" / "runs"),
         "tables": tree(out / "processed" / "baclofen"),
         "report": tree(out / "reports" / "baclofen"),
     }
-
-
-def run_cli(data: Path, out: Path, env: dict[str, str]) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [
-            *EVIDENCE,
-            "run",
-            "--no-orchestrator",
-            "--data",
-            str(data),
-            "--processed",
-            str(out / "processed"),
-            "--reports",
-            str(out / "reports"),
-        ],
-        env={**os.environ, "EVIDENCE_RUN_DATE": "2026-11-25", **env},
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
 
 
 @pytest.fixture(scope="module")
@@ -93,7 +68,7 @@ def states(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, dict, 
     return after, old, seen(old), seen(new), new
 
 
-def without_changelog(t: Tree) -> Tree:
+def without_changelog(t: View) -> View:
     return {k: v for k, v in t.items() if k != "changelog.md"} if t is not None else None
 
 
@@ -129,7 +104,7 @@ def test_kill_9_at_every_point_readers_see_old_or_new_and_the_next_run_reports_t
         assert not any(is_new)
 
     # (b) the next run finishes or discards the killed one first, then reports the real changes
-    monkeypatch.setenv("EVIDENCE_RUN_DATE", "2026-11-25")
+    monkeypatch.setenv("EVIDENCE_RUN_DATE", published.RUN_DATE)
     again = synthesize(after, work / "processed", work / "reports")
     assert again.exit_code == 0, again.output
     final = seen(work)
