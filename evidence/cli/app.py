@@ -34,6 +34,18 @@ ProtocolOpt = Annotated[
         help="Protocol name under DATA/protocols/, or a path (default: the only one there).",
     ),
 ]
+# Every command that takes a lock (a protocol's outputs, or DATA for a change) offers these two.
+WaitOpt = Annotated[
+    bool, typer.Option("--wait/--no-wait", help="Wait for a run or a change already writing here.")
+]
+WaitTimeoutOpt = Annotated[
+    float | None,
+    typer.Option(
+        "--wait-timeout",
+        metavar="SECONDS",
+        help="With --wait, give up after this long (default: EVIDENCE_LOCK_TIMEOUT, else 3600).",
+    ),
+]
 
 
 def workspace(
@@ -52,6 +64,19 @@ def protocol_or_fail(ws: Workspace, protocol: str | None) -> Protocol:
         return load_protocol(ws.protocol_path(protocol))
     except (ProtocolError, ValueError) as exc:
         raise fail(str(exc)) from None
+
+
+def open_protocol(
+    data: Path, processed: Path, reports: Path, protocol: str | None
+) -> tuple[Workspace, Protocol]:
+    """The workspace of the command's folders and its protocol, or a clean exit."""
+    ws = workspace(data, processed, reports)
+    return ws, protocol_or_fail(ws, protocol)
+
+
+def progress(message: str) -> None:
+    """Where a command's progress goes (a lock wait, ...): stderr, leaving stdout to results."""
+    typer.echo(message, err=True)
 
 
 def fail(message: str, code: int = 1) -> typer.Exit:

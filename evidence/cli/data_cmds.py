@@ -12,10 +12,13 @@ from evidence.cli.app import (
     ProcessedOpt,
     ProtocolOpt,
     ReportsOpt,
+    WaitOpt,
+    WaitTimeoutOpt,
     app,
     fail,
+    open_protocol,
     os_error_message,
-    protocol_or_fail,
+    progress,
     workspace,
 )
 from evidence.runs.workspace import DEFAULT_DATA, DEFAULT_PROCESSED, DEFAULT_REPORTS
@@ -32,8 +35,7 @@ def validate_cmd(
     from evidence.inputs.rawdata import reading, recover
     from evidence.inputs.validate import validate_inputs
 
-    ws = workspace(data, processed, reports)
-    proto = protocol_or_fail(ws, protocol)
+    ws, proto = open_protocol(data, processed, reports, protocol)
     recover(ws.data)  # finish or undo an interrupted change of the data first
     with reading(ws.data):
         _, issues = validate_inputs(ws.data, proto)
@@ -80,18 +82,8 @@ def run_cmd(
             "worker must see DATA, PROCESSED and REPORTS at the same paths.",
         ),
     ] = None,
-    wait: Annotated[
-        bool, typer.Option("--wait/--no-wait", help="Wait for a run already writing here.")
-    ] = False,
-    wait_timeout: Annotated[
-        float | None,
-        typer.Option(
-            "--wait-timeout",
-            metavar="SECONDS",
-            help="With --wait, give up after this long (default: EVIDENCE_LOCK_TIMEOUT, "
-            "else 3600).",
-        ),
-    ] = None,
+    wait: WaitOpt = False,
+    wait_timeout: WaitTimeoutOpt = None,
     data: DataOpt = DEFAULT_DATA,
     processed: ProcessedOpt = DEFAULT_PROCESSED,
     reports: ReportsOpt = DEFAULT_REPORTS,
@@ -113,10 +105,9 @@ def run_cmd(
         jobs, failed = batch.plan_all(ws, protocol)
         if no_orchestrator:
             n = 1 if task_runner == "serial" else workers
-            echo = lambda m: typer.echo(m, err=True)  # noqa: E731
             if len(jobs) == 1 and not failed:  # one protocol: its error raised, as always
                 written = batch.run_job(
-                    jobs[0], wait=wait, on_wait=echo, wait_timeout=wait_timeout
+                    jobs[0], wait=wait, on_wait=progress, wait_timeout=wait_timeout
                 )
                 outcomes = [batch.Outcome(jobs[0].protocol, written)]
             else:
@@ -124,7 +115,7 @@ def run_cmd(
                     jobs,
                     workers=n,
                     wait=wait,
-                    on_wait=echo,
+                    on_wait=progress,
                     wait_timeout=wait_timeout,
                     processes=task_runner == "processes",
                 )

@@ -12,10 +12,12 @@ from evidence.cli.app import (
     ProcessedOpt,
     ProtocolOpt,
     ReportsOpt,
+    WaitOpt,
+    WaitTimeoutOpt,
     app,
     fail,
-    protocol_or_fail,
-    workspace,
+    open_protocol,
+    progress,
 )
 from evidence.runs.workspace import DEFAULT_DATA, DEFAULT_PROCESSED, DEFAULT_REPORTS
 
@@ -40,10 +42,9 @@ def extract_template_cmd(
     from evidence.pubmed.extraction import make_template, write_template
     from evidence.pubmed.search import QUEUE_FILE, load_queue
 
-    ws = workspace(data, processed, reports)
-    folder = _folder(ws.data, pmid)
+    folder = _folder(data, pmid)
     pmid = folder.name
-    proto = protocol_or_fail(ws, protocol)
+    ws, proto = open_protocol(data, processed, reports, protocol)
     record = read_record(ws.pubmed_cache, pmid)
     if record is None:
         raise fail(
@@ -94,9 +95,8 @@ def extract_template_cmd(
 def add_extraction_cmd(
     pmid: Annotated[str, typer.Option("--pmid", help="PMID of a completed template.")],
     protocol: ProtocolOpt = None,
-    wait: Annotated[
-        bool, typer.Option("--wait/--no-wait", help="Wait for another change of the data.")
-    ] = False,
+    wait: WaitOpt = False,
+    wait_timeout: WaitTimeoutOpt = None,
     data: DataOpt = DEFAULT_DATA,
     processed: ProcessedOpt = DEFAULT_PROCESSED,
     reports: ReportsOpt = DEFAULT_REPORTS,
@@ -106,15 +106,14 @@ def add_extraction_cmd(
     from evidence.runs.runlock import RunLocked
     from evidence.safepath import UnsafePath
 
-    ws = workspace(data, processed, reports)
-    folder = _folder(ws.data, pmid)
+    folder = _folder(data, pmid)
     pmid = folder.name
-    proto = protocol_or_fail(ws, protocol)
+    ws, proto = open_protocol(data, processed, reports, protocol)
     if not (folder / "studies.csv").is_file():
         raise fail(f"{folder}: no template; run `evidence extract-template --pmid {pmid}`")
     try:
         added, issues = add_extraction(
-            ws.data, proto, folder, wait=wait, on_wait=lambda m: typer.echo(m, err=True)
+            ws.data, proto, folder, wait=wait, on_wait=progress, wait_timeout=wait_timeout
         )
     except RunLocked as exc:
         raise fail(str(exc)) from None

@@ -12,8 +12,11 @@ from evidence.cli.app import (
     ProcessedOpt,
     ProtocolOpt,
     ReportsOpt,
+    WaitOpt,
+    WaitTimeoutOpt,
     app,
     fail,
+    progress,
     workspace,
 )
 from evidence.runs.workspace import DEFAULT_DATA, DEFAULT_PROCESSED, DEFAULT_REPORTS
@@ -37,9 +40,8 @@ def report_cmd(
             "--chromium", help="Chromium executable (default: $EVIDENCE_CHROMIUM, then PATH)."
         ),
     ] = None,
-    wait: Annotated[
-        bool, typer.Option("--wait/--no-wait", help="Wait for a run writing this report.")
-    ] = False,
+    wait: WaitOpt = False,
+    wait_timeout: WaitTimeoutOpt = None,
     protocol: ProtocolOpt = None,
     data: DataOpt = DEFAULT_DATA,
     processed: ProcessedOpt = DEFAULT_PROCESSED,
@@ -66,7 +68,7 @@ def report_cmd(
     try:
         exe = find_chromium(chromium)
         # under the protocol's run lock: a run cannot swap the report out mid-print
-        with protocol_lock(ws.processed, pid, wait=wait):
+        with protocol_lock(ws.processed, pid, wait=wait, timeout=wait_timeout, on_wait=progress):
             reproducible = print_pdf(html, folder / PDF_NAME, exe)
     except (PdfError, RunLocked) as exc:
         raise fail(str(exc)) from None

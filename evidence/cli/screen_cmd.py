@@ -12,10 +12,12 @@ from evidence.cli.app import (
     ProcessedOpt,
     ProtocolOpt,
     ReportsOpt,
+    WaitOpt,
+    WaitTimeoutOpt,
     app,
     fail,
-    protocol_or_fail,
-    workspace,
+    open_protocol,
+    progress,
 )
 from evidence.runs.workspace import DEFAULT_DATA, DEFAULT_PROCESSED, DEFAULT_REPORTS
 from evidence.safepath import is_pmid, require_pmid
@@ -63,9 +65,8 @@ def screen_cmd(
         bool,
         typer.Option("--import-studies", help="Include every study of studies.csv not decided."),
     ] = False,
-    wait: Annotated[
-        bool, typer.Option("--wait/--no-wait", help="Wait for another change of the data.")
-    ] = False,
+    wait: WaitOpt = False,
+    wait_timeout: WaitTimeoutOpt = None,
     protocol: ProtocolOpt = None,
     data: DataOpt = DEFAULT_DATA,
     processed: ProcessedOpt = DEFAULT_PROCESSED,
@@ -85,8 +86,7 @@ def screen_cmd(
     from evidence.runs.runlock import RunLocked
     from evidence.safepath import UnsafePath
 
-    ws = workspace(data, processed, reports)
-    proto = protocol_or_fail(ws, protocol)
+    ws, proto = open_protocol(data, processed, reports, protocol)
     when = on or date.today().isoformat()
     try:
         if not proto.files.screening:
@@ -110,7 +110,7 @@ def screen_cmd(
                 raise fail("give --decision (include, exclude, exclude_report, not_retrieved)", 2)
             new = [Decision(_record(r), decision, reason, reviewer, when, note) for r in records]
         problems = record_decisions(
-            ws.data, proto, new, wait=wait, on_wait=lambda m: typer.echo(m, err=True)
+            ws.data, proto, new, wait=wait, on_wait=progress, wait_timeout=wait_timeout
         )
     except (ScreeningError, UnsafePath, RunLocked) as exc:
         raise fail(str(exc)) from None

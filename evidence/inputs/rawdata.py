@@ -79,10 +79,14 @@ def reading(data: Path, timeout: float = RECOVER_WAIT_SECONDS) -> Iterator[None]
 
 @contextmanager
 def changing(
-    data: Path, wait: bool = False, on_wait: Callable[[str], None] | None = None
+    data: Path,
+    wait: bool = False,
+    on_wait: Callable[[str], None] | None = None,
+    timeout: float | None = None,
 ) -> Iterator[None]:
-    """Hold DATA's lock for one change, starting from a recovered state."""
-    with run_lock(Path(data), wait=wait, on_wait=on_wait):
+    """Hold DATA's lock for one change, starting from a recovered state; a wait lasts at most
+    `timeout` seconds (default `lock_timeout()`)."""
+    with run_lock(Path(data), wait=wait, timeout=timeout, on_wait=on_wait):
         outputs.recover(_state(data), Path(data).resolve())
         yield
 

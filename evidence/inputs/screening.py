@@ -188,6 +188,7 @@ def record_decisions(
     cache: Path | None = None,
     wait: bool = False,
     on_wait: Callable[[str], None] | None = None,
+    wait_timeout: float | None = None,
 ) -> list[tuple[int, str, str, str]]:
     """Append `new` to the protocol's screening file under DATA's lock, all or none.
 
@@ -202,7 +203,7 @@ def record_decisions(
             "file (e.g. screening.csv) in the protocol first"
         )
     data = Path(data)
-    with rawdata.changing(data, wait=wait, on_wait=on_wait):
+    with rawdata.changing(data, wait=wait, on_wait=on_wait, timeout=wait_timeout):
         path = data_file(data, protocol, "screening")
         existing = path.read_bytes().decode("utf-8") if path.is_file() else ""
         tables = {

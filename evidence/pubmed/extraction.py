@@ -205,6 +205,7 @@ def add_extraction(
     *,
     wait: bool = False,
     on_wait: Callable[[str], None] | None = None,
+    wait_timeout: float | None = None,
 ) -> tuple[int, list[Issue]]:
     """Append a completed template's study and filled outcome rows, if the result validates.
 
@@ -217,7 +218,7 @@ def add_extraction(
     studies = template_rows(inside(folder, "studies.csv"))
     outcomes = completed_rows(inside(folder, "outcomes.csv"))
     rob = completed_rob_rows(folder) if files.risk_of_bias else []
-    with rawdata.changing(data, wait=wait, on_wait=on_wait):
+    with rawdata.changing(data, wait=wait, on_wait=on_wait, timeout=wait_timeout):
         merged: dict[Path, str] = {}
         with tempfile.TemporaryDirectory() as tmp:
             trial = Path(tmp) / "data"

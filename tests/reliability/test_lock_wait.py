@@ -11,8 +11,10 @@ import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
+import typer
 from typer.testing import CliRunner
 
 from evidence.batch import plan
@@ -137,3 +139,61 @@ def test_the_flow_waits_as_long_as_it_is_told_and_names_the_holder(
         logging.getLogger(runlock.__name__).removeHandler(notes)
     assert any(f"waiting for the run by pid {pid}" in m for m in notes.messages)
     assert not (processed / "baclofen").exists()
+
+
+# every command that takes a lock: a protocol's outputs (run, report --pdf) or DATA (a change)
+LOCKING = {"run", "report", "screen", "add-extraction"}
+
+
+def _option(command: Any, name: str) -> dict[str, object]:
+    (param,) = (p for p in command.params if p.name == name)
+    return {
+        "opts": (tuple(param.opts), tuple(param.secondary_opts)),
+        "help": param.help,
+        "default": param.default,
+        "type": repr(param.type_descriptor.annotation),
+        "metavar": param.metavar,
+    }
+
+
+def test_every_command_taking_a_lock_offers_the_same_wait_and_wait_timeout() -> None:
+    commands = typer.main.get_command(app).commands  # type: ignore[attr-defined]
+    waiting = {name for name, c in commands.items() if any(p.name == "wait" for p in c.params)}
+    assert waiting == LOCKING
+    for name in ("wait", "wait_timeout"):
+        offered = {c: repr(_option(commands[c], name)) for c in sorted(LOCKING)}
+        assert len(set(offered.values())) == 1, offered
+    wait = _option(commands["run"], "wait")
+    assert wait["opts"] == (("--wait",), ("--no-wait",)) and wait["default"] is False
+    timeout = _option(commands["run"], "wait_timeout")
+    assert timeout["opts"] == (("--wait-timeout",), ()) and timeout["default"] is None
+
+
+HOLD_DATA = """\
+import sys, time
+from pathlib import Path
+from evidence.inputs.rawdata import changing
+with changing(Path(sys.argv[1])):
+    print("held", flush=True)
+    time.sleep(120)
+"""
+
+
+def test_a_change_of_the_data_waits_for_the_lock_up_to_its_wait_timeout(data_copy: Path) -> None:
+    proc = subprocess.Popen(
+        [sys.executable, "-c", HOLD_DATA, str(data_copy)], stdout=subprocess.PIPE, text=True
+    )
+    try:
+        assert proc.stdout is not None and proc.stdout.readline().strip() == "held"
+        before = (data_copy / "screening.csv").read_bytes()
+        args = ["screen", "study:none", "--decision", "include", "--data", str(data_copy)]
+        result = runner.invoke(app, [*args, "--wait", "--wait-timeout", "0.5"])
+        assert result.exit_code == 1, result.output
+        assert f"waiting for the run by pid {proc.pid} started" in result.output
+        assert f"gave up after 0.5 s waiting for the run by pid {proc.pid}" in result.output
+        assert (data_copy / "screening.csv").read_bytes() == before
+        result = runner.invoke(app, [*args, "--wait-timeout", "0.5"])  # no --wait: at once
+        assert result.exit_code == 1 and "rerun with --wait" in result.output
+    finally:
+        proc.kill()
+        proc.wait(30)
