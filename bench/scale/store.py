@@ -190,11 +190,13 @@ def _parse_figures(
     cl = client = None
     try:
         if cluster:
+            import dask
             from distributed import Client, LocalCluster
 
             t = time.perf_counter()
-            cl = LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
-                              host="127.0.0.1", dashboard_address="127.0.0.1:0")  # fmt: skip
+            with dask.config.set({"distributed.worker.profile.enabled": False}):  # as bulk's
+                cl = LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
+                                  host="127.0.0.1", dashboard_address="127.0.0.1:0")  # fmt: skip
             client = Client(cl)
             started = time.perf_counter() - t
         for r in range(rounds):
