@@ -55,6 +55,7 @@ class UpdateOutcome:
     refreshed: list[str] = field(default_factory=list)  # re-fetched and stored
     missing: list[str] = field(default_factory=list)  # modified, but efetch no longer returns them
     error: str = ""
+    done_today: bool = False  # a pass had already completed today: nothing was asked
 
     @property
     def ok(self) -> bool:
@@ -130,9 +131,15 @@ def update_cached(
     *,
     data: Path | None = None,
     batch: int = UID_BATCH,
+    again: bool = False,
 ) -> UpdateOutcome:
     """Re-fetch the cached records PubMed modified since the last pass; see the module docstring.
     `data` is the folder of the protocols' studies (default: the cache's parent).
+
+    The pass is the store's, not a protocol's: once one has completed today, another the same
+    day asks nothing (`done_today`) unless `again`, since tomorrow's window (from the day before
+    the last pass) covers the rest of today. A nightly run of every protocol on one store thus
+    makes one pass, not one per protocol.
 
     A failure (search or fetch) is returned in `error`, the watermark stays, and records already
     re-fetched stay stored: the next pass asks again from the same day.
@@ -140,10 +147,13 @@ def update_cached(
     from evidence.pubmed.client import EutilsError
 
     cache = Path(cache)
+    last = last_update(cache)
+    if last == today.isoformat() and not again:
+        return UpdateOutcome(today, today, done_today=True)
     watched = pmids_to_check(cache, cited_pmids(cache, data))
     pmids = list(watched)
     oldest = min((r for r in watched.values() if r), default=None)
-    mindate = update_window(last_update(cache), [oldest] if oldest else [], today)
+    mindate = update_window(last, [oldest] if oldest else [], today)
     if mindate is not None and mindate > today:
         mindate = today
     out = UpdateOutcome(mindate, today, checked=len(pmids))

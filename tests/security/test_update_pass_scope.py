@@ -108,3 +108,24 @@ def test_the_request_count_is_what_the_pass_sends() -> None:
     assert updates.requests_for(1) == 1
     assert updates.requests_for(1_000_000) == 5_000
     assert updates.requests_for(201) == 2
+
+
+def test_a_second_pass_the_same_day_asks_nothing_unless_again(data: Path) -> None:
+    """Every protocol's nightly run calls the pass; the store needs it once a night."""
+    cache = data / "pubmed"
+    client = Recorder()
+    first = updates.update_cached(client, cache, date(2026, 11, 27))  # type: ignore[arg-type]
+    assert first.ok and not first.done_today and len(client.terms) == 1
+    second = updates.update_cached(client, cache, date(2026, 11, 27))  # type: ignore[arg-type]
+    assert second.done_today and second.checked == 0 and len(client.terms) == 1
+    forced = updates.update_cached(
+        client,  # type: ignore[arg-type]
+        cache,
+        date(2026, 11, 27),
+        again=True,
+    )
+    assert not forced.done_today and forced.checked == 4 and len(client.terms) == 2
+    assert forced.mindate == date(2026, 11, 26)  # the day before the pass that completed
+    tomorrow = updates.update_cached(client, cache, date(2026, 11, 28))  # type: ignore[arg-type]
+    assert not tomorrow.done_today and tomorrow.mindate == date(2026, 11, 26)
+    assert len(client.terms) == 3
