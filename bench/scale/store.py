@@ -5,18 +5,24 @@ against a 1M-record one.
 The records are the test slice (tests/fixtures/ncbi/baseline, a real 2016 baseline file of 604
 records) replicated with synthetic PMIDs (1,000,000,000 + copy * 1,000 + position) and spread
 retrieval dates, 30,000 records per Parquet partition as in a real baseline file. Parsing is
-measured on the slice itself (serial, and copies of it on a 2-process LocalCluster); the 1M load
-starts from the replicated Parquet, in a child process so its peak memory is its own.
+measured on baseline-sized files: the slice's citations repeated to 30,000 records (~190 MB of
+XML, ~30 MB gzipped, as NCBI ships them), `--files` copies, parsed serially and one task per
+file on a warm LocalCluster of 2 single-threaded processes (wall, CPU of the client and of the
+workers, load average). The 1M load starts from the replicated Parquet, in a child process so
+its peak memory is its own; the modification-date pass's request count at 1M is computed from
+the loaded store (no network).
 
-    python -m bench.scale.store [--quick]
+    python -m bench.scale.store [--quick] [--parse-only] [--files N] [--rounds N]
 """
 
 from __future__ import annotations
 
 import argparse
+import gzip
 import json
 import os
 import random
+import re
 import shutil
 import statistics
 import subprocess
@@ -115,42 +121,142 @@ def _load_in_child(cache: Path, parts: Path) -> dict:
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
+def _baseline_file(dest: Path, records: int, base: int) -> tuple[int, int]:
+    """A baseline-sized file: the slice's citations repeated under synthetic PMIDs (`base` +
+    position) to `records` records, gzipped as NCBI ships them. Returns (records, XML bytes)."""
+    text = gzip.decompress(SLICE.read_bytes())
+    start = text.index(b"<MedlineCitation ")
+    end = text.rindex(b"</MedlineCitation>") + len(b"</MedlineCitation>")
+    cites = re.findall(rb"<MedlineCitation .*?</MedlineCitation>", text[start:end], re.S)
+    first_pmid = re.compile(rb'<PMID Version="1">[0-9]+</PMID>')
+    size = 0
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    with gzip.open(dest, "wb", compresslevel=6) as fh:
+        for chunk in (text[:start],):
+            size += fh.write(chunk)
+        for made in range(records):
+            cite = cites[made % len(cites)]
+            pmid = b'<PMID Version="1">%d</PMID>' % (base + made)
+            size += fh.write(first_pmid.sub(pmid, cite, count=1) + b"\n")
+        size += fh.write(text[end:])  # the slice's DeleteCitation and the closing tag
+    return records, size
+
+
+def _worker_cpu() -> float:
+    """CPU seconds of this (worker) process so far."""
+    import resource
+
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+def _load() -> str:
+    return "/".join(f"{x:.1f}" for x in os.getloadavg())
+
+
 def _parse_figures(
-    work: Path, copies: int, rows: list[tuple[str, str]], cluster: bool = True
+    work: Path,
+    rows: list[tuple[str, str]],
+    *,
+    files: int,
+    per_file: int,
+    rounds: int,
+    cluster: bool = True,
 ) -> Path:
+    """Parse + Parquet of baseline-sized files: serial in this process, then one task per file
+    on a LocalCluster of two single-threaded worker processes (warm, started beforehand)."""
     from evidence.pubmed import bulk
 
     mb = SLICE.stat().st_size / 1e6
     t = time.perf_counter()
     first = bulk.parse_to_parquet(str(SLICE), str(work / "slice" / "00000"), "2026-11-26")
     one = time.perf_counter() - t
-    rows.append((f"parse slice (604 records, {mb:.2f} MB gz) to Parquet", f"{one:.2f} s"))
-    files = []
-    for i in range(copies):
-        dest = work / "copies" / f"pubmed26n{i:04d}.xml.gz"
-        dest.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(SLICE, dest)
-        files.append(dest)
+    rows.append((f"parse slice ({first.records} records, {mb:.2f} MB gz) to Parquet",
+                 f"{one:.2f} s"))  # fmt: skip
     t = time.perf_counter()
-    bulk.parse_files(files, work / "serial", "2026-11-26", workers=1)
-    serial = time.perf_counter() - t
-    rows.append((f"parse {copies} files, serial", f"{serial:.1f} s"))
-    rate = first.records * copies / serial
-    rows.append(("parse rate, one process (warm)", f"{rate:,.0f} records/s"))
-    if not cluster:
-        return work / "slice" / "00000"
-    from distributed import LocalCluster
+    base = work / "baseline" / "pubmed26n0001.xml.gz"
+    made, size = _baseline_file(base, per_file, 2 * SYNTHETIC_BASE)
+    paths = [base]
+    for i in range(2, files + 1):  # the same file under NCBI's next names: equal work per task
+        paths.append(base.with_name(f"pubmed26n{i:04d}.xml.gz"))
+        shutil.copyfile(base, paths[-1])
+    rows.append((f"baseline-sized file: {made:,} records, {size / 1e6:,.0f} MB XML, "
+                 f"{base.stat().st_size / 1e6:,.0f} MB gz (x{files})",
+                 f"made in {time.perf_counter() - t:.1f} s"))  # fmt: skip
+    load_before = _load()
+    serial_wall, serial_cpu, serial_file = [], [], []
+    dask_wall, worker_cpu, dask_file, overhead, client_cpu = [], [], [], [], []
+    started = 0.0
+    cl = client = None
+    try:
+        if cluster:
+            import dask
+            from distributed import Client, LocalCluster
 
-    t = time.perf_counter()
-    local = {"host": "127.0.0.1", "dashboard_address": "127.0.0.1:0"}
-    with LocalCluster(n_workers=2, threads_per_worker=1, **local) as cl:
-        started = time.perf_counter() - t
-        t = time.perf_counter()
-        bulk.parse_files(files, work / "dask", "2026-11-26", dask_address=cl.scheduler_address)
-        dask = time.perf_counter() - t
-    rows.append(("LocalCluster of 2 processes: start-up", f"{started:.1f} s"))
-    rows.append((f"parse {copies} files on it (client, tasks, Parquet)",
-                 f"{dask:.1f} s ({serial / dask:.2f}x serial)"))  # fmt: skip
+            t = time.perf_counter()
+            with dask.config.set({"distributed.worker.profile.enabled": False}):  # as bulk's
+                cl = LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
+                                  host="127.0.0.1", dashboard_address="127.0.0.1:0")  # fmt: skip
+            client = Client(cl)
+            started = time.perf_counter() - t
+        for r in range(rounds):
+            out = work / f"serial{r}"
+            t, c = time.perf_counter(), time.process_time()
+            results = bulk.parse_files(paths, out, "2026-11-26", workers=1)
+            serial_wall.append(time.perf_counter() - t)
+            serial_cpu.append(time.process_time() - c)
+            serial_file += [x.cpu for x in results]
+            shutil.rmtree(out)
+            if client is None or cl is None:
+                continue
+            out = work / f"dask{r}"
+            before = sum(client.run(_worker_cpu).values())
+            t, c = time.perf_counter(), time.process_time()
+            results = bulk.parse_files(paths, out, "2026-11-26",
+                                       dask_address=cl.scheduler_address)  # fmt: skip
+            dask_wall.append(time.perf_counter() - t)
+            client_cpu.append(time.process_time() - c)
+            spent = sum(client.run(_worker_cpu).values()) - before
+            worker_cpu.append(spent)
+            dask_file += [x.cpu for x in results]
+            overhead.append((spent - sum(x.cpu for x in results)) / len(results))
+            shutil.rmtree(out)
+    finally:
+        if client is not None:
+            client.close()
+        if cl is not None:
+            cl.close()
+    records = made * files
+    med = statistics.median
+    rows.append(
+        (
+            f"parse {files} files serial, wall (median of {rounds})",
+            f"{med(serial_wall):.1f} s ({', '.join(f'{x:.1f}' for x in serial_wall)})",
+        )
+    )
+    rows.append(
+        (
+            f"parse {files} files serial, CPU",
+            f"{med(serial_cpu):.1f} CPU-s ({records / med(serial_cpu):,.0f} records/CPU-s)",
+        )
+    )
+    rows.append(("CPU per file, serial (median)", f"{med(serial_file):.1f} CPU-s"))  # fmt: skip
+    if dask_wall:
+        rows.append(("LocalCluster of 2 single-threaded processes: start-up", f"{started:.1f} s"))
+        rows.append((f"parse {files} files on it, wall (median of {rounds})",
+                     f"{med(dask_wall):.1f} s ({', '.join(f'{x:.1f}' for x in dask_wall)}); "
+                     f"{med(serial_wall) / med(dask_wall):.2f}x serial"))  # fmt: skip
+        rows.append(
+            (
+                f"parse {files} files on it, CPU in the workers",
+                f"{med(worker_cpu):.1f} CPU-s (client: {med(client_cpu):.2f} CPU-s)",
+            )
+        )
+        rows.append(("CPU per file, on a worker (median)", f"{med(dask_file):.1f} CPU-s"))
+        rows.append(("worker CPU outside the tasks, per task",
+                     f"{med(overhead):.2f} CPU-s"))  # fmt: skip
+    rows.append(("load average (1/5/15 min) before / after the parse figures",
+                 f"{load_before} / {_load()}"))  # fmt: skip
     return work / "slice" / "00000"
 
 
@@ -188,17 +294,22 @@ def _tree(folder: Path) -> dict[str, bytes]:
     }
 
 
-def run(quick: bool = False) -> list[tuple[str, str]]:
-    from evidence.pubmed import store
+def run(
+    quick: bool = False, parse_only: bool = False, files: int = 4, rounds: int = 2
+) -> list[tuple[str, str]]:
+    from evidence.pubmed import store, updates
 
     total = 2_000 if quick else 1_000_000
-    copies = 1 if quick else 8
+    per_file = 1_300 if quick else PER_PARTITION
     repeat = 1 if quick else 3
     rows: list[tuple[str, str]] = []
     os.environ.setdefault("EVIDENCE_RUN_DATE", "2026-11-27")  # reruns give the same bytes
     work = Path(tempfile.mkdtemp(prefix="evidence-store-bench-"))
     try:
-        source = _parse_figures(work, copies, rows, cluster=not quick)
+        source = _parse_figures(work, rows, files=2 if quick else files, per_file=per_file,
+                                rounds=1 if quick else rounds, cluster=not quick)  # fmt: skip
+        if parse_only:
+            return rows
         t = time.perf_counter()
         made = _replicate(source, work / "parts", total)
         rows.append((f"replicate to {made:,} synthetic records (Parquet)",
@@ -231,6 +342,19 @@ def run(quick: bool = False) -> list[tuple[str, str]]:
                        repeat)  # fmt: skip
             rows.append((f"cached since {since} at {n:,} ({len(found):,} PMIDs)",
                          f"{q * 1e3:.1f} ms"))  # fmt: skip
+            # the modification-date pass: every cached PMID before, now the cited and live ones
+            t = time.perf_counter()
+            asked = updates.pmids_to_check(big / "pubmed", updates.cited_pmids(big / "pubmed"))
+            chose = time.perf_counter() - t
+            rows.append(
+                (
+                    f"mdat pass at {n:,}, asking about every cached PMID (before)",
+                    f"{n:,} PMIDs, {updates.requests_for(n):,} esearch requests",
+                )
+            )
+            rows.append((f"mdat pass at {n:,}, cited + live + snapshot only",
+                         f"{len(asked):,} PMIDs, {updates.requests_for(len(asked)):,} esearch "
+                         f"request(s); chosen in {chose * 1e3:.0f} ms"))  # fmt: skip
         from evidence.pubmed.cache import read_record
 
         per = _timed(lambda: [read_record(big / "pubmed", p) for p in sample[:200]], repeat) / 200
@@ -262,9 +386,13 @@ def run(quick: bool = False) -> list[tuple[str, str]]:
 
 def main(argv: list[str] | None = None) -> list[tuple[str, str]]:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--quick", action="store_true", help="10k records, to check the bench runs")
+    ap.add_argument("--quick", action="store_true", help="2k records, to check the bench runs")
+    ap.add_argument("--parse-only", action="store_true", help="only the baseline-parse figures")
+    ap.add_argument("--files", type=int, default=4, help="baseline-sized files to parse")
+    ap.add_argument("--rounds", type=int, default=2, help="serial/cluster rounds, medians")
     args = ap.parse_args(argv)
-    rows = run(quick=args.quick)
+    rows = run(quick=args.quick, parse_only=args.parse_only, files=args.files,
+               rounds=args.rounds)  # fmt: skip
     width = max(len(k) for k, _ in rows)
     for k, v in rows:
         print(f"{k:<{width}}  {v}")

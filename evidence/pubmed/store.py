@@ -304,6 +304,28 @@ def oldest_retrieved(con: sqlite3.Connection) -> str | None:
     return row[0] if row else None
 
 
+def watched(con: sqlite3.Connection, cited: Iterable[str]) -> dict[str, str]:
+    """PMID -> retrieval date of the records the modification-date pass asks about, in numeric
+    order: every record fetched live or bundled as the snapshot, and the stored records among
+    `cited` (the PMIDs protocols reference) whatever their source. The other `file` records, a
+    baseline mirror's millions, are kept current by importing NLM's update files, not by asking
+    esearch about each one; the source index finds the rest without reading the mirror."""
+    out = {
+        str(k): r
+        for k, r in con.execute(
+            "SELECT pmid, retrieved FROM records WHERE source IN ('live', 'snapshot')"
+        )
+    }
+    keys = sorted({pmid_key(p) for p in cited})
+    for part in _chunks(keys):
+        marks = ",".join("?" * len(part))
+        for key, retrieved in con.execute(
+            f"SELECT pmid, retrieved FROM records WHERE pmid IN ({marks})", tuple(part)
+        ):
+            out[str(key)] = retrieved
+    return {k: out[k] for k in sorted(out, key=int)}
+
+
 def count(con: sqlite3.Connection) -> int:
     return con.execute("SELECT count(*) FROM records").fetchone()[0]
 
@@ -597,5 +619,6 @@ __all__ = [
     "sources",
     "store_path",
     "sync_jsonl",
+    "watched",
     "write_transaction",
 ]

@@ -8,16 +8,23 @@ at a time (`UID_BATCH`; long terms are POSTed), with `datetype=mdat`, `mindate` 
 the last pass (dates are whole days) and `maxdate` today. Those found are fetched again and
 replace their cache entries (source `live`, retrieved today).
 
+Which records: those the protocols cite or keep live (`pmids_to_check`): every record fetched
+live or bundled as the snapshot, and the cached records the data's studies (studies.csv,
+pubmed_records.csv) and the screening queue name, whatever their source. A baseline mirror's
+other records (source `file`) are not asked about: importing NLM's daily update files keeps
+them current, and asking about a million PMIDs would cost 5,000 requests a night.
+
 The pass's watermark lives in `<cache>/refresh_state.json` (`{"last_update": "YYYY-MM-DD"}`),
 written under a lock beside it and replaced atomically; it advances only when every batch was
 searched and fetched. Before the first pass the window opens the day before the oldest
-`retrieved` date in the cache, since a record cannot have changed unseen before it was received.
+`retrieved` date among those records, since a record cannot have changed unseen before it was
+received.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from pathlib import Path
@@ -27,7 +34,7 @@ from evidence.io import atomic_write_bytes
 from evidence.pubmed import store as pubmed_store
 from evidence.pubmed.cache import write_records
 from evidence.pubmed.records import PubmedRecord
-from evidence.pubmed.search import OVERLAP_DAYS, state_lock
+from evidence.pubmed.search import OVERLAP_DAYS, QUEUE_FILE, load_queue, state_lock
 from evidence.pubmed.secrets import scrub
 
 if TYPE_CHECKING:
@@ -48,6 +55,7 @@ class UpdateOutcome:
     refreshed: list[str] = field(default_factory=list)  # re-fetched and stored
     missing: list[str] = field(default_factory=list)  # modified, but efetch no longer returns them
     error: str = ""
+    done_today: bool = False  # a pass had already completed today: nothing was asked
 
     @property
     def ok(self) -> bool:
@@ -93,10 +101,45 @@ def update_window(last: str | None, retrieved: Sequence[str], today: date) -> da
     return min(days) - timedelta(days=OVERLAP_DAYS) if days else None
 
 
+def cited_pmids(cache: Path, data: Path | None = None) -> set[str]:
+    """The PMIDs the protocols reference: the data's studies and PubMed record rows, and the
+    screening queue beside the cache. `data` defaults to the cache's parent (the workspace
+    keeps the cache in DATA/pubmed); a folder without studies.csv cites none of its own."""
+    from evidence.pubmed.snapshot import STUDIES, known_pmids
+
+    data = Path(cache).parent if data is None else Path(data)
+    out = known_pmids(data) if (data / STUDIES).is_file() else set()
+    return out | {row.pmid for row in load_queue(Path(cache) / QUEUE_FILE)}
+
+
+def pmids_to_check(cache: Path, cited: Iterable[str]) -> dict[str, str]:
+    """PMID -> retrieval date of the cached records a pass asks about (see the module
+    docstring), in numeric order."""
+    with pubmed_store.reading(cache) as con:
+        return pubmed_store.watched(con, cited)
+
+
+def requests_for(pmids: int, batch: int = UID_BATCH) -> int:
+    """esearch requests a pass makes for this many PMIDs."""
+    return -(-pmids // max(1, batch))
+
+
 def update_cached(
-    client: EutilsClient, cache: Path, today: date, *, batch: int = UID_BATCH
+    client: EutilsClient,
+    cache: Path,
+    today: date,
+    *,
+    data: Path | None = None,
+    batch: int = UID_BATCH,
+    again: bool = False,
 ) -> UpdateOutcome:
     """Re-fetch the cached records PubMed modified since the last pass; see the module docstring.
+    `data` is the folder of the protocols' studies (default: the cache's parent).
+
+    The pass is the store's, not a protocol's: once one has completed today, another the same
+    day asks nothing (`done_today`) unless `again`, since tomorrow's window (from the day before
+    the last pass) covers the rest of today. A nightly run of every protocol on one store thus
+    makes one pass, not one per protocol.
 
     A failure (search or fetch) is returned in `error`, the watermark stays, and records already
     re-fetched stay stored: the next pass asks again from the same day.
@@ -104,10 +147,13 @@ def update_cached(
     from evidence.pubmed.client import EutilsError
 
     cache = Path(cache)
-    with pubmed_store.reading(cache) as con:  # the PMIDs, and the oldest retrieval by its index
-        pmids = pubmed_store.pmids(con)
-        oldest = pubmed_store.oldest_retrieved(con)
-    mindate = update_window(last_update(cache), [oldest] if oldest else [], today)
+    last = last_update(cache)
+    if last == today.isoformat() and not again:
+        return UpdateOutcome(today, today, done_today=True)
+    watched = pmids_to_check(cache, cited_pmids(cache, data))
+    pmids = list(watched)
+    oldest = min((r for r in watched.values() if r), default=None)
+    mindate = update_window(last, [oldest] if oldest else [], today)
     if mindate is not None and mindate > today:
         mindate = today
     out = UpdateOutcome(mindate, today, checked=len(pmids))

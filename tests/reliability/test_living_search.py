@@ -312,7 +312,8 @@ def test_search_update_cached_on_the_command_line(
     }
     articles = fixture_articles()
     cache = data_copy / "pubmed"
-    write_records(cache, [r.with_provenance("file", "2026-11-20") for r in parse_records(
+    # fetched live earlier (a `file` record no study or queue row cites is not asked about)
+    write_records(cache, [r.with_provenance("live", "2026-11-20") for r in parse_records(
         efetch_header() + b"<PubmedArticleSet>" + articles[TRIAL] + b"</PubmedArticleSet>")])
     standin.state.mdat[TRIAL] = date(2026, 11, 22)
     for key, value in {"EVIDENCE_EUTILS_URL": standin.url, "NCBI_EMAIL": "t@example.org",
@@ -329,4 +330,6 @@ def test_search_update_cached_on_the_command_line(
     updated = json.loads(result.output)["updated"]
     assert updated["modified"] == [TRIAL] and updated["refreshed"] == [TRIAL]
     assert updated["mindate"] == "2026-11-19" and updated["error"] is None
-    assert read_record(cache, TRIAL).source == "live"  # type: ignore[union-attr]
+    refreshed = read_record(cache, TRIAL)
+    assert refreshed is not None
+    assert (refreshed.source, refreshed.retrieved) == ("live", updated["maxdate"])

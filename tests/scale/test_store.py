@@ -240,3 +240,15 @@ def test_import_pubmed_on_a_local_dask_cluster(tmp_path: Path) -> None:
     for path in (raw.BASELINE, raw.EFETCH[0]):
         c.import_file(one, path, retrieved="2026-11-26")
     assert c.cached_pmids(data / "pubmed") == c.cached_pmids(one)
+
+
+def test_a_parse_task_writes_its_partition_and_returns_only_counts(tmp_path: Path) -> None:
+    """What a Dask worker sends back is a few counts and timings, never the parsed records."""
+    import pickle
+
+    bulk.warm()  # what every worker runs before its first task
+    result = bulk.parse_to_parquet(str(raw.BASELINE), str(tmp_path / "00000"), "2026-11-26")
+    assert not result.error and result.records == 604 and result.deleted == 1
+    assert (tmp_path / "00000" / "records.parquet").is_file()
+    assert result.cpu > 0 and result.seconds > 0
+    assert len(pickle.dumps(result)) < 1_000  # against ~1.3 MB of record JSON in the partition
