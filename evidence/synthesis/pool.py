@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, replace
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -214,25 +215,67 @@ def reported_effect_rows(
     return out[[c for c in cols if c in out.columns]].reset_index(drop=True)
 
 
-def _latest(frame: pd.DataFrame) -> pd.DataFrame:
-    tp = frame["timepoint_weeks"].astype("Float64").fillna(-1.0)
-    return frame[tp == tp.max()]
+Row = dict[str, Any]
+# The arm-row columns the comparisons read: rows become plain dicts of these once, so the
+# per-study work below runs on Python values instead of many small DataFrame selections.
+ARM_COLUMNS = (
+    "study_id", "year", "design", "arm_role", "timepoint_weeks", "dose_tier", "derived",
+    "events", "n", "mean", "sd", "se", "comparator",
+)  # fmt: skip
 
 
-def _combine_binary(rows: pd.DataFrame) -> tuple[int, int]:
-    return int(rows["events"].sum()), int(rows["n"].sum())
+def _na(x: object) -> bool:
+    return x is None or x is pd.NA or (isinstance(x, float) and math.isnan(x))
 
 
-def _sd(row: pd.Series) -> tuple[float, bool]:
-    if not pd.isna(row["sd"]):
+def _yes(x: object) -> bool:
+    """A flag as `fillna(False)` reads it: missing is no."""
+    return not _na(x) and bool(x)
+
+
+def records(rows: pd.DataFrame, columns: tuple[str, ...] = ARM_COLUMNS) -> list[Row]:
+    """The rows as dicts of Python values (pandas' missing values kept), in the frame's order."""
+    cols = [c for c in columns if c in rows.columns]
+    data = [rows[c].tolist() for c in cols]
+    return [dict(zip(cols, vals, strict=True)) for vals in zip(*data, strict=True)]
+
+
+def _timepoint(r: Row) -> float:
+    tp = r.get("timepoint_weeks")
+    return -1.0 if _na(tp) else float(tp)  # type: ignore[arg-type]
+
+
+def _latest(rows: list[Row]) -> list[Row]:
+    if not rows:
+        return rows
+    last = max(_timepoint(r) for r in rows)
+    return [r for r in rows if _timepoint(r) == last]
+
+
+def _by_tier(rows: list[Row]) -> list[tuple[str, list[Row]]]:
+    """The rows per dose tier, tiers sorted, rows without a tier in none (as groupby does)."""
+    out: dict[str, list[Row]] = {}
+    for r in rows:
+        t = r.get("dose_tier")
+        if isinstance(t, str):
+            out.setdefault(t, []).append(r)
+    return sorted(out.items())
+
+
+def _combine_binary(rows: list[Row]) -> tuple[int, int]:
+    return int(sum(r["events"] for r in rows)), int(sum(r["n"] for r in rows))
+
+
+def _sd(row: Row) -> tuple[float, bool]:
+    if not _na(row["sd"]):
         return float(row["sd"]), False
     return float(row["se"]) * math.sqrt(float(row["n"])), True
 
 
-def _combine_continuous(rows: pd.DataFrame) -> tuple[float, float, int, bool]:
+def _merge_groups(rows: list[Row]) -> tuple[float, float, int, bool]:
     """Merge groups: pooled mean and the SD of the union (Cochrane Handbook, table 6.5.a)."""
     n_tot, mean, ss, derived = 0, 0.0, 0.0, False
-    for _, r in rows.iterrows():
+    for r in rows:
         n, m = int(r["n"]), float(r["mean"])
         s, d = _sd(r)
         derived |= d
@@ -245,8 +288,22 @@ def _combine_continuous(rows: pd.DataFrame) -> tuple[float, float, int, bool]:
     return mean, math.sqrt(ss / (n_tot - 1)), n_tot, derived
 
 
-def _is_crossover(grp: pd.DataFrame) -> bool:
-    return "design" in grp.columns and bool(grp["design"].isin(CROSSOVER_DESIGNS).any())
+def _combine_continuous(rows: pd.DataFrame) -> tuple[float, float, int, bool]:
+    """`_merge_groups` of a frame's rows."""
+    return _merge_groups(records(rows, ("n", "mean", "sd", "se")))
+
+
+def _usable(r: Row, measure: str) -> bool:
+    if measure in CONTINUOUS:
+        if _na(r["mean"]) or _na(r["n"]) or (_na(r["sd"]) and _na(r["se"])):
+            return False
+        return bool(r["n"] > 1)
+    return not _na(r["events"]) and not _na(r["n"])
+
+
+def _with_counts(rows: pd.DataFrame, measure: str) -> pd.DataFrame:
+    """The arm rows a measure reads: counts derived from percentages for counted measures."""
+    return counts_from_percentages(rows) if measure in BINARY or measure in SINGLE else rows
 
 
 def comparisons(
@@ -263,26 +320,31 @@ def comparisons(
     control participant once. `crossover` marks trials whose arms are the same participants.
     """
     rows = tiered[(tiered["indication"] == indication) & (tiered["outcome"] == outcome)]
-    if measure in BINARY or measure in SINGLE:
-        rows = counts_from_percentages(rows)
-    if measure in BINARY:
-        rows = rows[rows["events"].notna() & rows["n"].notna()]
-    elif measure in CONTINUOUS:
-        rows = rows[
-            rows["mean"].notna() & rows["n"].notna() & (rows["sd"].notna() | rows["se"].notna())
-        ]
-        rows = rows[rows["n"] > 1]
-    else:
-        rows = rows[rows["events"].notna() & rows["n"].notna()]
+    reported = None
+    if effects is not None and measure not in SINGLE:
+        reported = reported_effect_rows(effects, indication, outcome, measure)
+    return comparison_rows(records(_with_counts(rows, measure)), measure, reported)
+
+
+def comparison_rows(
+    arm_rows: list[Row], measure: str, reported: pd.DataFrame | None = None
+) -> pd.DataFrame:
+    """`comparisons` from one outcome's arm rows (`records` of `_with_counts`) and its
+    reported effects (`reported_effect_rows`)."""
+    by_study: dict[str, list[Row]] = {}
+    for r in arm_rows:
+        if _usable(r, measure) and not _na(r["study_id"]):
+            by_study.setdefault(r["study_id"], []).append(r)
     out: list[dict[str, object]] = []
-    for study_id, grp in rows.groupby("study_id", sort=True):
-        year = grp["year"].iloc[0]
-        crossover = _is_crossover(grp)
+    for study_id in sorted(by_study):
+        grp = by_study[study_id]
+        year = grp[0]["year"]
+        crossover = any(r.get("design") in CROSSOVER_DESIGNS for r in grp)
         if measure in SINGLE:
-            arms = _latest(grp[grp["arm_role"].isin(["treatment", "single"])])
-            if arms.empty:
+            arms = _latest([r for r in grp if r["arm_role"] in ("treatment", "single")])
+            if not arms:
                 continue
-            for tier, sub in [(ALL_TIERS, arms), *arms.groupby("dose_tier", sort=True)]:
+            for tier, sub in [(ALL_TIERS, arms), *_by_tier(arms)]:
                 ev, n = _combine_binary(sub)
                 out.append(
                     {
@@ -291,22 +353,24 @@ def comparisons(
                         "tier": tier,
                         "events": ev,
                         "n": n,
-                        "derived": bool(sub["derived"].fillna(False).any()),
+                        "derived": any(_yes(r["derived"]) for r in sub),
                         "crossover": crossover,
                     }
                 )
             continue
-        paired = grp[grp["arm_role"].isin(["treatment", "control"])]
-        tps = paired.groupby(paired["timepoint_weeks"].astype("Float64").fillna(-1.0))[
-            "arm_role"
-        ].nunique()
-        both = tps[tps == 2]
-        if both.empty:
+        paired = [r for r in grp if r["arm_role"] in ("treatment", "control")]
+        roles: dict[float, set[str]] = {}
+        for r in paired:
+            roles.setdefault(_timepoint(r), set()).add(r["arm_role"])
+        both = [tp for tp, seen in roles.items() if len(seen) == 2]
+        if not both:
             continue
-        tp = both.index.max()
-        at = paired[paired["timepoint_weeks"].astype("Float64").fillna(-1.0) == tp]
-        treat, ctrl = at[at["arm_role"] == "treatment"], at[at["arm_role"] == "control"]
-        by_tier = list(treat.groupby("dose_tier", sort=True))
+        tp = max(both)
+        at = [r for r in paired if _timepoint(r) == tp]
+        treat = [r for r in at if r["arm_role"] == "treatment"]
+        ctrl = [r for r in at if r["arm_role"] == "control"]
+        by_tier = _by_tier(treat)
+        ctrl_derived = any(_yes(r["derived"]) for r in ctrl)
         for tier, sub in [(ALL_TIERS, treat), *by_tier]:
             share = 1 if tier == ALL_TIERS else len(by_tier)
             rec: dict[str, object] = {
@@ -314,18 +378,16 @@ def comparisons(
                 "year": year,
                 "tier": tier,
                 "crossover": crossover,
-                "comparator": grp["comparator"].iloc[0] if "comparator" in grp.columns else None,
+                "comparator": grp[0]["comparator"] if "comparator" in grp[0] else None,
             }
-            derived = bool(
-                sub["derived"].fillna(False).any() or ctrl["derived"].fillna(False).any()
-            )
+            derived = any(_yes(r["derived"]) for r in sub) or ctrl_derived
             if measure in BINARY:
                 rec["events_treat"], rec["n_treat"] = _combine_binary(sub)
                 ev, n = _combine_binary(ctrl)
                 rec["events_ctrl"], rec["n_ctrl"] = ev / share, n / share
             else:
-                mt, st, nt, d1 = _combine_continuous(sub)
-                mc, sc, nc, d2 = _combine_continuous(ctrl)
+                mt, st, nt, d1 = _merge_groups(sub)
+                mc, sc, nc, d2 = _merge_groups(ctrl)
                 rec |= {
                     "mean_treat": mt,
                     "sd_treat": st,
@@ -338,8 +400,7 @@ def comparisons(
             rec["derived"] = derived
             out.append(rec)
     with_arms = {str(r["study_id"]) for r in out}
-    if effects is not None and measure not in SINGLE:
-        reported = reported_effect_rows(effects, indication, outcome, measure)
+    if reported is not None and not reported.empty:
         for r in reported.to_dict("records"):
             if r["study_id"] in with_arms:
                 continue  # arm data first: a study is counted once
@@ -485,16 +546,21 @@ def pool_outcome(
     comparison: ComparisonSpec | None = None,
     effects: pd.DataFrame | None = None,
     high_risk: frozenset[str] = frozenset(),
+    split: OutcomeRows | None = None,
 ) -> list[Analysis]:
     """Overall and per-tier pools of one outcome within one comparison, plus sensitivity pools
     (without derived values; crossover trials as parallel groups; fixed effect; without the
-    trials in `high_risk`, those judged at high risk of bias overall)."""
-    if comparison is not None and "comparison" in tiered.columns:
-        tiered = tiered[tiered["comparison"] == comparison.id]
-        tiered = relevant_controls(tiered, comparison)
-        if effects is not None and "comparison" in effects.columns:
-            effects = effects[effects["comparison"] == comparison.id]
-    comp = comparisons(tiered, indication, spec.id, spec.measure, effects)
+    trials in `high_risk`, those judged at high risk of bias overall). `split`: the same
+    `tiered` and `effects` already split by outcome (`OutcomeRows`), for many calls."""
+    if split is not None:
+        comp = split.comparisons(indication, spec, comparison)
+    else:
+        if comparison is not None and "comparison" in tiered.columns:
+            tiered = tiered[tiered["comparison"] == comparison.id]
+            tiered = relevant_controls(tiered, comparison)
+            if effects is not None and "comparison" in effects.columns:
+                effects = effects[effects["comparison"] == comparison.id]
+        comp = comparisons(tiered, indication, spec.id, spec.measure, effects)
     if comp.empty:
         return []
     method = protocol.rating.model.get("method", "REML")
@@ -661,14 +727,69 @@ def pool_protocol(
     declared = any(ind.comparisons for ind in protocol.indications)
     if declared and "comparison" not in tiered.columns:
         raise ValueError("the protocol declares comparisons: assign the studies to them first")
+    split = OutcomeRows(tiered, effects)
     out: list[Analysis] = []
     for ind in protocol.indications:
         for comparison in ind.comparison_specs:
             for spec in ind.outcomes:
                 out.extend(
-                    pool_outcome(tiered, protocol, ind.id, spec, comparison, effects, high_risk)
+                    pool_outcome(
+                        tiered, protocol, ind.id, spec, comparison, effects, high_risk, split
+                    )
                 )
     return out
+
+
+class OutcomeRows:
+    """`tiered` and `effects` split once per comparison into each outcome's arm rows and
+    reported effects: `comparisons` for every outcome without selecting from the whole frames
+    again each time."""
+
+    def __init__(self, tiered: pd.DataFrame, effects: pd.DataFrame | None) -> None:
+        self.tiered = tiered
+        self.effects = effects
+        self._arms: dict[tuple, dict[tuple[str, str], list[Row]]] = {}
+        self._effects: dict[str | None, dict[tuple[str, str], pd.DataFrame]] = {}
+
+    def comparisons(
+        self, indication: str, spec: OutcomeSpec, comparison: ComparisonSpec | None
+    ) -> pd.DataFrame:
+        """`comparisons` of the outcome in the comparison, as `pool_outcome` selects them."""
+        by_comparison = comparison is not None and "comparison" in self.tiered.columns
+        cid = comparison.id if comparison is not None and by_comparison else None
+        counted = spec.measure in BINARY or spec.measure in SINGLE
+        terms = tuple(comparison.control_arm_terms or ()) if by_comparison and comparison else ()
+        key = (cid, terms, counted)
+        if key not in self._arms:
+            rows = self.tiered
+            if by_comparison and comparison is not None:
+                rows = relevant_controls(rows[rows["comparison"] == comparison.id], comparison)
+            grouped: dict[tuple[str, str], list[Row]] = {}
+            for r in records(
+                _with_counts(rows, spec.measure), (*ARM_COLUMNS, "indication", "outcome")
+            ):
+                grouped.setdefault((r["indication"], r["outcome"]), []).append(r)
+            self._arms[key] = grouped
+        arms = self._arms[key].get((indication, spec.id), [])
+        reported = None
+        if self.effects is not None and spec.measure not in SINGLE:
+            frame = self._outcome_effects(cid if by_comparison else None).get((indication, spec.id))
+            if frame is not None:
+                reported = reported_effect_rows(frame, indication, spec.id, spec.measure)
+        return comparison_rows(arms, spec.measure, reported)
+
+    def _outcome_effects(self, cid: str | None) -> dict[tuple[str, str], pd.DataFrame]:
+        if cid not in self._effects:
+            eff = self.effects
+            assert eff is not None
+            if cid is not None and "comparison" in eff.columns:
+                eff = eff[eff["comparison"] == cid]
+            self._effects[cid] = (
+                {}
+                if eff.empty
+                else {k: g for k, g in eff.groupby(["indication", "outcome"], sort=False)}
+            )
+        return self._effects[cid]
 
 
 def risk_of_bias_note(overall: dict[str, str] | None) -> str:
