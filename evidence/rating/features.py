@@ -94,19 +94,26 @@ def trial_directions(studies: pd.DataFrame, effects: pd.DataFrame, rules: RuleSe
     """One row per trial among `studies`: comparator kind and majority efficacy direction."""
     groups = rules.design_groups
     trial_designs = set(groups["placebo_rct"]) | set(groups["active_rct"])
-    trials = studies[studies["design"].isin(trial_designs)]
-    eff = effects[effects["study_id"].isin(trials["study_id"])]
+    cols = studies[["study_id", "comparator", "design", "n_total"]]  # narrow first: cheaper
+    out = cols[cols["design"].isin(trial_designs)].copy()
+    ids = set(out["study_id"].tolist())
     harm = tuple(rules.harm_outcome_prefixes)
-    eff = eff[~eff["outcome"].str.startswith(harm)] if harm else eff
-    votes = eff.groupby("study_id")["direction"].agg(lambda s: _vote(list(s)))
-    out = trials[["study_id", "comparator", "design", "n_total"]].copy()
-    comp = out["comparator"].fillna("")
-    out["kind"] = comp.map(
-        lambda c: (
-            "placebo" if c == "placebo" else ("active" if c.startswith("active:") else "other")
-        )
-    )
-    out["direction"] = out["study_id"].map(votes).fillna("unclear")
+    directions: dict[str, list[str]] = {}  # per trial, its efficacy outcomes' directions
+    for sid, outcome, d in zip(
+        effects["study_id"].tolist(),
+        effects["outcome"].tolist(),
+        effects["direction"].tolist(),
+        strict=True,
+    ):
+        if sid in ids and not (harm and isinstance(outcome, str) and outcome.startswith(harm)):
+            directions.setdefault(sid, []).append(d)
+    out["kind"] = [
+        "placebo" if c == "placebo" else ("active" if c.startswith("active:") else "other")
+        for c in out["comparator"].fillna("").tolist()
+    ]
+    out["direction"] = [
+        _vote(directions[s]) if s in directions else "unclear" for s in out["study_id"].tolist()
+    ]
     return out.sort_values("study_id").reset_index(drop=True)
 
 
