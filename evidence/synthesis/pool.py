@@ -14,6 +14,7 @@ printed SE marks the comparison as derived.
 from __future__ import annotations
 
 import math
+from collections import Counter
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -183,36 +184,48 @@ GENERIC = {"RR", "OR", "MD", "SMD"}  # outcome measures a reported effect with a
 
 def reported_effect_rows(
     effects: pd.DataFrame, indication: str, outcome: str, measure: str
-) -> pd.DataFrame:
+) -> list[Row]:
     """Reported effects usable for generic inverse-variance pooling of one outcome.
 
     Only the outcome's own measure is taken (a hazard ratio never enters a risk-ratio pool; an
     effect printed as "RR vs non-users" compares something else): the measure text is exactly
     the measure, or the measure and a parenthesis. The 95% CI gives the SE (log scale for
     ratios), so the row is derived. A CI that does not contain its estimate, or a study with
-    more than one such row for the outcome (which one?), is not used.
+    more than one such row for the outcome (which one?), is not used. Rows as dicts with
+    `study_id`, `year`, `yi`, `vi`, `n_total`, `comparison`, `design` (those `effects` has).
     """
-    cols = ["study_id", "year", "yi", "vi", "n_total", "comparison", "design"]
     if measure not in GENERIC or effects.empty:
-        return pd.DataFrame(columns=cols)
-    rows = effects[(effects["indication"] == indication) & (effects["outcome"] == outcome)]
-    text = rows["measure"].fillna("").astype(str)
-    rows = rows[(text == measure) | text.str.startswith(f"{measure} (")]
-    est, lo, hi = (
-        pd.to_numeric(rows[c], errors="coerce") for c in ("estimate", "ci_low", "ci_high")
-    )
-    ok = est.notna() & lo.notna() & hi.notna() & (lo < est) & (est < hi)
-    if measure in RATIO:
-        ok &= lo > 0
-    rows, est, lo, hi = rows[ok], est[ok], lo[ok], hi[ok]
-    single = rows.groupby("study_id")["study_id"].transform("size") == 1
-    rows, est, lo, hi = rows[single], est[single], lo[single], hi[single]
-    if measure in RATIO:
-        yi, se = est.map(math.log), (hi.map(math.log) - lo.map(math.log)) / (2 * Z95)
-    else:
-        yi, se = est, (hi - lo) / (2 * Z95)
-    out = rows.assign(yi=yi.astype(float), vi=(se * se).astype(float))
-    return out[[c for c in cols if c in out.columns]].reset_index(drop=True)
+        return []
+    cols = [c for c in REPORTED_COLUMNS if c in effects.columns]
+    data = [effects[c].tolist() for c in (*cols, "indication", "outcome", "measure")]
+    data += [pd.to_numeric(effects[c], errors="coerce").tolist() for c in REPORTED_NUMBERS]
+    ratio = measure in RATIO
+    usable: list[tuple[Row, float, float, float]] = []
+    for values in zip(*data, strict=True):
+        *kept, ind, out, text, est, lo, hi = values
+        if ind != indication or out != outcome:
+            continue
+        text = "" if _na(text) else str(text)
+        if text != measure and not text.startswith(f"{measure} ("):
+            continue
+        if _na(est) or _na(lo) or _na(hi) or not (lo < est < hi) or (ratio and not lo > 0):
+            continue
+        usable.append((dict(zip(cols, kept, strict=True)), est, lo, hi))
+    per_study = Counter(r["study_id"] for r, *_ in usable if not _na(r["study_id"]))
+    out_rows: list[Row] = []
+    for r, est, lo, hi in usable:
+        if _na(r["study_id"]) or per_study[r["study_id"]] != 1:
+            continue  # several usable rows: which one?
+        if ratio:
+            yi, se = math.log(est), (math.log(hi) - math.log(lo)) / (2 * Z95)
+        else:
+            yi, se = est, (hi - lo) / (2 * Z95)
+        out_rows.append({**r, "yi": float(yi), "vi": float(se * se)})
+    return out_rows
+
+
+REPORTED_COLUMNS = ("study_id", "year", "n_total", "comparison", "design")
+REPORTED_NUMBERS = ("estimate", "ci_low", "ci_high")
 
 
 Row = dict[str, Any]
@@ -327,7 +340,7 @@ def comparisons(
 
 
 def comparison_rows(
-    arm_rows: list[Row], measure: str, reported: pd.DataFrame | None = None
+    arm_rows: list[Row], measure: str, reported: list[Row] | None = None
 ) -> pd.DataFrame:
     """`comparisons` from one outcome's arm rows (`records` of `_with_counts`) and its
     reported effects (`reported_effect_rows`)."""
@@ -400,8 +413,8 @@ def comparison_rows(
             rec["derived"] = derived
             out.append(rec)
     with_arms = {str(r["study_id"]) for r in out}
-    if reported is not None and not reported.empty:
-        for r in reported.to_dict("records"):
+    if reported:
+        for r in reported:
             if r["study_id"] in with_arms:
                 continue  # arm data first: a study is counted once
             n = r.get("n_total")
@@ -484,16 +497,23 @@ def participants(comp: pd.DataFrame, measure: str) -> int:
     """People in the pool, each once: a crossover trial's arms are the same participants."""
     if measure in SINGLE:
         return int(comp["n"].sum())
-    comp = comp.reindex(
-        columns=[*comp.columns.drop(["n_treat", "n_ctrl"], errors="ignore"), "n_treat", "n_ctrl"]
-    )
-    cross = comp["crossover"].astype(bool) if "crossover" in comp.columns else False
-    both = comp["n_treat"] + comp["n_ctrl"]
-    once = comp[["n_treat", "n_ctrl"]].max(axis=1)
-    per_study = both.where(~cross, once)
-    if "n_total" in comp.columns:  # reported effects: the study's own total
-        per_study = per_study.fillna(comp["n_total"])
-    return round(float(per_study.fillna(0).sum()))
+    k = len(comp)
+    nan = [math.nan] * k
+    nt = comp["n_treat"].tolist() if "n_treat" in comp.columns else nan
+    nc = comp["n_ctrl"].tolist() if "n_ctrl" in comp.columns else nan
+    cross = comp["crossover"].tolist() if "crossover" in comp.columns else [False] * k
+    total = comp["n_total"].tolist() if "n_total" in comp.columns else nan
+    per_study = []
+    for t, c, x, n in zip(nt, nc, cross, total, strict=True):
+        if x:  # the larger arm (either, when one is missing)
+            v = max(t, c) if not (_na(t) or _na(c)) else (c if _na(t) else t)
+        else:
+            v = t + c
+        if _na(v):  # reported effects: the study's own total
+            v = n
+        per_study.append(0.0 if _na(v) else float(v))
+    # summed as pandas sums a float column (numpy's pairwise sum), so the count is unchanged
+    return round(float(np.asarray(per_study, dtype=float).sum()))
 
 
 def relevant_controls(rows: pd.DataFrame, comparison: ComparisonSpec) -> pd.DataFrame:
@@ -633,10 +653,16 @@ def _num(x: object) -> float | None:
     return None if x is None or pd.isna(x) else float(x)  # type: ignore[arg-type]
 
 
+ARM_NUMBER_COLUMNS = (
+    "n", "events", "n_treat", "n_ctrl", "events_treat", "events_ctrl",
+    "mean_treat", "sd_treat", "mean_ctrl", "sd_ctrl",
+)  # fmt: skip
+
+
 def arm_numbers(sub: pd.DataFrame, measure: str) -> tuple[tuple[ArmNumbers, ...], ...]:
     """Each study's arms as pooled, in the pool's order; () where only an effect was reported."""
     out: list[tuple[ArmNumbers, ...]] = []
-    for r in sub.to_dict("records"):
+    for r in records(sub, ARM_NUMBER_COLUMNS):
         if measure in SINGLE:
             n = _num(r.get("n"))
             out.append(() if n is None else (ArmNumbers(n, events=_num(r.get("events"))),))
@@ -661,6 +687,9 @@ def arm_numbers(sub: pd.DataFrame, measure: str) -> tuple[tuple[ArmNumbers, ...]
     return tuple(out)
 
 
+STUDY_COUNT_COLUMNS = ("study_id", "events_treat", "n_treat", "events_ctrl", "n_ctrl")
+
+
 def _study_counts(
     sub: pd.DataFrame, measure: str, protocol: Protocol
 ) -> tuple[
@@ -677,25 +706,32 @@ def _study_counts(
                 tot = tot.fillna(sub["n_total"])
             sizes = None if tot.isna().any() else tuple(float(x) for x in tot)
         return (), None, sizes
+    rows = records(sub, (*STUDY_COUNT_COLUMNS, "comparator", "n_total"))
     arms = []
-    for r in sub.itertuples(index=False):
-        if pd.isna(r.n_ctrl) or pd.isna(r.events_ctrl):
+    for r in rows:
+        if _na(r["n_ctrl"]) or _na(r["events_ctrl"]):
             continue
         kind = comparator_of(
-            getattr(r, "comparator", None), protocol.usual_care_terms, protocol.drug.name
+            r.get("comparator"), protocol.usual_care_terms, protocol.drug.name
         ).kind
-        arms.append(ControlArm(str(r.study_id), kind, float(r.events_ctrl), float(r.n_ctrl)))
-    counts = sub[["events_treat", "n_treat", "events_ctrl", "n_ctrl"]]
+        arms.append(
+            ControlArm(str(r["study_id"]), kind, float(r["events_ctrl"]), float(r["n_ctrl"]))
+        )
     tables = None
-    if not counts.isna().any().any():
+    if not any(_na(r[c]) for r in rows for c in STUDY_COUNT_COLUMNS[1:]):
         tables = tuple(
             (float(a), float(n1 - a), float(c), float(n2 - c))
-            for a, n1, c, n2 in counts.itertuples(index=False)
+            for a, n1, c, n2 in (
+                (r["events_treat"], r["n_treat"], r["events_ctrl"], r["n_ctrl"]) for r in rows
+            )
         )
-    tot = sub["n_treat"] + sub["n_ctrl"]
-    if "n_total" in sub.columns:
-        tot = tot.fillna(sub["n_total"])
-    sizes = None if tot.isna().any() else tuple(float(x) for x in tot)
+    totals = [
+        r["n_treat"] + r["n_ctrl"]
+        if not (_na(r["n_treat"]) or _na(r["n_ctrl"]))
+        else r.get("n_total", math.nan)
+        for r in rows
+    ]
+    sizes = None if any(_na(t) for t in totals) else tuple(float(t) for t in totals)
     return tuple(arms), tables, sizes
 
 
