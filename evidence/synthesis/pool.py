@@ -196,32 +196,47 @@ def reported_effect_rows(
     """
     if measure not in GENERIC or effects.empty:
         return []
-    cols = [c for c in REPORTED_COLUMNS if c in effects.columns]
-    data = [effects[c].tolist() for c in (*cols, "indication", "outcome", "measure")]
+    return reported_effects(effect_records(effects), indication, outcome, measure)
+
+
+def effect_records(effects: pd.DataFrame) -> list[Row]:
+    """The reported effects as dicts: what `reported_effects` reads, numbers coerced."""
+    cols = [c for c in (*REPORTED_COLUMNS, "indication", "outcome", "measure") if c in effects]
+    data = [effects[c].tolist() for c in cols]
     data += [pd.to_numeric(effects[c], errors="coerce").tolist() for c in REPORTED_NUMBERS]
+    names = (*cols, *REPORTED_NUMBERS)
+    return [dict(zip(names, values, strict=True)) for values in zip(*data, strict=True)]
+
+
+def reported_effects(rows: list[Row], indication: str, outcome: str, measure: str) -> list[Row]:
+    """`reported_effect_rows` from `effect_records`."""
+    if measure not in GENERIC:
+        return []
     ratio = measure in RATIO
-    usable: list[tuple[Row, float, float, float]] = []
-    for values in zip(*data, strict=True):
-        *kept, ind, out, text, est, lo, hi = values
-        if ind != indication or out != outcome:
+    usable: list[Row] = []
+    for r in rows:
+        if r["indication"] != indication or r["outcome"] != outcome:
             continue
-        text = "" if _na(text) else str(text)
+        text = "" if _na(r["measure"]) else str(r["measure"])
         if text != measure and not text.startswith(f"{measure} ("):
             continue
+        est, lo, hi = r["estimate"], r["ci_low"], r["ci_high"]
         if _na(est) or _na(lo) or _na(hi) or not (lo < est < hi) or (ratio and not lo > 0):
             continue
-        usable.append((dict(zip(cols, kept, strict=True)), est, lo, hi))
-    per_study = Counter(r["study_id"] for r, *_ in usable if not _na(r["study_id"]))
-    out_rows: list[Row] = []
-    for r, est, lo, hi in usable:
+        usable.append(r)
+    per_study = Counter(r["study_id"] for r in usable if not _na(r["study_id"]))
+    out: list[Row] = []
+    for r in usable:
         if _na(r["study_id"]) or per_study[r["study_id"]] != 1:
             continue  # several usable rows: which one?
+        est, lo, hi = r["estimate"], r["ci_low"], r["ci_high"]
         if ratio:
             yi, se = math.log(est), (math.log(hi) - math.log(lo)) / (2 * Z95)
         else:
             yi, se = est, (hi - lo) / (2 * Z95)
-        out_rows.append({**r, "yi": float(yi), "vi": float(se * se)})
-    return out_rows
+        kept = {c: r[c] for c in REPORTED_COLUMNS if c in r}
+        out.append({**kept, "yi": float(yi), "vi": float(se * se)})
+    return out
 
 
 REPORTED_COLUMNS = ("study_id", "year", "n_total", "comparison", "design")
@@ -520,15 +535,27 @@ def relevant_controls(rows: pd.DataFrame, comparison: ComparisonSpec) -> pd.Data
     """Only the control arms that belong to the comparison (Cochrane Handbook 23.3.4: omit
     groups not relevant to it): where a study names some control arm with one of the
     comparison's `control_arm_terms`, its other control arms are left out."""
-    terms = [t.casefold() for t in comparison.control_arm_terms or []]
+    terms = tuple(comparison.control_arm_terms or ())
     if not terms or rows.empty or "arm" not in rows.columns:
         return rows
-    control = rows["arm_role"] == "control"
-    named = rows["arm"].fillna("").astype(str).str.casefold()
-    match = named.map(lambda a: any(t in a for t in terms))
-    studies_naming = set(rows.loc[control & match, "study_id"])
-    drop = control & ~match & rows["study_id"].isin(studies_naming)
-    return rows[~drop]
+    drop = _irrelevant_controls(records(rows, ("study_id", "arm_role", "arm")), terms)
+    return rows[[not d for d in drop]]
+
+
+def _irrelevant_controls(rows: list[Row], terms: tuple[str, ...]) -> list[bool]:
+    """Per row, whether `relevant_controls` leaves it out."""
+    if not terms or not rows or "arm" not in rows[0]:
+        return [False] * len(rows)
+    folded = [t.casefold() for t in terms]
+    control = [r["arm_role"] == "control" for r in rows]
+    match = [
+        any(t in ("" if _na(r["arm"]) else str(r["arm"])).casefold() for t in folded) for r in rows
+    ]
+    naming = {r["study_id"] for r, c, m in zip(rows, control, match, strict=True) if c and m}
+    return [
+        c and not m and r["study_id"] in naming
+        for r, c, m in zip(rows, control, match, strict=True)
+    ]
 
 
 def small_k_test(protocol: Protocol, k: int) -> str:
@@ -777,55 +804,60 @@ def pool_protocol(
 
 
 class OutcomeRows:
-    """`tiered` and `effects` split once per comparison into each outcome's arm rows and
-    reported effects: `comparisons` for every outcome without selecting from the whole frames
-    again each time."""
+    """`tiered` and `effects` read once into plain records, then split per comparison and
+    outcome: `comparisons` for every outcome without selecting from the whole frames again."""
 
     def __init__(self, tiered: pd.DataFrame, effects: pd.DataFrame | None) -> None:
-        self.tiered = tiered
-        self.effects = effects
+        self.by_comparison = "comparison" in tiered.columns
+        cols = (*ARM_COLUMNS, "indication", "outcome", "comparison", "arm")
+        self._tiered = tiered
+        self._rows = {False: records(tiered, cols)}
+        self._cols = cols
+        self._effects = None if effects is None else effect_records(effects)
+        self._effects_by_comparison = effects is not None and "comparison" in effects.columns
         self._arms: dict[tuple, dict[tuple[str, str], list[Row]]] = {}
-        self._effects: dict[str | None, dict[tuple[str, str], pd.DataFrame]] = {}
+        self._reported: dict[str | None, dict[tuple[str, str], list[Row]]] = {}
 
     def comparisons(
         self, indication: str, spec: OutcomeSpec, comparison: ComparisonSpec | None
     ) -> pd.DataFrame:
         """`comparisons` of the outcome in the comparison, as `pool_outcome` selects them."""
-        by_comparison = comparison is not None and "comparison" in self.tiered.columns
-        cid = comparison.id if comparison is not None and by_comparison else None
+        cid = comparison.id if comparison is not None and self.by_comparison else None
         counted = spec.measure in BINARY or spec.measure in SINGLE
-        terms = tuple(comparison.control_arm_terms or ()) if by_comparison and comparison else ()
+        terms = tuple(comparison.control_arm_terms or ()) if cid is not None and comparison else ()
         key = (cid, terms, counted)
         if key not in self._arms:
-            rows = self.tiered
-            if by_comparison and comparison is not None:
-                rows = relevant_controls(rows[rows["comparison"] == comparison.id], comparison)
+            if counted not in self._rows:  # counts from percentages: row by row, so once
+                counts = counts_from_percentages(self._tiered.reset_index(drop=True))
+                self._rows[counted] = records(counts, self._cols)
+            rows = self._rows[counted]
+            if cid is not None:
+                rows = [r for r in rows if r["comparison"] == cid]
+                drop = _irrelevant_controls(rows, terms)
+                rows = [r for r, d in zip(rows, drop, strict=True) if not d]
             grouped: dict[tuple[str, str], list[Row]] = {}
-            for r in records(
-                _with_counts(rows, spec.measure), (*ARM_COLUMNS, "indication", "outcome")
-            ):
+            for r in rows:
                 grouped.setdefault((r["indication"], r["outcome"]), []).append(r)
             self._arms[key] = grouped
         arms = self._arms[key].get((indication, spec.id), [])
         reported = None
-        if self.effects is not None and spec.measure not in SINGLE:
-            frame = self._outcome_effects(cid if by_comparison else None).get((indication, spec.id))
-            if frame is not None:
-                reported = reported_effect_rows(frame, indication, spec.id, spec.measure)
+        if self._effects is not None and spec.measure not in SINGLE:
+            reported = reported_effects(
+                self._outcome_effects(cid).get((indication, spec.id), []),
+                indication,
+                spec.id,
+                spec.measure,
+            )
         return comparison_rows(arms, spec.measure, reported)
 
-    def _outcome_effects(self, cid: str | None) -> dict[tuple[str, str], pd.DataFrame]:
-        if cid not in self._effects:
-            eff = self.effects
-            assert eff is not None
-            if cid is not None and "comparison" in eff.columns:
-                eff = eff[eff["comparison"] == cid]
-            self._effects[cid] = (
-                {}
-                if eff.empty
-                else {k: g for k, g in eff.groupby(["indication", "outcome"], sort=False)}
-            )
-        return self._effects[cid]
+    def _outcome_effects(self, cid: str | None) -> dict[tuple[str, str], list[Row]]:
+        if cid not in self._reported:
+            grouped: dict[tuple[str, str], list[Row]] = {}
+            for r in self._effects or []:
+                if cid is None or not self._effects_by_comparison or r["comparison"] == cid:
+                    grouped.setdefault((r["indication"], r["outcome"]), []).append(r)
+            self._reported[cid] = grouped
+        return self._reported[cid]
 
 
 def risk_of_bias_note(overall: dict[str, str] | None) -> str:
