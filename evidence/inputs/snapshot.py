@@ -77,27 +77,47 @@ class Snapshot:
     retracted: dict[str, Retraction] = field(default_factory=dict)
 
 
-def _numbers(text: pd.Series, integer: bool) -> pd.api.extensions.ExtensionArray:
+def _numbers(text: list[str], integer: bool) -> pd.api.extensions.ExtensionArray:
     """The column's numbers, parsed by the same function validation used (`parse_number`)."""
     values = [parse_number(t, integer=integer) if t else None for t in text]
     return pd.array(values, dtype="Int64" if integer else "Float64")
 
 
+_BOOLS = {"true": True, "false": False}
+
+
 def _typed(path: Path) -> pd.DataFrame:
     """The table as `validate` read it (`textfile.read_csv_rows`): the same decoding, the same
-    rows, the same numbers."""
+    rows, the same numbers. Each column is typed from a plain list, once."""
     header, rows = read_csv_rows(path)
+    if len(set(header)) != len(header):  # validation refuses these; typed column by column
+        return _typed_frame(header, rows)
+    columns: dict[str, object] = {}
+    for col in header:
+        raw = [r.get(col, "") for _, r in rows]
+        if col in INT_COLS or col in FLOAT_COLS or col in BOOL_COLS:
+            text = [v.strip() for v in raw]
+            if col in BOOL_COLS:
+                columns[col] = pd.array([_BOOLS.get(t) for t in text], dtype="boolean")
+            else:
+                columns[col] = _numbers(text, integer=col in INT_COLS)
+        else:
+            columns[col] = pd.Series([v if v != "" else None for v in raw], dtype=object)
+    return pd.DataFrame(columns, columns=header)
+
+
+def _typed_frame(header: list[str], rows: list[tuple[int, dict[str, str]]]) -> pd.DataFrame:
     frame = pd.DataFrame(
         [[r.get(c, "") for c in header] for _, r in rows], columns=header, dtype=object
     )
     for col in frame.columns:
-        text = frame[col].astype(str).str.strip()
+        text = frame[col].astype(str).str.strip().tolist()
         if col in INT_COLS:
             frame[col] = _numbers(text, integer=True)
         elif col in FLOAT_COLS:
             frame[col] = _numbers(text, integer=False)
         elif col in BOOL_COLS:
-            frame[col] = text.map({"true": True, "false": False}).astype("boolean")
+            frame[col] = pd.array([_BOOLS.get(t) for t in text], dtype="boolean")
         else:
             frame[col] = frame[col].replace("", None)
     return frame
