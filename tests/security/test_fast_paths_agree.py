@@ -102,3 +102,22 @@ def test_typed_tables_equal_the_column_by_column_typing(tmp_path: Path) -> None:
     assert fast["derived"].tolist() == [True, pd.NA, False]
     assert fast["mean"].tolist() == [1.5, pd.NA, pd.NA]
     assert fast["note"].tolist() == [None, "a note", None]
+
+
+def test_loading_types_the_rows_validation_read(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each input table is read once: what was validated is what is loaded."""
+    from evidence.inputs import validate
+    from evidence.inputs.protocol import load_protocol
+
+    reads: list[str] = []
+
+    def counted(path: Path, *args: object, **kwargs: object) -> object:
+        reads.append(Path(path).name)
+        return read_csv_rows(path, *args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(validate, "read_csv_rows", counted)
+    monkeypatch.setattr(snap_mod, "read_csv_rows", counted)
+    protocol = load_protocol(RAW / "protocols" / "baclofen.yaml")
+    snapshot = snap_mod.load_snapshot(RAW, protocol)
+    assert reads.count("studies.csv") == 1 and reads.count("outcomes.csv") == 1
+    assert len(snapshot.studies) > 10
