@@ -15,7 +15,7 @@ from evidence.inputs.risk_of_bias import RiskOfBias, load_risk_of_bias
 from evidence.inputs.screening import Decision, load_decisions
 from evidence.inputs.source_hosts import HostMark, load_source_hosts
 from evidence.inputs.textfile import parse_number, read_csv_rows
-from evidence.inputs.validate import Issue, data_file, validate_inputs
+from evidence.inputs.validate import Issue, TableRows, data_file, validate_inputs
 from evidence.inputs.yamlfile import load_yaml
 from evidence.safepath import inside
 
@@ -77,27 +77,60 @@ class Snapshot:
     retracted: dict[str, Retraction] = field(default_factory=dict)
 
 
-def _numbers(text: pd.Series, integer: bool) -> pd.api.extensions.ExtensionArray:
+def _numbers(text: list[str], integer: bool) -> pd.api.extensions.ExtensionArray:
     """The column's numbers, parsed by the same function validation used (`parse_number`)."""
     values = [parse_number(t, integer=integer) if t else None for t in text]
     return pd.array(values, dtype="Int64" if integer else "Float64")
 
 
-def _typed(path: Path) -> pd.DataFrame:
+_BOOLS = {"true": True, "false": False}
+
+
+def _typed(
+    path: Path, read: tuple[list[str], list[tuple[int, dict[str, str]]]] | None = None
+) -> pd.DataFrame:
     """The table as `validate` read it (`textfile.read_csv_rows`): the same decoding, the same
-    rows, the same numbers."""
-    header, rows = read_csv_rows(path)
+    rows, the same numbers. Each column is typed from a plain list, once. `read`: the header
+    and rows validation read from `path` (so the file is read once, and what was validated
+    is what is loaded)."""
+    header, rows = read if read is not None else read_csv_rows(path)
+    if len(set(header)) != len(header):  # validation refuses these; typed column by column
+        return _typed_frame(header, rows)
+    columns: dict[str, object] = {}
+    for col in header:
+        raw = [r.get(col, "") for _, r in rows]
+        if col in INT_COLS or col in FLOAT_COLS or col in BOOL_COLS:
+            text = [v.strip() for v in raw]
+            if col in BOOL_COLS:
+                columns[col] = pd.array([_BOOLS.get(t) for t in text], dtype="boolean")
+            else:
+                columns[col] = _numbers(text, integer=col in INT_COLS)
+        else:
+            columns[col] = pd.Series([v if v != "" else None for v in raw], dtype=object)
+    return pd.DataFrame(columns, columns=header)
+
+
+def _read(
+    validated: TableRows | None, path: Path
+) -> tuple[list[str], list[tuple[int, dict[str, str]]]] | None:
+    """What validation read of the file at `path`, if it read it whole."""
+    if validated is None or not validated.header or validated.path != path:
+        return None
+    return validated.header, validated.rows
+
+
+def _typed_frame(header: list[str], rows: list[tuple[int, dict[str, str]]]) -> pd.DataFrame:
     frame = pd.DataFrame(
         [[r.get(c, "") for c in header] for _, r in rows], columns=header, dtype=object
     )
     for col in frame.columns:
-        text = frame[col].astype(str).str.strip()
+        text = frame[col].astype(str).str.strip().tolist()
         if col in INT_COLS:
             frame[col] = _numbers(text, integer=True)
         elif col in FLOAT_COLS:
             frame[col] = _numbers(text, integer=False)
         elif col in BOOL_COLS:
-            frame[col] = text.map({"true": True, "false": False}).astype("boolean")
+            frame[col] = pd.array([_BOOLS.get(t) for t in text], dtype="boolean")
         else:
             frame[col] = frame[col].replace("", None)
     return frame
@@ -126,20 +159,23 @@ def reference_map(
 def load_snapshot(data: Path, protocol: Protocol, protocol_path: Path | None = None) -> Snapshot:
     """Validate, then load. Invalid inputs raise `InvalidInputs` listing every problem."""
     data = Path(data)
-    _, issues = validate_inputs(data, protocol)
+    validated, issues = validate_inputs(data, protocol)
     if issues:
         raise InvalidInputs(issues)
     files = protocol.files
     tables = {
-        name: _typed(data_file(data, protocol, name))
-        for name in (
-            "studies",
-            "outcomes",
-            "study_effects",
-            "published_syntheses",
-            "dosing_facts",
-            "pubmed_records",
-            "missing",
+        name: _typed(path, _read(validated.get(name), path))
+        for name, path in (
+            (name, data_file(data, protocol, name))
+            for name in (
+                "studies",
+                "outcomes",
+                "study_effects",
+                "published_syntheses",
+                "dosing_facts",
+                "pubmed_records",
+                "missing",
+            )
         )
     }
     claims = (

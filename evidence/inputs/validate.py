@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from pydantic import BaseModel, ValidationError
@@ -76,6 +76,7 @@ class TableRows:
     name: str
     path: Path
     rows: list[tuple[int, dict[str, str]]]
+    header: list[str] = field(default_factory=list)  # as read; loading types these rows
 
 
 def _msg(err: dict) -> str:
@@ -110,7 +111,7 @@ def check_rows(
                 Issue(label, 1, col, "no such column", "expected the column in the header")
             )
     if any(i.field in required for i in issues):
-        return TableRows(name, path, rows), issues
+        return TableRows(name, path, rows, header), issues
     seen: dict[tuple[str, ...], int] = {}
     for line, row in rows:
         if "__width__" in row:
@@ -144,7 +145,7 @@ def check_rows(
                 )
             else:
                 seen[k] = line
-    return TableRows(name, path, rows), issues
+    return TableRows(name, path, rows, header), issues
 
 
 def _num(text: str) -> float | None:

@@ -13,6 +13,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from evidence.rating.features import PooledSignal, format_effect, trial_directions
@@ -157,11 +158,20 @@ def group_evidence(
     for sid, key in own.items():
         if sid not in pooled_ids:
             groups.setdefault(key, ([], []))[1].append(sid)
-    by_id = trials.set_index("study_id")
     return {
-        key: (ps, by_id.loc[sorted(ids)].reset_index() if ids else trials.iloc[0:0])
+        key: (ps, _trial_rows(trials, sorted(ids)) if ids else trials.iloc[0:0])
         for key, (ps, ids) in sorted(groups.items())
     }
+
+
+def _trial_rows(trials: pd.DataFrame, ids: list[str]) -> pd.DataFrame:
+    """The trials' rows of these study ids, in this order (study_id the first column)."""
+    order = trials["study_id"].tolist()
+    if len(set(order)) == len(order) and trials.columns[0] == "study_id":
+        at = {sid: i for i, sid in enumerate(order)}
+        # through the index as before, so study_id keeps the dtype an index gives it
+        return trials.iloc[[at[s] for s in ids]].set_index("study_id").reset_index()
+    return trials.set_index("study_id").loc[ids].reset_index()
 
 
 def unassigned(assignment: Assignment | None) -> set[str]:
@@ -265,7 +275,14 @@ def human_trials(studies: pd.DataFrame, effects: pd.DataFrame, rules: RuleSet) -
     if "species" in studies.columns:
         human = set(studies.loc[studies["species"] == "human", "study_id"])
         trials = trials[trials["study_id"].isin(human)]
-    return trials.merge(studies[["study_id", "route"]], on="study_id", how="left")
+    ids = studies["study_id"].tolist()
+    if len(set(ids)) != len(ids):  # a study on several rows: the join repeats its trial
+        return trials.merge(studies[["study_id", "route"]], on="study_id", how="left")
+    route = dict(zip(ids, studies["route"].tolist(), strict=True))
+    values = [route.get(s, np.nan) for s in trials["study_id"].tolist()]
+    out = trials.reset_index(drop=True)
+    out["route"] = pd.Series(values, dtype=studies["route"].dtype)
+    return out
 
 
 def counted_pools(rules: RuleSet, pools: Sequence[PooledEvidence]) -> list[PooledEvidence]:

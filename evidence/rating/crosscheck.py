@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 import pandas as pd
 
@@ -41,7 +42,7 @@ def _num(v: object) -> float | None:
     return None if math.isnan(x) else x
 
 
-def _who(row: pd.Series) -> str:
+def _who(row: Mapping[str, Any]) -> str:
     if pd.isna(row["first_author"]) or not str(row["first_author"]).strip():
         return str(row["review_id"])
     year = "" if pd.isna(row["year"]) else f" {int(float(row['year']))}"
@@ -59,7 +60,7 @@ def cross_check(
     rows = syntheses[syntheses["review_id"].isin(review_ids)]
     said: list[str] = []
     other: set[str] = set()
-    for _, r in rows.iterrows():
+    for r in rows.to_dict("records"):  # plain dicts: iterrows builds a Series per row
         est, lo, hi = _num(r["estimate"]), _num(r["ci_low"]), _num(r["ci_high"])
         measure = "" if pd.isna(r["measure"]) else str(r["measure"])
         scale = _scale(measure)

@@ -6,6 +6,7 @@ from collections import Counter
 from dataclasses import asdict, dataclass
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from evidence.meta.results import RATIO_MEASURES as ENGINE_RATIO_MEASURES
@@ -94,33 +95,49 @@ def trial_directions(studies: pd.DataFrame, effects: pd.DataFrame, rules: RuleSe
     """One row per trial among `studies`: comparator kind and majority efficacy direction."""
     groups = rules.design_groups
     trial_designs = set(groups["placebo_rct"]) | set(groups["active_rct"])
-    trials = studies[studies["design"].isin(trial_designs)]
-    eff = effects[effects["study_id"].isin(trials["study_id"])]
+    # Plain lists, and one selection of the frame at the end: this runs for every indication
+    # in the ratings, the vote counts and the claims audit.
+    ids = studies["study_id"].tolist()
+    keep = [i for i, d in enumerate(studies["design"].tolist()) if d in trial_designs]
+    trial_ids = {ids[i] for i in keep}
     harm = tuple(rules.harm_outcome_prefixes)
-    eff = eff[~eff["outcome"].str.startswith(harm)] if harm else eff
-    votes = eff.groupby("study_id")["direction"].agg(lambda s: _vote(list(s)))
-    out = trials[["study_id", "comparator", "design", "n_total"]].copy()
-    comp = out["comparator"].fillna("")
-    out["kind"] = comp.map(
-        lambda c: (
+    directions: dict[str, list[str]] = {}  # per trial, its efficacy outcomes' directions
+    for sid, outcome, d in zip(
+        effects["study_id"].tolist(),
+        effects["outcome"].tolist(),
+        effects["direction"].tolist(),
+        strict=True,
+    ):
+        if sid in trial_ids and not (
+            harm and isinstance(outcome, str) and outcome.startswith(harm)
+        ):
+            directions.setdefault(sid, []).append(d)
+    # sorted by study id as sort_values sorts (numpy's default argsort)
+    order = np.asarray([ids[i] for i in keep], dtype=object).argsort(kind="quicksort")
+    rows = [keep[j] for j in order]
+    out = studies[["study_id", "comparator", "design", "n_total"]].iloc[rows]
+    comparators = out["comparator"].tolist()
+    out = out.assign(
+        kind=[
             "placebo" if c == "placebo" else ("active" if c.startswith("active:") else "other")
-        )
+            for c in ("" if pd.isna(c) else c for c in comparators)
+        ],
+        direction=[_vote(directions[ids[i]]) if ids[i] in directions else "unclear" for i in rows],
     )
-    out["direction"] = out["study_id"].map(votes).fillna("unclear")
-    return out.sort_values("study_id").reset_index(drop=True)
+    return out.reset_index(drop=True)
 
 
 def _published(syntheses: pd.DataFrame, ids: set[str]) -> tuple[int, int]:
-    rows = syntheses[syntheses["review_id"].isin(ids)].dropna(
-        subset=["estimate", "ci_low", "ci_high"]
-    )
+    cols = ("review_id", "measure", "estimate", "ci_low", "ci_high")
     sig = null = 0
-    for r in rows.itertuples(index=False):
-        measure = str(r.measure or "")
+    for rid, measure, est, lo, hi in zip(*(syntheses[c].tolist() for c in cols), strict=True):
+        if rid not in ids or pd.isna(est) or pd.isna(lo) or pd.isna(hi):
+            continue
+        measure = str(measure or "")
         if any(word in measure for word in NULL_FREE):
             continue
         ref = 1.0 if measure.split(" ")[0] in RATIO_MEASURES else 0.0
-        if r.ci_low > ref or r.ci_high < ref:
+        if lo > ref or hi < ref:
             sig += 1
         else:
             null += 1

@@ -14,7 +14,9 @@ printed SE marks the comparison as derived.
 from __future__ import annotations
 
 import math
+from collections import Counter
 from dataclasses import dataclass, replace
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -182,57 +184,126 @@ GENERIC = {"RR", "OR", "MD", "SMD"}  # outcome measures a reported effect with a
 
 def reported_effect_rows(
     effects: pd.DataFrame, indication: str, outcome: str, measure: str
-) -> pd.DataFrame:
+) -> list[Row]:
     """Reported effects usable for generic inverse-variance pooling of one outcome.
 
     Only the outcome's own measure is taken (a hazard ratio never enters a risk-ratio pool; an
     effect printed as "RR vs non-users" compares something else): the measure text is exactly
     the measure, or the measure and a parenthesis. The 95% CI gives the SE (log scale for
     ratios), so the row is derived. A CI that does not contain its estimate, or a study with
-    more than one such row for the outcome (which one?), is not used.
+    more than one such row for the outcome (which one?), is not used. Rows as dicts with
+    `study_id`, `year`, `yi`, `vi`, `n_total`, `comparison`, `design` (those `effects` has).
     """
-    cols = ["study_id", "year", "yi", "vi", "n_total", "comparison", "design"]
     if measure not in GENERIC or effects.empty:
-        return pd.DataFrame(columns=cols)
-    rows = effects[(effects["indication"] == indication) & (effects["outcome"] == outcome)]
-    text = rows["measure"].fillna("").astype(str)
-    rows = rows[(text == measure) | text.str.startswith(f"{measure} (")]
-    est, lo, hi = (
-        pd.to_numeric(rows[c], errors="coerce") for c in ("estimate", "ci_low", "ci_high")
-    )
-    ok = est.notna() & lo.notna() & hi.notna() & (lo < est) & (est < hi)
-    if measure in RATIO:
-        ok &= lo > 0
-    rows, est, lo, hi = rows[ok], est[ok], lo[ok], hi[ok]
-    single = rows.groupby("study_id")["study_id"].transform("size") == 1
-    rows, est, lo, hi = rows[single], est[single], lo[single], hi[single]
-    if measure in RATIO:
-        yi, se = est.map(math.log), (hi.map(math.log) - lo.map(math.log)) / (2 * Z95)
-    else:
-        yi, se = est, (hi - lo) / (2 * Z95)
-    out = rows.assign(yi=yi.astype(float), vi=(se * se).astype(float))
-    return out[[c for c in cols if c in out.columns]].reset_index(drop=True)
+        return []
+    return reported_effects(effect_records(effects), indication, outcome, measure)
 
 
-def _latest(frame: pd.DataFrame) -> pd.DataFrame:
-    tp = frame["timepoint_weeks"].astype("Float64").fillna(-1.0)
-    return frame[tp == tp.max()]
+def effect_records(effects: pd.DataFrame) -> list[Row]:
+    """The reported effects as dicts: what `reported_effects` reads, numbers coerced."""
+    cols = [c for c in (*REPORTED_COLUMNS, "indication", "outcome", "measure") if c in effects]
+    data = [effects[c].tolist() for c in cols]
+    data += [pd.to_numeric(effects[c], errors="coerce").tolist() for c in REPORTED_NUMBERS]
+    names = (*cols, *REPORTED_NUMBERS)
+    return [dict(zip(names, values, strict=True)) for values in zip(*data, strict=True)]
 
 
-def _combine_binary(rows: pd.DataFrame) -> tuple[int, int]:
-    return int(rows["events"].sum()), int(rows["n"].sum())
+def reported_effects(rows: list[Row], indication: str, outcome: str, measure: str) -> list[Row]:
+    """`reported_effect_rows` from `effect_records`."""
+    if measure not in GENERIC:
+        return []
+    ratio = measure in RATIO
+    usable: list[Row] = []
+    for r in rows:
+        if r["indication"] != indication or r["outcome"] != outcome:
+            continue
+        text = "" if _na(r["measure"]) else str(r["measure"])
+        if text != measure and not text.startswith(f"{measure} ("):
+            continue
+        est, lo, hi = r["estimate"], r["ci_low"], r["ci_high"]
+        if _na(est) or _na(lo) or _na(hi) or not (lo < est < hi) or (ratio and not lo > 0):
+            continue
+        usable.append(r)
+    per_study = Counter(r["study_id"] for r in usable if not _na(r["study_id"]))
+    out: list[Row] = []
+    for r in usable:
+        if _na(r["study_id"]) or per_study[r["study_id"]] != 1:
+            continue  # several usable rows: which one?
+        est, lo, hi = r["estimate"], r["ci_low"], r["ci_high"]
+        if ratio:
+            yi, se = math.log(est), (math.log(hi) - math.log(lo)) / (2 * Z95)
+        else:
+            yi, se = est, (hi - lo) / (2 * Z95)
+        kept = {c: r[c] for c in REPORTED_COLUMNS if c in r}
+        out.append({**kept, "yi": float(yi), "vi": float(se * se)})
+    return out
 
 
-def _sd(row: pd.Series) -> tuple[float, bool]:
-    if not pd.isna(row["sd"]):
+REPORTED_COLUMNS = ("study_id", "year", "n_total", "comparison", "design")
+REPORTED_NUMBERS = ("estimate", "ci_low", "ci_high")
+
+
+Row = dict[str, Any]
+# The arm-row columns the comparisons read: rows become plain dicts of these once, so the
+# per-study work below runs on Python values instead of many small DataFrame selections.
+ARM_COLUMNS = (
+    "study_id", "year", "design", "arm_role", "timepoint_weeks", "dose_tier", "derived",
+    "events", "n", "mean", "sd", "se", "comparator",
+)  # fmt: skip
+
+
+def _na(x: object) -> bool:
+    return x is None or x is pd.NA or (isinstance(x, float) and math.isnan(x))
+
+
+def _yes(x: object) -> bool:
+    """A flag as `fillna(False)` reads it: missing is no."""
+    return not _na(x) and bool(x)
+
+
+def records(rows: pd.DataFrame, columns: tuple[str, ...] = ARM_COLUMNS) -> list[Row]:
+    """The rows as dicts of Python values (pandas' missing values kept), in the frame's order."""
+    cols = [c for c in columns if c in rows.columns]
+    data = [rows[c].tolist() for c in cols]
+    return [dict(zip(cols, vals, strict=True)) for vals in zip(*data, strict=True)]
+
+
+def _timepoint(r: Row) -> float:
+    tp = r.get("timepoint_weeks")
+    return -1.0 if _na(tp) else float(tp)  # type: ignore[arg-type]
+
+
+def _latest(rows: list[Row]) -> list[Row]:
+    if not rows:
+        return rows
+    last = max(_timepoint(r) for r in rows)
+    return [r for r in rows if _timepoint(r) == last]
+
+
+def _by_tier(rows: list[Row]) -> list[tuple[str, list[Row]]]:
+    """The rows per dose tier, tiers sorted, rows without a tier in none (as groupby does)."""
+    out: dict[str, list[Row]] = {}
+    for r in rows:
+        t = r.get("dose_tier")
+        if isinstance(t, str):
+            out.setdefault(t, []).append(r)
+    return sorted(out.items())
+
+
+def _combine_binary(rows: list[Row]) -> tuple[int, int]:
+    return int(sum(r["events"] for r in rows)), int(sum(r["n"] for r in rows))
+
+
+def _sd(row: Row) -> tuple[float, bool]:
+    if not _na(row["sd"]):
         return float(row["sd"]), False
     return float(row["se"]) * math.sqrt(float(row["n"])), True
 
 
-def _combine_continuous(rows: pd.DataFrame) -> tuple[float, float, int, bool]:
+def _merge_groups(rows: list[Row]) -> tuple[float, float, int, bool]:
     """Merge groups: pooled mean and the SD of the union (Cochrane Handbook, table 6.5.a)."""
     n_tot, mean, ss, derived = 0, 0.0, 0.0, False
-    for _, r in rows.iterrows():
+    for r in rows:
         n, m = int(r["n"]), float(r["mean"])
         s, d = _sd(r)
         derived |= d
@@ -245,8 +316,22 @@ def _combine_continuous(rows: pd.DataFrame) -> tuple[float, float, int, bool]:
     return mean, math.sqrt(ss / (n_tot - 1)), n_tot, derived
 
 
-def _is_crossover(grp: pd.DataFrame) -> bool:
-    return "design" in grp.columns and bool(grp["design"].isin(CROSSOVER_DESIGNS).any())
+def _combine_continuous(rows: pd.DataFrame) -> tuple[float, float, int, bool]:
+    """`_merge_groups` of a frame's rows."""
+    return _merge_groups(records(rows, ("n", "mean", "sd", "se")))
+
+
+def _usable(r: Row, measure: str) -> bool:
+    if measure in CONTINUOUS:
+        if _na(r["mean"]) or _na(r["n"]) or (_na(r["sd"]) and _na(r["se"])):
+            return False
+        return bool(r["n"] > 1)
+    return not _na(r["events"]) and not _na(r["n"])
+
+
+def _with_counts(rows: pd.DataFrame, measure: str) -> pd.DataFrame:
+    """The arm rows a measure reads: counts derived from percentages for counted measures."""
+    return counts_from_percentages(rows) if measure in BINARY or measure in SINGLE else rows
 
 
 def comparisons(
@@ -263,26 +348,31 @@ def comparisons(
     control participant once. `crossover` marks trials whose arms are the same participants.
     """
     rows = tiered[(tiered["indication"] == indication) & (tiered["outcome"] == outcome)]
-    if measure in BINARY or measure in SINGLE:
-        rows = counts_from_percentages(rows)
-    if measure in BINARY:
-        rows = rows[rows["events"].notna() & rows["n"].notna()]
-    elif measure in CONTINUOUS:
-        rows = rows[
-            rows["mean"].notna() & rows["n"].notna() & (rows["sd"].notna() | rows["se"].notna())
-        ]
-        rows = rows[rows["n"] > 1]
-    else:
-        rows = rows[rows["events"].notna() & rows["n"].notna()]
+    reported = None
+    if effects is not None and measure not in SINGLE:
+        reported = reported_effect_rows(effects, indication, outcome, measure)
+    return comparison_rows(records(_with_counts(rows, measure)), measure, reported)
+
+
+def comparison_rows(
+    arm_rows: list[Row], measure: str, reported: list[Row] | None = None
+) -> pd.DataFrame:
+    """`comparisons` from one outcome's arm rows (`records` of `_with_counts`) and its
+    reported effects (`reported_effect_rows`)."""
+    by_study: dict[str, list[Row]] = {}
+    for r in arm_rows:
+        if _usable(r, measure) and not _na(r["study_id"]):
+            by_study.setdefault(r["study_id"], []).append(r)
     out: list[dict[str, object]] = []
-    for study_id, grp in rows.groupby("study_id", sort=True):
-        year = grp["year"].iloc[0]
-        crossover = _is_crossover(grp)
+    for study_id in sorted(by_study):
+        grp = by_study[study_id]
+        year = grp[0]["year"]
+        crossover = any(r.get("design") in CROSSOVER_DESIGNS for r in grp)
         if measure in SINGLE:
-            arms = _latest(grp[grp["arm_role"].isin(["treatment", "single"])])
-            if arms.empty:
+            arms = _latest([r for r in grp if r["arm_role"] in ("treatment", "single")])
+            if not arms:
                 continue
-            for tier, sub in [(ALL_TIERS, arms), *arms.groupby("dose_tier", sort=True)]:
+            for tier, sub in [(ALL_TIERS, arms), *_by_tier(arms)]:
                 ev, n = _combine_binary(sub)
                 out.append(
                     {
@@ -291,22 +381,24 @@ def comparisons(
                         "tier": tier,
                         "events": ev,
                         "n": n,
-                        "derived": bool(sub["derived"].fillna(False).any()),
+                        "derived": any(_yes(r["derived"]) for r in sub),
                         "crossover": crossover,
                     }
                 )
             continue
-        paired = grp[grp["arm_role"].isin(["treatment", "control"])]
-        tps = paired.groupby(paired["timepoint_weeks"].astype("Float64").fillna(-1.0))[
-            "arm_role"
-        ].nunique()
-        both = tps[tps == 2]
-        if both.empty:
+        paired = [r for r in grp if r["arm_role"] in ("treatment", "control")]
+        roles: dict[float, set[str]] = {}
+        for r in paired:
+            roles.setdefault(_timepoint(r), set()).add(r["arm_role"])
+        both = [tp for tp, seen in roles.items() if len(seen) == 2]
+        if not both:
             continue
-        tp = both.index.max()
-        at = paired[paired["timepoint_weeks"].astype("Float64").fillna(-1.0) == tp]
-        treat, ctrl = at[at["arm_role"] == "treatment"], at[at["arm_role"] == "control"]
-        by_tier = list(treat.groupby("dose_tier", sort=True))
+        tp = max(both)
+        at = [r for r in paired if _timepoint(r) == tp]
+        treat = [r for r in at if r["arm_role"] == "treatment"]
+        ctrl = [r for r in at if r["arm_role"] == "control"]
+        by_tier = _by_tier(treat)
+        ctrl_derived = any(_yes(r["derived"]) for r in ctrl)
         for tier, sub in [(ALL_TIERS, treat), *by_tier]:
             share = 1 if tier == ALL_TIERS else len(by_tier)
             rec: dict[str, object] = {
@@ -314,18 +406,16 @@ def comparisons(
                 "year": year,
                 "tier": tier,
                 "crossover": crossover,
-                "comparator": grp["comparator"].iloc[0] if "comparator" in grp.columns else None,
+                "comparator": grp[0]["comparator"] if "comparator" in grp[0] else None,
             }
-            derived = bool(
-                sub["derived"].fillna(False).any() or ctrl["derived"].fillna(False).any()
-            )
+            derived = any(_yes(r["derived"]) for r in sub) or ctrl_derived
             if measure in BINARY:
                 rec["events_treat"], rec["n_treat"] = _combine_binary(sub)
                 ev, n = _combine_binary(ctrl)
                 rec["events_ctrl"], rec["n_ctrl"] = ev / share, n / share
             else:
-                mt, st, nt, d1 = _combine_continuous(sub)
-                mc, sc, nc, d2 = _combine_continuous(ctrl)
+                mt, st, nt, d1 = _merge_groups(sub)
+                mc, sc, nc, d2 = _merge_groups(ctrl)
                 rec |= {
                     "mean_treat": mt,
                     "sd_treat": st,
@@ -338,9 +428,8 @@ def comparisons(
             rec["derived"] = derived
             out.append(rec)
     with_arms = {str(r["study_id"]) for r in out}
-    if effects is not None and measure not in SINGLE:
-        reported = reported_effect_rows(effects, indication, outcome, measure)
-        for r in reported.to_dict("records"):
+    if reported:
+        for r in reported:
             if r["study_id"] in with_arms:
                 continue  # arm data first: a study is counted once
             n = r.get("n_total")
@@ -423,31 +512,50 @@ def participants(comp: pd.DataFrame, measure: str) -> int:
     """People in the pool, each once: a crossover trial's arms are the same participants."""
     if measure in SINGLE:
         return int(comp["n"].sum())
-    comp = comp.reindex(
-        columns=[*comp.columns.drop(["n_treat", "n_ctrl"], errors="ignore"), "n_treat", "n_ctrl"]
-    )
-    cross = comp["crossover"].astype(bool) if "crossover" in comp.columns else False
-    both = comp["n_treat"] + comp["n_ctrl"]
-    once = comp[["n_treat", "n_ctrl"]].max(axis=1)
-    per_study = both.where(~cross, once)
-    if "n_total" in comp.columns:  # reported effects: the study's own total
-        per_study = per_study.fillna(comp["n_total"])
-    return round(float(per_study.fillna(0).sum()))
+    k = len(comp)
+    nan = [math.nan] * k
+    nt = comp["n_treat"].tolist() if "n_treat" in comp.columns else nan
+    nc = comp["n_ctrl"].tolist() if "n_ctrl" in comp.columns else nan
+    cross = comp["crossover"].tolist() if "crossover" in comp.columns else [False] * k
+    total = comp["n_total"].tolist() if "n_total" in comp.columns else nan
+    per_study = []
+    for t, c, x, n in zip(nt, nc, cross, total, strict=True):
+        if x:  # the larger arm (either, when one is missing)
+            v = max(t, c) if not (_na(t) or _na(c)) else (c if _na(t) else t)
+        else:
+            v = t + c
+        if _na(v):  # reported effects: the study's own total
+            v = n
+        per_study.append(0.0 if _na(v) else float(v))
+    # summed as pandas sums a float column (numpy's pairwise sum), so the count is unchanged
+    return round(float(np.asarray(per_study, dtype=float).sum()))
 
 
 def relevant_controls(rows: pd.DataFrame, comparison: ComparisonSpec) -> pd.DataFrame:
     """Only the control arms that belong to the comparison (Cochrane Handbook 23.3.4: omit
     groups not relevant to it): where a study names some control arm with one of the
     comparison's `control_arm_terms`, its other control arms are left out."""
-    terms = [t.casefold() for t in comparison.control_arm_terms or []]
+    terms = tuple(comparison.control_arm_terms or ())
     if not terms or rows.empty or "arm" not in rows.columns:
         return rows
-    control = rows["arm_role"] == "control"
-    named = rows["arm"].fillna("").astype(str).str.casefold()
-    match = named.map(lambda a: any(t in a for t in terms))
-    studies_naming = set(rows.loc[control & match, "study_id"])
-    drop = control & ~match & rows["study_id"].isin(studies_naming)
-    return rows[~drop]
+    drop = _irrelevant_controls(records(rows, ("study_id", "arm_role", "arm")), terms)
+    return rows[[not d for d in drop]]
+
+
+def _irrelevant_controls(rows: list[Row], terms: tuple[str, ...]) -> list[bool]:
+    """Per row, whether `relevant_controls` leaves it out."""
+    if not terms or not rows or "arm" not in rows[0]:
+        return [False] * len(rows)
+    folded = [t.casefold() for t in terms]
+    control = [r["arm_role"] == "control" for r in rows]
+    match = [
+        any(t in ("" if _na(r["arm"]) else str(r["arm"])).casefold() for t in folded) for r in rows
+    ]
+    naming = {r["study_id"] for r, c, m in zip(rows, control, match, strict=True) if c and m}
+    return [
+        c and not m and r["study_id"] in naming
+        for r, c, m in zip(rows, control, match, strict=True)
+    ]
 
 
 def small_k_test(protocol: Protocol, k: int) -> str:
@@ -485,16 +593,21 @@ def pool_outcome(
     comparison: ComparisonSpec | None = None,
     effects: pd.DataFrame | None = None,
     high_risk: frozenset[str] = frozenset(),
+    split: OutcomeRows | None = None,
 ) -> list[Analysis]:
     """Overall and per-tier pools of one outcome within one comparison, plus sensitivity pools
     (without derived values; crossover trials as parallel groups; fixed effect; without the
-    trials in `high_risk`, those judged at high risk of bias overall)."""
-    if comparison is not None and "comparison" in tiered.columns:
-        tiered = tiered[tiered["comparison"] == comparison.id]
-        tiered = relevant_controls(tiered, comparison)
-        if effects is not None and "comparison" in effects.columns:
-            effects = effects[effects["comparison"] == comparison.id]
-    comp = comparisons(tiered, indication, spec.id, spec.measure, effects)
+    trials in `high_risk`, those judged at high risk of bias overall). `split`: the same
+    `tiered` and `effects` already split by outcome (`OutcomeRows`), for many calls."""
+    if split is not None:
+        comp = split.comparisons(indication, spec, comparison)
+    else:
+        if comparison is not None and "comparison" in tiered.columns:
+            tiered = tiered[tiered["comparison"] == comparison.id]
+            tiered = relevant_controls(tiered, comparison)
+            if effects is not None and "comparison" in effects.columns:
+                effects = effects[effects["comparison"] == comparison.id]
+        comp = comparisons(tiered, indication, spec.id, spec.measure, effects)
     if comp.empty:
         return []
     method = protocol.rating.model.get("method", "REML")
@@ -567,10 +680,16 @@ def _num(x: object) -> float | None:
     return None if x is None or pd.isna(x) else float(x)  # type: ignore[arg-type]
 
 
+ARM_NUMBER_COLUMNS = (
+    "n", "events", "n_treat", "n_ctrl", "events_treat", "events_ctrl",
+    "mean_treat", "sd_treat", "mean_ctrl", "sd_ctrl",
+)  # fmt: skip
+
+
 def arm_numbers(sub: pd.DataFrame, measure: str) -> tuple[tuple[ArmNumbers, ...], ...]:
     """Each study's arms as pooled, in the pool's order; () where only an effect was reported."""
     out: list[tuple[ArmNumbers, ...]] = []
-    for r in sub.to_dict("records"):
+    for r in records(sub, ARM_NUMBER_COLUMNS):
         if measure in SINGLE:
             n = _num(r.get("n"))
             out.append(() if n is None else (ArmNumbers(n, events=_num(r.get("events"))),))
@@ -595,6 +714,9 @@ def arm_numbers(sub: pd.DataFrame, measure: str) -> tuple[tuple[ArmNumbers, ...]
     return tuple(out)
 
 
+STUDY_COUNT_COLUMNS = ("study_id", "events_treat", "n_treat", "events_ctrl", "n_ctrl")
+
+
 def _study_counts(
     sub: pd.DataFrame, measure: str, protocol: Protocol
 ) -> tuple[
@@ -611,25 +733,32 @@ def _study_counts(
                 tot = tot.fillna(sub["n_total"])
             sizes = None if tot.isna().any() else tuple(float(x) for x in tot)
         return (), None, sizes
+    rows = records(sub, (*STUDY_COUNT_COLUMNS, "comparator", "n_total"))
     arms = []
-    for r in sub.itertuples(index=False):
-        if pd.isna(r.n_ctrl) or pd.isna(r.events_ctrl):
+    for r in rows:
+        if _na(r["n_ctrl"]) or _na(r["events_ctrl"]):
             continue
         kind = comparator_of(
-            getattr(r, "comparator", None), protocol.usual_care_terms, protocol.drug.name
+            r.get("comparator"), protocol.usual_care_terms, protocol.drug.name
         ).kind
-        arms.append(ControlArm(str(r.study_id), kind, float(r.events_ctrl), float(r.n_ctrl)))
-    counts = sub[["events_treat", "n_treat", "events_ctrl", "n_ctrl"]]
+        arms.append(
+            ControlArm(str(r["study_id"]), kind, float(r["events_ctrl"]), float(r["n_ctrl"]))
+        )
     tables = None
-    if not counts.isna().any().any():
+    if not any(_na(r[c]) for r in rows for c in STUDY_COUNT_COLUMNS[1:]):
         tables = tuple(
             (float(a), float(n1 - a), float(c), float(n2 - c))
-            for a, n1, c, n2 in counts.itertuples(index=False)
+            for a, n1, c, n2 in (
+                (r["events_treat"], r["n_treat"], r["events_ctrl"], r["n_ctrl"]) for r in rows
+            )
         )
-    tot = sub["n_treat"] + sub["n_ctrl"]
-    if "n_total" in sub.columns:
-        tot = tot.fillna(sub["n_total"])
-    sizes = None if tot.isna().any() else tuple(float(x) for x in tot)
+    totals = [
+        r["n_treat"] + r["n_ctrl"]
+        if not (_na(r["n_treat"]) or _na(r["n_ctrl"]))
+        else r.get("n_total", math.nan)
+        for r in rows
+    ]
+    sizes = None if any(_na(t) for t in totals) else tuple(float(t) for t in totals)
     return tuple(arms), tables, sizes
 
 
@@ -661,14 +790,74 @@ def pool_protocol(
     declared = any(ind.comparisons for ind in protocol.indications)
     if declared and "comparison" not in tiered.columns:
         raise ValueError("the protocol declares comparisons: assign the studies to them first")
+    split = OutcomeRows(tiered, effects)
     out: list[Analysis] = []
     for ind in protocol.indications:
         for comparison in ind.comparison_specs:
             for spec in ind.outcomes:
                 out.extend(
-                    pool_outcome(tiered, protocol, ind.id, spec, comparison, effects, high_risk)
+                    pool_outcome(
+                        tiered, protocol, ind.id, spec, comparison, effects, high_risk, split
+                    )
                 )
     return out
+
+
+class OutcomeRows:
+    """`tiered` and `effects` read once into plain records, then split per comparison and
+    outcome: `comparisons` for every outcome without selecting from the whole frames again."""
+
+    def __init__(self, tiered: pd.DataFrame, effects: pd.DataFrame | None) -> None:
+        self.by_comparison = "comparison" in tiered.columns
+        cols = (*ARM_COLUMNS, "indication", "outcome", "comparison", "arm")
+        self._tiered = tiered
+        self._rows = {False: records(tiered, cols)}
+        self._cols = cols
+        self._effects = None if effects is None else effect_records(effects)
+        self._effects_by_comparison = effects is not None and "comparison" in effects.columns
+        self._arms: dict[tuple, dict[tuple[str, str], list[Row]]] = {}
+        self._reported: dict[str | None, dict[tuple[str, str], list[Row]]] = {}
+
+    def comparisons(
+        self, indication: str, spec: OutcomeSpec, comparison: ComparisonSpec | None
+    ) -> pd.DataFrame:
+        """`comparisons` of the outcome in the comparison, as `pool_outcome` selects them."""
+        cid = comparison.id if comparison is not None and self.by_comparison else None
+        counted = spec.measure in BINARY or spec.measure in SINGLE
+        terms = tuple(comparison.control_arm_terms or ()) if cid is not None and comparison else ()
+        key = (cid, terms, counted)
+        if key not in self._arms:
+            if counted not in self._rows:  # counts from percentages: row by row, so once
+                counts = counts_from_percentages(self._tiered.reset_index(drop=True))
+                self._rows[counted] = records(counts, self._cols)
+            rows = self._rows[counted]
+            if cid is not None:
+                rows = [r for r in rows if r["comparison"] == cid]
+                drop = _irrelevant_controls(rows, terms)
+                rows = [r for r, d in zip(rows, drop, strict=True) if not d]
+            grouped: dict[tuple[str, str], list[Row]] = {}
+            for r in rows:
+                grouped.setdefault((r["indication"], r["outcome"]), []).append(r)
+            self._arms[key] = grouped
+        arms = self._arms[key].get((indication, spec.id), [])
+        reported = None
+        if self._effects is not None and spec.measure not in SINGLE:
+            reported = reported_effects(
+                self._outcome_effects(cid).get((indication, spec.id), []),
+                indication,
+                spec.id,
+                spec.measure,
+            )
+        return comparison_rows(arms, spec.measure, reported)
+
+    def _outcome_effects(self, cid: str | None) -> dict[tuple[str, str], list[Row]]:
+        if cid not in self._reported:
+            grouped: dict[tuple[str, str], list[Row]] = {}
+            for r in self._effects or []:
+                if cid is None or not self._effects_by_comparison or r["comparison"] == cid:
+                    grouped.setdefault((r["indication"], r["outcome"]), []).append(r)
+            self._reported[cid] = grouped
+        return self._reported[cid]
 
 
 def risk_of_bias_note(overall: dict[str, str] | None) -> str:

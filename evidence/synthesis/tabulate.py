@@ -20,6 +20,7 @@ beside them; its own dose is never computed (it may be another drug).
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import pandas as pd
@@ -161,6 +162,15 @@ def arm_dose(
     return ArmDose("unknown", "none", why=why or "no daily dose stated for the arm")
 
 
+def _missing(x: object) -> bool:
+    return x is None or x is pd.NA or (isinstance(x, float) and math.isnan(x))
+
+
+def _common(tiers: list[str]) -> str:
+    """The tier the arms share, else "mixed" (missing tiers not counted)."""
+    return tiers[0] if len({t for t in tiers if not _missing(t)}) == 1 else "mixed"
+
+
 def _single_drug_arm(outcomes: pd.DataFrame) -> set[str]:
     drug = outcomes[outcomes["arm_role"].isin(DRUG_ROLES)]
     arms = drug.groupby("study_id")["arm"].nunique()
@@ -186,23 +196,28 @@ def assign_tiers(outcomes: pd.DataFrame, studies: pd.DataFrame, protocol: Protoc
     notes = dict(zip(studies["study_id"], study_notes, strict=True))
     single = _single_drug_arm(outcomes)
     doses: list[ArmDose | None] = []
-    for r in merged.itertuples(index=False):
-        if r.arm_role not in DRUG_ROLES:
+    fields = (
+        "arm_role", "study_id", "dose_unit", "dose_min", "dose_max", "route",
+        "dose_mg_day", "dose_ug_day", "arm", "note",
+    )  # fmt: skip
+    for r in zip(*(merged[c].tolist() for c in fields), strict=True):
+        role, sid, unit, lo, hi, route, mg, ug, arm, note = r
+        if role not in DRUG_ROLES:
             doses.append(None)
             continue
         study = StudyDose(
-            unit=_text(r.dose_unit),
-            dose_min=_num(r.dose_min),
-            dose_max=_num(r.dose_max),
-            notes=_text(notes.get(r.study_id)),
-            single_drug_arm=r.study_id in single,
+            unit=_text(unit),
+            dose_min=_num(lo),
+            dose_max=_num(hi),
+            notes=_text(notes.get(sid)),
+            single_drug_arm=sid in single,
         )
         doses.append(
             arm_dose(
                 protocol,
-                _text(r.route),
-                {"dose_mg_day": _num(r.dose_mg_day), "dose_ug_day": _num(r.dose_ug_day)},
-                [("arm_label", _text(r.arm)), ("row_note", _text(r.note))],
+                _text(route),
+                {"dose_mg_day": _num(mg), "dose_ug_day": _num(ug)},
+                [("arm_label", _text(arm)), ("row_note", _text(note))],
                 study,
             )
         )
@@ -216,13 +231,22 @@ def assign_tiers(outcomes: pd.DataFrame, studies: pd.DataFrame, protocol: Protoc
     merged["achieved_dose"] = pd.array([d.achieved if d else None for d in doses], dtype="Float64")
     merged["dose_why"] = [d.why if d else "" for d in doses]
     # Control arms sit in the tier their study's drug arms share for the same outcome.
-    drug = merged[merged["arm_role"].isin(DRUG_ROLES)]
-    shared = drug.groupby(["study_id", "outcome"])["dose_tier"].agg(
-        lambda s: s.iloc[0] if s.nunique() == 1 else "mixed"
-    )
-    by_study = drug.groupby("study_id")["dose_tier"].agg(
-        lambda s: s.iloc[0] if s.nunique() == 1 else "mixed"
-    )
+    # (plain lists grouped in dicts: a Python function per group in pandas is slow)
+    per_outcome: dict[tuple[str, str], list[str]] = {}
+    per_study: dict[str, list[str]] = {}
+    for sid, outcome, role, tier in zip(
+        merged["study_id"].tolist(),
+        merged["outcome"].tolist(),
+        merged["arm_role"].tolist(),
+        merged["dose_tier"].tolist(),
+        strict=True,
+    ):
+        if role in DRUG_ROLES and not _missing(sid):
+            per_study.setdefault(sid, []).append(tier)
+            if not _missing(outcome):
+                per_outcome.setdefault((sid, outcome), []).append(tier)
+    shared = {k: _common(v) for k, v in per_outcome.items()}
+    by_study = {k: _common(v) for k, v in per_study.items()}
     ctrl = ~merged["arm_role"].isin(DRUG_ROLES)
     merged.loc[ctrl, "dose_tier"] = [
         shared.get((s, o), by_study.get(s, "unknown"))
@@ -288,20 +312,27 @@ def dose_counts(arm_doses: pd.DataFrame) -> dict[str, int]:
 
 def outcomes_by_tier(tiered: pd.DataFrame) -> pd.DataFrame:
     """One row per indication × outcome × dose tier × arm role, with counts and sources."""
-    df = tiered.copy()
-    df["has_events"] = df["events"].notna() & df["n"].notna()
-    df["has_mean"] = df["mean"].notna() & (df["sd"].notna() | df["se"].notna())
+    df = tiered.assign(
+        has_events=tiered["events"].notna() & tiered["n"].notna(),
+        has_mean=tiered["mean"].notna() & (tiered["sd"].notna() | tiered["se"].notna()),
+    )
     grouped = df.groupby(GROUP_KEYS, dropna=False, sort=True)
-    out = grouped.agg(
-        studies=("study_id", "nunique"),
-        arms=("row_id", "size"),
-        participants=("n", lambda s: int(s.dropna().sum()) if s.notna().any() else pd.NA),
-        events=("events", lambda s: int(s.dropna().sum()) if s.notna().any() else pd.NA),
-        arms_with_events=("has_events", "sum"),
-        arms_with_mean_sd=("has_mean", "sum"),
-        derived_arms=("derived", lambda s: int(s.fillna(False).sum())),
-        study_ids=("study_id", lambda s: " ".join(sorted(set(s)))),
-    ).reset_index()
-    out["events"] = out["events"].astype("Int64")
-    out["participants"] = out["participants"].astype("Int64")
+    # built-in aggregations only (no Python function per group); the study ids gathered in
+    # plain sets by group number, in the groups' order
+    sets: list[set[str]] = [set() for _ in range(grouped.ngroups)]
+    for g, sid in zip(grouped.ngroup().tolist(), df["study_id"].tolist(), strict=True):
+        sets[g].add(sid)
+    out = pd.DataFrame(
+        {
+            "studies": grouped["study_id"].nunique(),
+            "arms": grouped["row_id"].size(),
+            "participants": grouped["n"].sum(min_count=1).astype("Int64"),
+            "events": grouped["events"].sum(min_count=1).astype("Int64"),
+            "arms_with_events": grouped["has_events"].sum(),
+            "arms_with_mean_sd": grouped["has_mean"].sum(),
+            "derived_arms": grouped["derived"].sum().astype("Int64"),
+        }
+    )
+    out["study_ids"] = [" ".join(sorted(ids)) for ids in sets]
+    out = out.reset_index()
     return out.sort_values(GROUP_KEYS, kind="stable").reset_index(drop=True)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import weakref
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -226,7 +227,34 @@ def grade_analysis(
 ) -> Certainty:
     """GRADE certainty of one comparative pool: all five domains with their reasons. With the
     snapshot, the domains judged from the pool's studies (risk of bias, indirectness) are judged
-    here."""
+    here.
+
+    A run grades each pool for its ratings, its certainty table, its vote counts and its claims
+    audit: the certainty is kept with the analysis object (not its key: two runs may share keys)
+    and given again for the same rule set and snapshot objects, until the analysis is freed."""
+    memo = risk_of_bias is None and indirectness is None
+    if memo and (hit := _GRADED.get(id(a))) is not None and hit[0] is rules and hit[1] is snapshot:
+        return hit[2]
+    certainty = _grade(a, rules, snapshot, risk_of_bias, indirectness)
+    if memo:
+        if id(a) not in _GRADED:
+            weakref.finalize(a, _GRADED.pop, id(a), None)
+        _GRADED[id(a)] = (rules, snapshot, certainty)
+    return certainty
+
+
+# id(analysis) → (rule set, snapshot, certainty): `grade_analysis`'s memo, an entry dropped when
+# its analysis is freed (so an id is never read for another object).
+_GRADED: dict[int, tuple[RuleSet, Snapshot | None, Certainty]] = {}
+
+
+def _grade(
+    a: Analysis,
+    rules: RuleSet,
+    snapshot: Snapshot | None,
+    risk_of_bias: DomainJudgement | None,
+    indirectness: DomainJudgement | None,
+) -> Certainty:
     r = a.result
     binary = a.outcome.measure in BINARY
     imp = rules.grade["imprecision"]
