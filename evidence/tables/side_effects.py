@@ -108,7 +108,17 @@ def _pool_incidence(counted: pd.DataFrame) -> tuple[float, float, float]:
     return _expit(res.estimate), _expit(res.ci_low), _expit(res.ci_high)
 
 
-def _signal_text(r: pd.Series) -> str:
+SIGNAL_FIELDS = ("events", "n", "pct", "design", "study_id", "arm", "outcome")
+
+
+def _records(df: pd.DataFrame, fields: Iterable[str]) -> list[dict[str, object]]:
+    """The rows as dicts of the named fields (a row by row read without pandas per row)."""
+    names = list(fields)
+    columns = (df[c] for c in names)
+    return [dict(zip(names, values, strict=True)) for values in zip(*columns, strict=True)]
+
+
+def _signal_text(r: dict[str, object]) -> str:
     if pd.notna(r["events"]) and pd.notna(r["n"]):
         value = f"{_num(r['events'])} of {_num(r['n'])}"
     elif pd.notna(r["events"]):
@@ -216,25 +226,31 @@ def _dose_dependence(counted: pd.DataFrame, route: str, protocol: Protocol) -> s
 def _reversibility(rows: pd.DataFrame, rev: pd.DataFrame, hr: HarmRules) -> str:
     """What the data say about recovery: matched terms in the rows' fields, recovery outcomes."""
     found: dict[str, set[str]] = {}
-    for r in rows.itertuples(index=False):
-        text = " ".join(
-            str(x) for x in (r.outcome_definition, r.note) if isinstance(x, str)
-        ).lower()
+    for definition, note, study in zip(
+        rows["outcome_definition"], rows["note"], rows["study_id"], strict=True
+    ):
+        text = " ".join(str(x) for x in (definition, note) if isinstance(x, str)).lower()
         for t in hr.reversibility_terms:
             if t.term.lower() in text:
-                found.setdefault(t.says, set()).add(str(r.study_id))
+                found.setdefault(t.says, set()).add(str(study))
     parts = [f"{says} ({', '.join(sorted(ids))})" for says, ids in sorted(found.items())]
-    for r in rev.sort_values(["study_id", "outcome"]).itertuples(index=False):
-        if pd.notna(r.events) and pd.notna(r.n):
-            value = f"{_num(r.events)} of {_num(r.n)}"
-        elif pd.notna(r.pct):
-            value = f"{_num(r.pct)}%"
-        elif pd.notna(r.mean):
-            value = f"mean {_num(r.mean)}"
+    if rev.empty:
+        return "; ".join(parts) if parts else "not reported"
+    rev = rev.sort_values(["study_id", "outcome"])
+    cols = ("events", "n", "pct", "mean", "outcome_definition", "outcome", "study_id")
+    for events, n, pct, mean, definition, outcome, study in zip(
+        *(rev[c] for c in cols), strict=True
+    ):
+        if pd.notna(events) and pd.notna(n):
+            value = f"{_num(events)} of {_num(n)}"
+        elif pd.notna(pct):
+            value = f"{_num(pct)}%"
+        elif pd.notna(mean):
+            value = f"mean {_num(mean)}"
         else:
             continue
-        label = r.outcome_definition if isinstance(r.outcome_definition, str) else r.outcome
-        parts.append(f"{label}: {value} ({r.study_id})")
+        label = definition if isinstance(definition, str) else outcome
+        parts.append(f"{label}: {value} ({study})")
     return "; ".join(parts) if parts else "not reported"
 
 
@@ -316,7 +332,7 @@ def _route_row(
         else "not assessable: no counts from exposed participants"
     )
     used = pd.concat([counted, label_pct, printed])
-    groups = sorted({f"{r.arm} ({r.study_id})" for r in used.itertuples(index=False)})
+    groups = sorted({f"{a} ({s})" for a, s in zip(used["arm"], used["study_id"], strict=True)})
     return SideEffect(
         row=spec.row,
         route=route,
@@ -338,7 +354,7 @@ def _route_row(
         rr_ci=rr_ci,
         rr_k=len(pairs),
         rr_note=rr_note,
-        signals="; ".join(_signal_text(r) for _, r in signal_rows.iterrows()),
+        signals="; ".join(map(_signal_text, _records(signal_rows, SIGNAL_FIELDS))),
         left_out=", ".join(
             f"{sid} ({d})"
             for sid, d in sorted(set(zip(stray["study_id"], stray["design"], strict=True)))
@@ -389,11 +405,49 @@ def primary(found: list[SideEffect], row: str) -> SideEffect | None:
     )[0]
 
 
+# The outcome rows' columns this table reads (besides the protocol's daily-dose fields).
+COLUMNS = (
+    "row_id",
+    "study_id",
+    "outcome",
+    "outcome_definition",
+    "arm",
+    "arm_role",
+    "n",
+    "events",
+    "mean",
+    "pct",
+    "derived",
+    "note",
+    "design",
+    "route",
+    "comparator",
+)
+
+
+def harm_columns(tiered: pd.DataFrame, protocol: Protocol) -> pd.DataFrame:
+    """The columns the table reads, nullable numbers as plain floats (missing → NaN).
+
+    Every filter below copies its rows; on the full, wide table of typed columns that copying
+    was most of the table's time. The values and what counts as missing are the same."""
+    dose_fields = [t.field for t in protocol.dose_tiers.values()]
+    cols = [c for c in dict.fromkeys([*COLUMNS, *dose_fields]) if c in tiered.columns]
+    narrow = {}
+    for c in cols:
+        col = tiered[c]
+        if col.dtype.kind == "f" or str(col.dtype) in ("Float64", "Float32"):
+            narrow[c] = col.to_numpy(dtype=float, na_value=np.nan)
+        else:
+            narrow[c] = col.to_numpy()
+    return pd.DataFrame(narrow, index=tiered.index, columns=cols)
+
+
 def side_effects_frame(
     tiered: pd.DataFrame, refs: dict[str, str], protocol: Protocol, rules: RuleSet
 ) -> tuple[pd.DataFrame, list[SideEffect]]:
+    narrow = harm_columns(tiered, protocol)
     found = [
-        s for spec in protocol.side_effects for s in side_effect_rows(spec, tiered, protocol, rules)
+        s for spec in protocol.side_effects for s in side_effect_rows(spec, narrow, protocol, rules)
     ]
     rows = []
     for s in found:
