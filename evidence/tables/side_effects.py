@@ -131,34 +131,54 @@ def _signal_text(r: dict[str, object]) -> str:
     return f"{r['study_id']} ({design}; {r['arm']}): {r['outcome']} {value}"
 
 
+def _by_study(study_ids: np.ndarray) -> list[tuple[str, np.ndarray]]:
+    """Each study's row positions, in row order, studies sorted (as `groupby(sort=True)`)."""
+    where: dict[str, list[int]] = {}
+    for i, sid in enumerate(study_ids):
+        if isinstance(sid, str):
+            where.setdefault(sid, []).append(i)
+    return [(sid, np.array(where[sid], dtype=np.intp)) for sid in sorted(where)]
+
+
 def _placebo_pairs(rows: pd.DataFrame, hr: HarmRules) -> tuple[list[tuple], list[str]]:
     """Placebo-controlled studies' (study, a, n1, c, n2) counts and printed percentage pairs."""
     pairs: list[tuple] = []
     printed: list[str] = []
-    incidence = rows[rows["design"].isin(hr.incidence_designs)]
+    design = rows["design"]
     # A label's controlled-study percentages carry no comparator field: its control arm is named.
-    placebo = incidence[
-        (incidence["comparator"] == PLACEBO) | incidence["design"].isin(hr.label_designs)
+    placebo = rows[
+        design.isin(hr.incidence_designs)
+        & ((rows["comparator"] == PLACEBO) | design.isin(hr.label_designs))
     ]
-    for sid, grp in placebo.groupby("study_id", sort=True):
-        t_all = grp[grp["arm_role"] == "treatment"]
-        c_all = grp[grp["arm_role"] == "control"]
-        t, c = t_all[_has_counts(t_all)], c_all[_has_counts(c_all)]
+    if placebo.empty:
+        return pairs, printed
+    role = placebo["arm_role"].to_numpy()
+    counts = _has_counts(placebo).to_numpy(bool)
+    derived = _derived(placebo).to_numpy(bool)
+    arm = placebo["arm"].astype(str)
+    named = arm.str.lower().str.contains(PLACEBO, regex=False).to_numpy(bool)
+    on_placebo = placebo["comparator"].eq(PLACEBO).to_numpy(bool)
+    has_pct = placebo["pct"].notna().to_numpy(bool)
+    events, n = placebo["events"].to_numpy(float), placebo["n"].to_numpy(float)
+    pct, arm_text = placebo["pct"].to_numpy(), arm.to_numpy()
+    for sid, at in _by_study(placebo["study_id"].to_numpy()):
+        t_all, c_all = at[role[at] == "treatment"], at[role[at] == "control"]
+        t, c = t_all[counts[t_all]], c_all[counts[c_all]]
         if len(c) > 1:
             # A placebo trial's other control arms (active drugs) are no placebo: keep the
             # arms the data name after the comparator, so no other comparison enters the RR.
-            c = c[c["arm"].astype(str).str.lower().str.contains(PLACEBO, regex=False)]
+            c = c[named[c]]
         if hr.exclude_derived:
-            t, c = t[~_derived(t)], c[~_derived(c)]
-        if not t.empty and not c.empty and grp["comparator"].eq(PLACEBO).all():
-            pairs.append((sid, t["events"].sum(), t["n"].sum(), c["events"].sum(), c["n"].sum()))
+            t, c = t[~derived[t]], c[~derived[c]]
+        if len(t) and len(c) and on_placebo[at].all():
+            pairs.append((sid, events[t].sum(), n[t].sum(), events[c].sum(), n[c].sum()))
             continue
-        tp, cp = t_all[t_all["pct"].notna()], c_all[c_all["pct"].notna()]
-        if not tp.empty and not cp.empty:
-            arms = "/".join(sorted(set(cp["arm"].astype(str))))
+        tp, cp = t_all[has_pct[t_all]], c_all[has_pct[c_all]]
+        if len(tp) and len(cp):
+            arms = "/".join(sorted(set(arm_text[cp])))
             printed.append(
-                f"{'/'.join(_num(x) for x in tp['pct'])}% vs "
-                f"{'/'.join(_num(x) for x in cp['pct'])}% ({sid}: {arms}; printed)"
+                f"{'/'.join(_num(x) for x in pct[tp])}% vs "
+                f"{'/'.join(_num(x) for x in pct[cp])}% ({sid}: {arms}; printed)"
             )
     return pairs, printed
 
@@ -297,20 +317,32 @@ def _route_row(
     rules: RuleSet,
     hr: HarmRules,
 ) -> SideEffect:
-    is_signal = rows["design"].isin(hr.signal_designs) | rows["outcome"].isin(spec.signal_outcomes)
-    incidence = rows[rows["design"].isin(hr.incidence_designs) & ~is_signal]
+    # Row masks as arrays, each subset taken once: a pandas filter per step cost more than the
+    # table's arithmetic.
+    design = rows["design"]
+    is_signal = (
+        design.isin(hr.signal_designs) | rows["outcome"].isin(spec.signal_outcomes)
+    ).to_numpy(bool)
+    incidence = design.isin(hr.incidence_designs).to_numpy(bool) & ~is_signal
     # Designs in neither list (reviews, animal work) give neither a frequency nor a signal.
-    stray = rows[~rows["design"].isin(hr.incidence_designs) & ~is_signal].fillna({"design": ""})
-    drug = incidence[incidence["arm_role"].isin(DRUG_ARMS)]
-    with_counts = drug[_has_counts(drug)]
+    stray = rows[~design.isin(hr.incidence_designs).to_numpy(bool) & ~is_signal].fillna(
+        {"design": ""}
+    )
+    drug = incidence & rows["arm_role"].isin(DRUG_ARMS).to_numpy(bool)
+    counts = _has_counts(rows).to_numpy(bool)
+    has_events = rows["events"].notna().to_numpy(bool)
+    keep = drug & counts
     if hr.exclude_derived:
-        with_counts = with_counts[~_derived(with_counts)]
+        keep &= ~_derived(rows).to_numpy(bool)
+    with_counts = rows[keep]
     counted = _arm_highest(with_counts) if not with_counts.empty else with_counts
-    pct_only = drug[drug["events"].isna() & drug["pct"].notna()]
-    label_pct = pct_only[pct_only["design"].isin(hr.label_designs)]
-    printed = pct_only[~pct_only["design"].isin(hr.label_designs)]
+    pct_only_rows = drug & ~has_events & rows["pct"].notna().to_numpy(bool)
+    label = design.isin(hr.label_designs).to_numpy(bool)
+    pct_only = rows[pct_only_rows]
+    label_pct = rows[pct_only_rows & label]
+    printed = rows[pct_only_rows & ~label]
     # Counts without a denominator cannot give a rate: they are listed beside the signals.
-    no_denominator = drug[drug["events"].notna() & ~_has_counts(drug)]
+    no_denominator = rows[drug & has_events & ~counts]
     signal_rows = pd.concat([rows[is_signal], no_denominator]).sort_values(["study_id", "row_id"])
     pooled = _pool_incidence(counted) if not counted.empty else None
     band, basis = _band(hr.band_order, label_pct, counted, printed, pooled, hr, rules)
@@ -331,8 +363,13 @@ def _route_row(
         if not counted.empty
         else "not assessable: no counts from exposed participants"
     )
-    used = pd.concat([counted, label_pct, printed])
-    groups = sorted({f"{a} ({s})" for a, s in zip(used["arm"], used["study_id"], strict=True)})
+    groups = sorted(
+        {
+            f"{a} ({s})"
+            for used in (counted, label_pct, printed)
+            for a, s in zip(used["arm"], used["study_id"], strict=True)
+        }
+    )
     return SideEffect(
         row=spec.row,
         route=route,
