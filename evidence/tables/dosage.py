@@ -104,7 +104,9 @@ def studied_doses(
     trials = studies[studies["design"].isin(TRIAL_DESIGNS)]
     for route, spec in sorted(protocol.dose_tiers.items()):
         on_route = trials[(trials["route"] == route) & (trials["dose_unit"] == spec.unit)]
-        arm_doses = outcomes.merge(trials[["study_id", "route", "indication"]], on="study_id")
+        arm_doses = outcomes[["study_id", spec.field]].merge(
+            trials[["study_id", "route", "indication"]], on="study_id"
+        )
         arm_doses = arm_doses[(arm_doses["route"] == route) & arm_doses[spec.field].notna()]
         for ind in sorted(set(on_route["indication"]) | set(arm_doses["indication"])):
             st = on_route[on_route["indication"] == ind]
@@ -183,12 +185,13 @@ def fmt_range(lo: object, hi: object) -> str:
 def _listed(rows: pd.DataFrame, named: bool, why: bool = False) -> str:
     """`range [population] (row ids; source type)`, one entry per range and type."""
     ranges: dict[tuple[str, str], list[str]] = {}
-    for g in rows.itertuples(index=False):
-        key = fmt_range(g.value_min, g.value_max) + (
-            f" [{g.population}]" if named and g.population != "general" else ""
-        )
-        tail = f"{g.source_type}; note: {g.notes}" if why and g.notes else g.source_type
-        ranges.setdefault((key, tail), []).append(g.row_id)
+    cols = ("value_min", "value_max", "population", "source_type", "notes", "row_id")
+    for lo, hi, population, source_type, notes, row_id in zip(
+        *(rows[c] for c in cols), strict=True
+    ):
+        key = fmt_range(lo, hi) + (f" [{population}]" if named and population != "general" else "")
+        tail = f"{source_type}; note: {notes}" if why and notes else source_type
+        ranges.setdefault((key, tail), []).append(row_id)
     return "; ".join(f"{k} ({', '.join(v)}; {t})" for (k, t), v in sorted(ranges.items()))
 
 
