@@ -274,8 +274,8 @@ def _context(data: ReportData) -> dict[str, Any]:
     }
 
 
-def render_html(data: ReportData) -> str:
-    ctx = _context(data)
+def render_html(data: ReportData, context: dict[str, Any] | None = None) -> str:
+    ctx = dict(_context(data) if context is None else context)
     for f in data.figures:
         check_figure(f)
     ctx["svgs"] = {f.key: Markup(f.svg) for f in data.figures}  # drawn and checked here
@@ -285,10 +285,16 @@ def render_html(data: ReportData) -> str:
     return _env("html", data.references).get_template("report.html").render(**ctx)
 
 
-def render_markdown(data: ReportData) -> str:
+def render_markdown(data: ReportData, context: dict[str, Any] | None = None) -> str:
     changes = escaped_changes(data.changes).to_markdown().rstrip("\n")
-    ctx = _context(data) | {"changes_md": Md(changes)}
+    ctx = (_context(data) if context is None else context) | {"changes_md": Md(changes)}
     return _env("md", data.references).get_template("report.md").render(**ctx)
+
+
+def render_report(data: ReportData) -> tuple[str, str]:
+    """The HTML page and the Markdown report, from one reading of the tables."""
+    context = _context(data)
+    return render_html(data, context), render_markdown(data, context)
 
 
 __all__ = [
@@ -299,4 +305,5 @@ __all__ = [
     "md_cell",
     "render_html",
     "render_markdown",
+    "render_report",
 ]
