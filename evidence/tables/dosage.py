@@ -210,9 +210,11 @@ def dosage_frame(
     `facts` are the dosing facts as `typed_facts` returns them."""
     studied = studied_doses(studies, outcomes, protocol, refs)
     daily = daily_facts(facts, protocol)
-    out = []
-    for r in studied.itertuples(index=False):
-        own = daily[daily["formulation"] == r.formulation]
+    shown = set(rules.recommend_from) | set(rules.study_types) | set(rules.flagged)
+    stated: dict[str, dict[str, object]] = {}  # formulation → its statements' columns
+
+    def statements(formulation: str) -> dict[str, object]:
+        own = daily[daily["formulation"] == formulation]
         rec = own[own["source_type"].isin(rules.recommend_from)]
         gen = rec[rec["population"] == "general"]
         named = gen.empty  # no general statement: show each population's range, named
@@ -220,19 +222,19 @@ def dosage_frame(
         maxima = pd.to_numeric(gen["value_max"]).dropna()
         studies_said = own[own["source_type"].isin(rules.study_types)]
         flagged = own[own["source_type"].isin(rules.flagged)]
-        shown = set(rules.recommend_from) | set(rules.study_types) | set(rules.flagged)
         other = own[~own["source_type"].isin(shown)]
-        out.append(
-            {
-                **r._asdict(),
-                "recommended": _listed(gen, named),
-                "recommended_max_most_stated": float(maxima.mode().min())
-                if not maxima.empty
-                else None,
-                "recommended_sources": " ".join(sorted(set(" ".join(gen["source_url"]).split()))),
-                "study_ranges": _listed(studies_said, True),
-                "other_statements": _listed(other, True),
-                "flagged": _listed(flagged, True, why=True),
-            }
-        )
+        return {
+            "recommended": _listed(gen, named),
+            "recommended_max_most_stated": float(maxima.mode().min()) if not maxima.empty else None,
+            "recommended_sources": " ".join(sorted(set(" ".join(gen["source_url"]).split()))),
+            "study_ranges": _listed(studies_said, True),
+            "other_statements": _listed(other, True),
+            "flagged": _listed(flagged, True, why=True),
+        }
+
+    out = []
+    for r in studied.itertuples(index=False):
+        if r.formulation not in stated:  # the same for every indication of a formulation
+            stated[r.formulation] = statements(r.formulation)
+        out.append({**r._asdict(), **stated[r.formulation]})
     return pd.DataFrame(out)
