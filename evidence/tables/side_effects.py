@@ -463,19 +463,19 @@ COLUMNS = (
 
 
 def harm_columns(tiered: pd.DataFrame, protocol: Protocol) -> pd.DataFrame:
-    """The columns the table reads, nullable numbers as plain floats (missing → NaN).
+    """The columns the table reads, numbers as plain floats (missing → NaN).
 
     Every filter below copies its rows; on the full, wide table of typed columns that copying
     was most of the table's time. The values and what counts as missing are the same."""
     dose_fields = [t.field for t in protocol.dose_tiers.values()]
     cols = [c for c in dict.fromkeys([*COLUMNS, *dose_fields]) if c in tiered.columns]
-    narrow = {}
+    narrow: dict[str, object] = {}
     for c in cols:
         col = tiered[c]
-        if col.dtype.kind == "f" or str(col.dtype) in ("Float64", "Float32"):
+        if pd.api.types.is_numeric_dtype(col.dtype) and not pd.api.types.is_bool_dtype(col.dtype):
             narrow[c] = col.to_numpy(dtype=float, na_value=np.nan)
         else:
-            narrow[c] = col.to_numpy()
+            narrow[c] = col  # text as it is (object columns stay object: quicker to filter)
     return pd.DataFrame(narrow, index=tiered.index, columns=cols)
 
 
