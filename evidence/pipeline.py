@@ -33,7 +33,7 @@ from evidence.report.figcache import FOLDER as FIGURES_FOLDER
 from evidence.report.figcache import FigureCache
 from evidence.report.prisma import PRISMA_FIGURE, prisma_svg
 from evidence.report.provenance import package_versions
-from evidence.report.render import ReportData, escaped_changes, render_html, render_markdown
+from evidence.report.render import ReportData, escaped_changes, render_report
 from evidence.report.sensitivity import sensitivity_rows, unattached
 from evidence.report.sof import findings, pooled_columns
 from evidence.report.summary import render_summary
@@ -436,9 +436,10 @@ def report(
         dose_counts=dose_counts(arm_doses),
         arm_doses=arm_doses_shown(arm_doses),
     )
+    html, markdown = render_report(data)
     out.reports = {
-        "index.html": render_html(data),
-        "report.md": render_markdown(data),
+        "index.html": html,
+        "report.md": markdown,
         "summary.md": render_summary(snapshot, tab.by_tier, tab.tiered, uses),
         "changelog.md": hist.changelog(pid, entries),
         **{f"figures/{f.key}.svg": f.svg for f in figs},

@@ -7,12 +7,21 @@ data: `evidence --help` (goal ≤ 0.5 s), `evidence validate` (≤ 1 s), `eviden
 with the figures of an earlier run cached (warm; goal ≤ 2 s), and `evidence run` (orchestrated)
 against an empty Prefect flow (goal: at most 1.5 s more).
 
+Beside the warm run, one more warm run times each step in one process (`bench.scale.stages`):
+import, load, tabulate, pool, rate, report, write.
+
+The package's bytecode is compiled before anything is timed: a machine that runs the synthesis
+has it after the first run, unless PYTHONDONTWRITEBYTECODE is set, which would otherwise add
+the compiling of every module of the package (about 0.2 s) to every timed run.
+
 Usage: python -m bench.scale.run [--quick] [--repeat N]
 """
 
 from __future__ import annotations
 
 import argparse
+import compileall
+import json
 import os
 import resource
 import shutil
@@ -70,10 +79,29 @@ def _fmt(seconds: tuple[float, float], goal: float | None = None) -> str:
     return f"{text}, goal ≤ {goal:g} s" if goal is not None else text
 
 
+def stage_times(env: dict[str, str], dirs: Sequence[str]) -> str:
+    """Each step's wall and CPU seconds in one warm run (`bench.scale.stages`), after the
+    run's total."""
+    cmd = [sys.executable, "-m", "bench.scale.stages", *dirs]
+    out = subprocess.run(cmd, env=env, cwd=ROOT, check=True, capture_output=True, text=True)
+    steps: dict[str, list[float]] = json.loads(out.stdout)
+    wall = sum(w for w, _ in steps.values())
+    cpu = sum(c for _, c in steps.values())
+    parts = ", ".join(f"{k} {w:.2f} (cpu {c:.2f})" for k, (w, c) in steps.items())
+    return f"{_fmt((wall, cpu))}: {parts}"
+
+
+def compile_package() -> None:
+    """Bytecode for the package, as every run after the first finds it."""
+    for name in ("evidence", "flows"):
+        compileall.compile_dir(ROOT / name, quiet=1)
+
+
 def run(quick: bool = False, repeat: int | None = None) -> list[tuple[str, str]]:
     """(figure, value) rows. `quick` runs each command once and skips the Prefect runs
     (seconds, not the half minute a first Prefect start takes)."""
     n = repeat or (1 if quick else 5)
+    compile_package()
     work = Path(tempfile.mkdtemp(prefix="evidence-scale-run-"))
     try:
         data = work / "raw"
@@ -114,6 +142,7 @@ def run(quick: bool = False, repeat: int | None = None) -> list[tuple[str, str]]
                 _fmt(median_wall(plain, env, n), GOALS["run_warm"]),
             )
         )
+        rows.append(("run --no-orchestrator, warm, by step", stage_times(env, dirs)))
         if quick:
             rows.append(("run (orchestrated) over an empty Prefect flow", "skipped (quick)"))
             return rows

@@ -13,23 +13,18 @@ from __future__ import annotations
 
 import argparse
 import os
-import resource
 import statistics
 import tempfile
-import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
+
+from bench.scale.stages import timed
 
 ROOT = Path(__file__).resolve().parents[2]
 RAW = ROOT / "data" / "raw"
 STEPS = ("load", "tabulate", "pool", "rate")
 GOAL = 0.35  # seconds, the four steps together
-
-
-def _cpu() -> float:
-    r = resource.getrusage(resource.RUSAGE_SELF)
-    return r.ru_utime + r.ru_stime
 
 
 def one_pass(ws: Any) -> dict[str, tuple[float, float]]:
@@ -50,9 +45,7 @@ def one_pass(ws: Any) -> dict[str, tuple[float, float]]:
         ),
     }
     for name, step in steps.items():
-        wall0, cpu0 = time.perf_counter(), _cpu()
-        state[name] = step()
-        times[name] = (time.perf_counter() - wall0, _cpu() - cpu0)
+        state[name] = timed(times, name, step)
     return times
 
 

@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 import pandas as pd
 
-from evidence.synthesis.pool import ArmNumbers
+if TYPE_CHECKING:  # the type only: labels need none of the pooling's modules
+    from evidence.synthesis.pool import ArmNumbers
+
 
 TITLE_WORDS = 6
 _INITIALS = re.compile(r"^[A-Z][A-Za-z]{0,2}$|^[A-Z](\.[A-Z])*\.?$")

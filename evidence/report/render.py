@@ -11,10 +11,13 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field, replace
 from functools import partial
+from pathlib import Path
 from typing import Any
 
+import jinja2
 import pandas as pd
-from jinja2 import Environment, PackageLoader, StrictUndefined
+from jinja2 import Environment, FileSystemBytecodeCache, PackageLoader, StrictUndefined
+from jinja2.bccache import Bucket
 from markupsafe import Markup, escape
 
 from evidence.report.markup import (
@@ -202,10 +205,41 @@ def _claim_counts(frame: pd.DataFrame | None) -> list[tuple[str, int]]:
     return list(verdict_counts(frame).items())
 
 
+TEMPLATE_CACHE = Path(__file__).resolve().parent / "templates" / "__pycache__"
+
+
+class _TemplateCache(FileSystemBytecodeCache):
+    """Compiled templates kept beside them, as Python keeps its bytecode: compiling the two
+    templates is a tenth of a second a run. An entry is keyed by the template, its options and
+    Jinja's version, and checked against the template's source (Jinja's checksum), so it is
+    never stale; one that cannot be read or written costs only the compiling."""
+
+    def __init__(self, kind: str) -> None:
+        super().__init__(str(TEMPLATE_CACHE), f"{kind}-%s.jinja")
+        self.kind = kind
+
+    def get_cache_key(self, name: str, filename: str | None = None) -> str:
+        return super().get_cache_key(f"{self.kind}|{jinja2.__version__}|{name}", filename)
+
+    def load_bytecode(self, bucket: Bucket) -> None:
+        try:
+            super().load_bytecode(bucket)
+        except Exception:  # a damaged entry: compile again
+            bucket.reset()
+
+    def dump_bytecode(self, bucket: Bucket) -> None:
+        try:
+            TEMPLATE_CACHE.mkdir(exist_ok=True)
+            super().dump_bytecode(bucket)
+        except OSError:  # a read-only install
+            pass
+
+
 def _env(kind: str, refs: References | None = None) -> Environment:
     """HTML: Jinja's autoescaping. Markdown: `md_inline` on every `{{ }}` that is not `Md`."""
     env = Environment(
         loader=PackageLoader("evidence", "report/templates"),
+        bytecode_cache=_TemplateCache(kind),
         autoescape=kind == "html",
         finalize=_md_final if kind == "md" else None,
         undefined=StrictUndefined,
@@ -240,8 +274,8 @@ def _context(data: ReportData) -> dict[str, Any]:
     }
 
 
-def render_html(data: ReportData) -> str:
-    ctx = _context(data)
+def render_html(data: ReportData, context: dict[str, Any] | None = None) -> str:
+    ctx = dict(_context(data) if context is None else context)
     for f in data.figures:
         check_figure(f)
     ctx["svgs"] = {f.key: Markup(f.svg) for f in data.figures}  # drawn and checked here
@@ -251,10 +285,16 @@ def render_html(data: ReportData) -> str:
     return _env("html", data.references).get_template("report.html").render(**ctx)
 
 
-def render_markdown(data: ReportData) -> str:
+def render_markdown(data: ReportData, context: dict[str, Any] | None = None) -> str:
     changes = escaped_changes(data.changes).to_markdown().rstrip("\n")
-    ctx = _context(data) | {"changes_md": Md(changes)}
+    ctx = (_context(data) if context is None else context) | {"changes_md": Md(changes)}
     return _env("md", data.references).get_template("report.md").render(**ctx)
+
+
+def render_report(data: ReportData) -> tuple[str, str]:
+    """The HTML page and the Markdown report, from one reading of the tables."""
+    context = _context(data)
+    return render_html(data, context), render_markdown(data, context)
 
 
 __all__ = [
@@ -265,4 +305,5 @@ __all__ = [
     "md_cell",
     "render_html",
     "render_markdown",
+    "render_report",
 ]

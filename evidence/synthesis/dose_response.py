@@ -196,9 +196,31 @@ def assess(
     )
 
 
+# The outcome rows' columns the assessment reads.
+READS = (
+    "indication",
+    "comparison",
+    "outcome",
+    "study_id",
+    "arm",
+    "arm_role",
+    "route",
+    "timepoint_weeks",
+    "dose",
+    "dose_derived",
+    "events",
+    "n",
+    "mean",
+    "sd",
+    "se",
+)
+
+
 def dose_response(tiered: pd.DataFrame, protocol: Protocol) -> pd.DataFrame:
     """dose_response.csv: per indication × comparison × outcome × route, a slope per unit of
     daily dose (on the analysis scale) or "not assessable" with the reason."""
+    # Only the columns read, same types: every filter below copies its rows.
+    tiered = tiered[[c for c in READS if c in tiered.columns]]
     has_comparison = "comparison" in tiered.columns
     out: list[dict[str, object]] = []
     for ind in protocol.indications:

@@ -104,7 +104,9 @@ def studied_doses(
     trials = studies[studies["design"].isin(TRIAL_DESIGNS)]
     for route, spec in sorted(protocol.dose_tiers.items()):
         on_route = trials[(trials["route"] == route) & (trials["dose_unit"] == spec.unit)]
-        arm_doses = outcomes.merge(trials[["study_id", "route", "indication"]], on="study_id")
+        arm_doses = outcomes[["study_id", spec.field]].merge(
+            trials[["study_id", "route", "indication"]], on="study_id"
+        )
         arm_doses = arm_doses[(arm_doses["route"] == route) & arm_doses[spec.field].notna()]
         for ind in sorted(set(on_route["indication"]) | set(arm_doses["indication"])):
             st = on_route[on_route["indication"] == ind]
@@ -183,12 +185,13 @@ def fmt_range(lo: object, hi: object) -> str:
 def _listed(rows: pd.DataFrame, named: bool, why: bool = False) -> str:
     """`range [population] (row ids; source type)`, one entry per range and type."""
     ranges: dict[tuple[str, str], list[str]] = {}
-    for g in rows.itertuples(index=False):
-        key = fmt_range(g.value_min, g.value_max) + (
-            f" [{g.population}]" if named and g.population != "general" else ""
-        )
-        tail = f"{g.source_type}; note: {g.notes}" if why and g.notes else g.source_type
-        ranges.setdefault((key, tail), []).append(g.row_id)
+    cols = ("value_min", "value_max", "population", "source_type", "notes", "row_id")
+    for lo, hi, population, source_type, notes, row_id in zip(
+        *(rows[c] for c in cols), strict=True
+    ):
+        key = fmt_range(lo, hi) + (f" [{population}]" if named and population != "general" else "")
+        tail = f"{source_type}; note: {notes}" if why and notes else source_type
+        ranges.setdefault((key, tail), []).append(row_id)
     return "; ".join(f"{k} ({', '.join(v)}; {t})" for (k, t), v in sorted(ranges.items()))
 
 
@@ -207,9 +210,11 @@ def dosage_frame(
     `facts` are the dosing facts as `typed_facts` returns them."""
     studied = studied_doses(studies, outcomes, protocol, refs)
     daily = daily_facts(facts, protocol)
-    out = []
-    for r in studied.itertuples(index=False):
-        own = daily[daily["formulation"] == r.formulation]
+    shown = set(rules.recommend_from) | set(rules.study_types) | set(rules.flagged)
+    stated: dict[str, dict[str, object]] = {}  # formulation → its statements' columns
+
+    def statements(formulation: str) -> dict[str, object]:
+        own = daily[daily["formulation"] == formulation]
         rec = own[own["source_type"].isin(rules.recommend_from)]
         gen = rec[rec["population"] == "general"]
         named = gen.empty  # no general statement: show each population's range, named
@@ -217,19 +222,19 @@ def dosage_frame(
         maxima = pd.to_numeric(gen["value_max"]).dropna()
         studies_said = own[own["source_type"].isin(rules.study_types)]
         flagged = own[own["source_type"].isin(rules.flagged)]
-        shown = set(rules.recommend_from) | set(rules.study_types) | set(rules.flagged)
         other = own[~own["source_type"].isin(shown)]
-        out.append(
-            {
-                **r._asdict(),
-                "recommended": _listed(gen, named),
-                "recommended_max_most_stated": float(maxima.mode().min())
-                if not maxima.empty
-                else None,
-                "recommended_sources": " ".join(sorted(set(" ".join(gen["source_url"]).split()))),
-                "study_ranges": _listed(studies_said, True),
-                "other_statements": _listed(other, True),
-                "flagged": _listed(flagged, True, why=True),
-            }
-        )
+        return {
+            "recommended": _listed(gen, named),
+            "recommended_max_most_stated": float(maxima.mode().min()) if not maxima.empty else None,
+            "recommended_sources": " ".join(sorted(set(" ".join(gen["source_url"]).split()))),
+            "study_ranges": _listed(studies_said, True),
+            "other_statements": _listed(other, True),
+            "flagged": _listed(flagged, True, why=True),
+        }
+
+    out = []
+    for r in studied.itertuples(index=False):
+        if r.formulation not in stated:  # the same for every indication of a formulation
+            stated[r.formulation] = statements(r.formulation)
+        out.append({**r._asdict(), **stated[r.formulation]})
     return pd.DataFrame(out)

@@ -178,29 +178,41 @@ def evidence_items(
     eff = effects[effects["outcome"].isin(measured)] if measured else effects.iloc[0:0]
     arms = outcomes[outcomes["outcome"].isin(measured)] if measured else outcomes.iloc[0:0]
     ids = sorted(set(ids) | set(eff["study_id"]) | set(arms["study_id"]))
-    known = studies.set_index("study_id")
-    missing = sorted(set(spec.studies) - set(known.index)) if spec else []
+    # Each study's design, species and size, read once: a row lookup per study cost more.
+    known = dict(
+        zip(
+            studies["study_id"],
+            zip(studies["design"], studies["species"], studies["n_total"], strict=True),
+            strict=True,
+        )
+    )
+    missing = sorted(set(spec.studies) - set(known)) if spec else []
     if missing:
         raise ValueError(
             f"protocol field interactions, row {spec.row!r}: "  # type: ignore[union-attr]
             f"studies not in the studies table: {missing}"
         )
+    by_study: dict[str, list[dict[str, Any]]] = {}
+    for e in eff.to_dict("records"):
+        by_study.setdefault(e["study_id"], []).append(e)
+    with_arms = set(arms["study_id"])
     items = []
     for sid in ids:
-        if sid not in known.index:
+        if sid not in known:
             continue
-        st = known.loc[sid]
-        kind = rules.type_of(str(st["design"]), str(st["species"]))
+        design, species, n_total = known[sid]
+        kind = rules.type_of(str(design), str(species))
         if kind is None:
             continue
-        own = [e for e in eff[eff["study_id"] == sid].to_dict("records")]
+        own = by_study.get(sid, [])
         usable = [e for e in own if e["direction"] != UNCLEAR]
         results = [_effect_text(e) for e in usable]
-        sid_arms = arms[arms["study_id"] == sid]
-        for out in sorted(set(sid_arms["outcome"])):
-            text = _arm_text(out, sid_arms[sid_arms["outcome"] == out])
-            if text:
-                results.append(text)
+        if sid in with_arms:
+            sid_arms = arms[arms["study_id"] == sid]
+            for out in sorted(set(sid_arms["outcome"])):
+                text = _arm_text(out, sid_arms[sid_arms["outcome"] == out])
+                if text:
+                    results.append(text)
         strength = kind.strength
         notes = []
         if len(own) > len(usable):
@@ -220,7 +232,7 @@ def evidence_items(
                 results=results,
                 directions=[e["direction"] for e in usable],
                 note="; ".join(notes),
-                participants=_count(st["n_total"]),
+                participants=_count(n_total),
             )
         )
     return sorted(items, key=lambda i: (rules.rank(i.strength), i.type_rank, i.study_id))

@@ -108,7 +108,17 @@ def _pool_incidence(counted: pd.DataFrame) -> tuple[float, float, float]:
     return _expit(res.estimate), _expit(res.ci_low), _expit(res.ci_high)
 
 
-def _signal_text(r: pd.Series) -> str:
+SIGNAL_FIELDS = ("events", "n", "pct", "design", "study_id", "arm", "outcome")
+
+
+def _records(df: pd.DataFrame, fields: Iterable[str]) -> list[dict[str, object]]:
+    """The rows as dicts of the named fields (a row by row read without pandas per row)."""
+    names = list(fields)
+    columns = (df[c] for c in names)
+    return [dict(zip(names, values, strict=True)) for values in zip(*columns, strict=True)]
+
+
+def _signal_text(r: dict[str, object]) -> str:
     if pd.notna(r["events"]) and pd.notna(r["n"]):
         value = f"{_num(r['events'])} of {_num(r['n'])}"
     elif pd.notna(r["events"]):
@@ -121,34 +131,54 @@ def _signal_text(r: pd.Series) -> str:
     return f"{r['study_id']} ({design}; {r['arm']}): {r['outcome']} {value}"
 
 
+def _by_study(study_ids: np.ndarray) -> list[tuple[str, np.ndarray]]:
+    """Each study's row positions, in row order, studies sorted (as `groupby(sort=True)`)."""
+    where: dict[str, list[int]] = {}
+    for i, sid in enumerate(study_ids):
+        if isinstance(sid, str):
+            where.setdefault(sid, []).append(i)
+    return [(sid, np.array(where[sid], dtype=np.intp)) for sid in sorted(where)]
+
+
 def _placebo_pairs(rows: pd.DataFrame, hr: HarmRules) -> tuple[list[tuple], list[str]]:
     """Placebo-controlled studies' (study, a, n1, c, n2) counts and printed percentage pairs."""
     pairs: list[tuple] = []
     printed: list[str] = []
-    incidence = rows[rows["design"].isin(hr.incidence_designs)]
+    design = rows["design"]
     # A label's controlled-study percentages carry no comparator field: its control arm is named.
-    placebo = incidence[
-        (incidence["comparator"] == PLACEBO) | incidence["design"].isin(hr.label_designs)
+    placebo = rows[
+        design.isin(hr.incidence_designs)
+        & ((rows["comparator"] == PLACEBO) | design.isin(hr.label_designs))
     ]
-    for sid, grp in placebo.groupby("study_id", sort=True):
-        t_all = grp[grp["arm_role"] == "treatment"]
-        c_all = grp[grp["arm_role"] == "control"]
-        t, c = t_all[_has_counts(t_all)], c_all[_has_counts(c_all)]
+    if placebo.empty:
+        return pairs, printed
+    role = placebo["arm_role"].to_numpy()
+    counts = _has_counts(placebo).to_numpy(bool)
+    derived = _derived(placebo).to_numpy(bool)
+    arm = placebo["arm"].astype(str)
+    named = arm.str.lower().str.contains(PLACEBO, regex=False).to_numpy(bool)
+    on_placebo = placebo["comparator"].eq(PLACEBO).to_numpy(bool)
+    has_pct = placebo["pct"].notna().to_numpy(bool)
+    events, n = placebo["events"].to_numpy(float), placebo["n"].to_numpy(float)
+    pct, arm_text = placebo["pct"].to_numpy(), arm.to_numpy()
+    for sid, at in _by_study(placebo["study_id"].to_numpy()):
+        t_all, c_all = at[role[at] == "treatment"], at[role[at] == "control"]
+        t, c = t_all[counts[t_all]], c_all[counts[c_all]]
         if len(c) > 1:
             # A placebo trial's other control arms (active drugs) are no placebo: keep the
             # arms the data name after the comparator, so no other comparison enters the RR.
-            c = c[c["arm"].astype(str).str.lower().str.contains(PLACEBO, regex=False)]
+            c = c[named[c]]
         if hr.exclude_derived:
-            t, c = t[~_derived(t)], c[~_derived(c)]
-        if not t.empty and not c.empty and grp["comparator"].eq(PLACEBO).all():
-            pairs.append((sid, t["events"].sum(), t["n"].sum(), c["events"].sum(), c["n"].sum()))
+            t, c = t[~derived[t]], c[~derived[c]]
+        if len(t) and len(c) and on_placebo[at].all():
+            pairs.append((sid, events[t].sum(), n[t].sum(), events[c].sum(), n[c].sum()))
             continue
-        tp, cp = t_all[t_all["pct"].notna()], c_all[c_all["pct"].notna()]
-        if not tp.empty and not cp.empty:
-            arms = "/".join(sorted(set(cp["arm"].astype(str))))
+        tp, cp = t_all[has_pct[t_all]], c_all[has_pct[c_all]]
+        if len(tp) and len(cp):
+            arms = "/".join(sorted(set(arm_text[cp])))
             printed.append(
-                f"{'/'.join(_num(x) for x in tp['pct'])}% vs "
-                f"{'/'.join(_num(x) for x in cp['pct'])}% ({sid}: {arms}; printed)"
+                f"{'/'.join(_num(x) for x in pct[tp])}% vs "
+                f"{'/'.join(_num(x) for x in pct[cp])}% ({sid}: {arms}; printed)"
             )
     return pairs, printed
 
@@ -216,25 +246,31 @@ def _dose_dependence(counted: pd.DataFrame, route: str, protocol: Protocol) -> s
 def _reversibility(rows: pd.DataFrame, rev: pd.DataFrame, hr: HarmRules) -> str:
     """What the data say about recovery: matched terms in the rows' fields, recovery outcomes."""
     found: dict[str, set[str]] = {}
-    for r in rows.itertuples(index=False):
-        text = " ".join(
-            str(x) for x in (r.outcome_definition, r.note) if isinstance(x, str)
-        ).lower()
+    for definition, note, study in zip(
+        rows["outcome_definition"], rows["note"], rows["study_id"], strict=True
+    ):
+        text = " ".join(str(x) for x in (definition, note) if isinstance(x, str)).lower()
         for t in hr.reversibility_terms:
             if t.term.lower() in text:
-                found.setdefault(t.says, set()).add(str(r.study_id))
+                found.setdefault(t.says, set()).add(str(study))
     parts = [f"{says} ({', '.join(sorted(ids))})" for says, ids in sorted(found.items())]
-    for r in rev.sort_values(["study_id", "outcome"]).itertuples(index=False):
-        if pd.notna(r.events) and pd.notna(r.n):
-            value = f"{_num(r.events)} of {_num(r.n)}"
-        elif pd.notna(r.pct):
-            value = f"{_num(r.pct)}%"
-        elif pd.notna(r.mean):
-            value = f"mean {_num(r.mean)}"
+    if rev.empty:
+        return "; ".join(parts) if parts else "not reported"
+    rev = rev.sort_values(["study_id", "outcome"])
+    cols = ("events", "n", "pct", "mean", "outcome_definition", "outcome", "study_id")
+    for events, n, pct, mean, definition, outcome, study in zip(
+        *(rev[c] for c in cols), strict=True
+    ):
+        if pd.notna(events) and pd.notna(n):
+            value = f"{_num(events)} of {_num(n)}"
+        elif pd.notna(pct):
+            value = f"{_num(pct)}%"
+        elif pd.notna(mean):
+            value = f"mean {_num(mean)}"
         else:
             continue
-        label = r.outcome_definition if isinstance(r.outcome_definition, str) else r.outcome
-        parts.append(f"{label}: {value} ({r.study_id})")
+        label = definition if isinstance(definition, str) else outcome
+        parts.append(f"{label}: {value} ({study})")
     return "; ".join(parts) if parts else "not reported"
 
 
@@ -281,20 +317,32 @@ def _route_row(
     rules: RuleSet,
     hr: HarmRules,
 ) -> SideEffect:
-    is_signal = rows["design"].isin(hr.signal_designs) | rows["outcome"].isin(spec.signal_outcomes)
-    incidence = rows[rows["design"].isin(hr.incidence_designs) & ~is_signal]
+    # Row masks as arrays, each subset taken once: a pandas filter per step cost more than the
+    # table's arithmetic.
+    design = rows["design"]
+    is_signal = (
+        design.isin(hr.signal_designs) | rows["outcome"].isin(spec.signal_outcomes)
+    ).to_numpy(bool)
+    incidence = design.isin(hr.incidence_designs).to_numpy(bool) & ~is_signal
     # Designs in neither list (reviews, animal work) give neither a frequency nor a signal.
-    stray = rows[~rows["design"].isin(hr.incidence_designs) & ~is_signal].fillna({"design": ""})
-    drug = incidence[incidence["arm_role"].isin(DRUG_ARMS)]
-    with_counts = drug[_has_counts(drug)]
+    stray = rows[~design.isin(hr.incidence_designs).to_numpy(bool) & ~is_signal].fillna(
+        {"design": ""}
+    )
+    drug = incidence & rows["arm_role"].isin(DRUG_ARMS).to_numpy(bool)
+    counts = _has_counts(rows).to_numpy(bool)
+    has_events = rows["events"].notna().to_numpy(bool)
+    keep = drug & counts
     if hr.exclude_derived:
-        with_counts = with_counts[~_derived(with_counts)]
+        keep &= ~_derived(rows).to_numpy(bool)
+    with_counts = rows[keep]
     counted = _arm_highest(with_counts) if not with_counts.empty else with_counts
-    pct_only = drug[drug["events"].isna() & drug["pct"].notna()]
-    label_pct = pct_only[pct_only["design"].isin(hr.label_designs)]
-    printed = pct_only[~pct_only["design"].isin(hr.label_designs)]
+    pct_only_rows = drug & ~has_events & rows["pct"].notna().to_numpy(bool)
+    label = design.isin(hr.label_designs).to_numpy(bool)
+    pct_only = rows[pct_only_rows]
+    label_pct = rows[pct_only_rows & label]
+    printed = rows[pct_only_rows & ~label]
     # Counts without a denominator cannot give a rate: they are listed beside the signals.
-    no_denominator = drug[drug["events"].notna() & ~_has_counts(drug)]
+    no_denominator = rows[drug & has_events & ~counts]
     signal_rows = pd.concat([rows[is_signal], no_denominator]).sort_values(["study_id", "row_id"])
     pooled = _pool_incidence(counted) if not counted.empty else None
     band, basis = _band(hr.band_order, label_pct, counted, printed, pooled, hr, rules)
@@ -315,8 +363,13 @@ def _route_row(
         if not counted.empty
         else "not assessable: no counts from exposed participants"
     )
-    used = pd.concat([counted, label_pct, printed])
-    groups = sorted({f"{r.arm} ({r.study_id})" for r in used.itertuples(index=False)})
+    groups = sorted(
+        {
+            f"{a} ({s})"
+            for used in (counted, label_pct, printed)
+            for a, s in zip(used["arm"], used["study_id"], strict=True)
+        }
+    )
     return SideEffect(
         row=spec.row,
         route=route,
@@ -338,7 +391,7 @@ def _route_row(
         rr_ci=rr_ci,
         rr_k=len(pairs),
         rr_note=rr_note,
-        signals="; ".join(_signal_text(r) for _, r in signal_rows.iterrows()),
+        signals="; ".join(map(_signal_text, _records(signal_rows, SIGNAL_FIELDS))),
         left_out=", ".join(
             f"{sid} ({d})"
             for sid, d in sorted(set(zip(stray["study_id"], stray["design"], strict=True)))
@@ -389,11 +442,49 @@ def primary(found: list[SideEffect], row: str) -> SideEffect | None:
     )[0]
 
 
+# The outcome rows' columns this table reads (besides the protocol's daily-dose fields).
+COLUMNS = (
+    "row_id",
+    "study_id",
+    "outcome",
+    "outcome_definition",
+    "arm",
+    "arm_role",
+    "n",
+    "events",
+    "mean",
+    "pct",
+    "derived",
+    "note",
+    "design",
+    "route",
+    "comparator",
+)
+
+
+def harm_columns(tiered: pd.DataFrame, protocol: Protocol) -> pd.DataFrame:
+    """The columns the table reads, numbers as plain floats (missing → NaN).
+
+    Every filter below copies its rows; on the full, wide table of typed columns that copying
+    was most of the table's time. The values and what counts as missing are the same."""
+    dose_fields = [t.field for t in protocol.dose_tiers.values()]
+    cols = [c for c in dict.fromkeys([*COLUMNS, *dose_fields]) if c in tiered.columns]
+    narrow: dict[str, object] = {}
+    for c in cols:
+        col = tiered[c]
+        if pd.api.types.is_numeric_dtype(col.dtype) and not pd.api.types.is_bool_dtype(col.dtype):
+            narrow[c] = col.to_numpy(dtype=float, na_value=np.nan)
+        else:
+            narrow[c] = col  # text as it is (object columns stay object: quicker to filter)
+    return pd.DataFrame(narrow, index=tiered.index, columns=cols)
+
+
 def side_effects_frame(
     tiered: pd.DataFrame, refs: dict[str, str], protocol: Protocol, rules: RuleSet
 ) -> tuple[pd.DataFrame, list[SideEffect]]:
+    narrow = harm_columns(tiered, protocol)
     found = [
-        s for spec in protocol.side_effects for s in side_effect_rows(spec, tiered, protocol, rules)
+        s for spec in protocol.side_effects for s in side_effect_rows(spec, narrow, protocol, rules)
     ]
     rows = []
     for s in found:

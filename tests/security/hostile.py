@@ -191,9 +191,9 @@ class Captured:
 def run_capturing(data: Path, processed: Path, reports: Path) -> tuple[Result, Captured]:
     """`evidence run --no-orchestrator`, keeping the report's inputs."""
     cap = Captured()
-    real_render, real_figures = pipeline.render_html, pipeline.figures
+    real_render, real_figures = pipeline.render_report, pipeline.figures
 
-    def render(d: ReportData) -> str:
+    def render(d: ReportData) -> tuple[str, str]:
         cap.data = d
         return real_render(d)
 
@@ -202,7 +202,7 @@ def run_capturing(data: Path, processed: Path, reports: Path) -> tuple[Result, C
         return real_figures(snapshot, analyses, *args)
 
     with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(pipeline, "render_html", render)
+        mp.setattr(pipeline, "render_report", render)
         mp.setattr(pipeline, "figures", figs)
         mp.setenv("EVIDENCE_RUN_DATE", "2026-11-25")
         result = synthesize(data, processed, reports)
