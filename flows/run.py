@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING
 
 from evidence import batch
 from evidence.batch import Job
-from evidence.runs.warmpool import warm
+from evidence.runs.warmpool import WarmPool, warm
 from evidence.runs.workspace import Workspace
 from flows import launch
 
@@ -84,15 +84,29 @@ def run_orchestrated(
     if dask_address:
         return run_on_cluster(jobs, workers, dask_address, wait, wait_timeout)
     early = launch.launch()  # the server boots while this process imports Prefect and the rest
+    pool = None
     if len(jobs) == 1 or kind in ("serial", "threads"):  # the synthesis runs in this process
         warm()
+    elif kind == "processes":  # the pool's processes import while the server starts too
+        pool = WarmPool(min(workers, len(jobs))).start()
     from flows.server import ServerUnavailable
 
     try:
         with shared_api(early=early):
+            if pool is not None:
+                from flows.synthesize import started_pools
+
+                started_pools.append(pool)
             return run_flows(jobs, kind, workers, None, wait, wait_timeout)
     except ServerUnavailable as exc:  # raised only by the server's start, before any flow
         notice(f"{exc}: running without the orchestrator")
+    finally:
+        if pool is not None:  # taken and closed by the flow; else never used
+            from flows.synthesize import started_pools
+
+            if pool in started_pools:
+                started_pools.remove(pool)
+            pool.close()
     n = 1 if kind == "serial" else workers
     if kind != "processes":
         return batch.run_jobs(jobs, n, wait=wait, on_wait=notice, wait_timeout=wait_timeout)
