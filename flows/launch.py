@@ -144,6 +144,15 @@ def profile_names_api(env: dict[str, str]) -> bool:
     return not isinstance(chosen, dict) or "PREFECT_API_URL" in chosen
 
 
+def api_in_settings() -> bool:
+    """Whether Prefect, if already imported here, has an API URL set (a test harness sets one)."""
+    if "prefect.settings" not in sys.modules:
+        return False
+    from prefect.settings import PREFECT_API_URL
+
+    return bool(PREFECT_API_URL.value())
+
+
 @dataclass
 class Launched:
     """A server process started early, and the start lock held for it until it answers."""
@@ -169,7 +178,7 @@ def launch(environ: dict[str, str] | None = None) -> Launched | None:
     """Start the temporary server now, or None where the run should start it as before."""
     env = dict(os.environ if environ is None else environ)
     home = env.get("PREFECT_HOME", "").strip()
-    if not home or env.get("PREFECT_API_URL") or profile_names_api(env):
+    if not home or env.get("PREFECT_API_URL") or profile_names_api(env) or api_in_settings():
         return None
     try:
         Path(home).mkdir(parents=True, exist_ok=True)

@@ -6,7 +6,16 @@ import fcntl
 import os
 from pathlib import Path
 
+import pytest
+
+from flows import launch as launch_module
 from flows.launch import START_LOCK, launch
+
+
+@pytest.fixture(autouse=True)
+def no_harness_api(monkeypatch: pytest.MonkeyPatch) -> None:
+    """These tests give the environment; a test server this session runs is not theirs."""
+    monkeypatch.setattr(launch_module, "api_in_settings", lambda: False)
 
 
 def test_no_early_server_without_a_named_home_or_with_a_configured_api(tmp_path: Path) -> None:
