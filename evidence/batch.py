@@ -64,14 +64,19 @@ class ProtocolsFailed(RuntimeError):
         return (type(self), (self.outcomes,))
 
 
-def describe(exc: BaseException) -> str:
-    """One line for an operator: the message, with the kind of error when it is unexpected."""
+def describe(exc: BaseException, plain: tuple[type[BaseException], ...] = ()) -> str:
+    """One line for an operator: the message, with the kind of error when it is unexpected.
+
+    The one wording of a failure for the CLI, the batch and the flows: `plain` adds the
+    caller's own errors whose message says it all (the nightly flow's, `flows.nightly.reason`).
+    """
     from evidence.inputs.protocol import ProtocolError
     from evidence.inputs.snapshot import InvalidInputs
     from evidence.runs.runlock import RunLocked
 
     text = str(exc) or type(exc).__name__
-    if isinstance(exc, (InvalidInputs, ProtocolError, ValueError, RunLocked, OSError)):
+    expected = (InvalidInputs, ProtocolError, ValueError, RunLocked, OSError, *plain)
+    if isinstance(exc, expected):
         return text
     return f"{type(exc).__name__}: {text}"
 

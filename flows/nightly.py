@@ -89,17 +89,18 @@ def _client() -> EutilsClient:
     return EutilsClient(ClientConfig.from_env())
 
 
+# Errors of the nightly's own whose message says it all: no kind of error before it.
+OWN_ERRORS = (SearchFailed, refresh.FetchFailed, UpdateFailed, RefreshFailed, ProtocolFailed)
+
+
 def reason(state: Any) -> str:
-    """Why a task or flow run failed, in one line."""
+    """Why a task or flow run failed, in one line, worded as `batch.describe` words any error."""
     try:
         exc = state.result(raise_on_failure=False)
     except Exception as err:  # a crashed run's result may itself raise
         exc = err
-    ours = (SearchFailed, refresh.FetchFailed, UpdateFailed, RefreshFailed, ProtocolFailed)
-    if isinstance(exc, ours):
-        return str(exc)  # ours: the message says it all
     if isinstance(exc, BaseException):
-        return batch.describe(exc)
+        return batch.describe(exc, plain=OWN_ERRORS)
     return str(state.message or state.type)
 
 

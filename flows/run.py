@@ -18,7 +18,9 @@ from typing import TYPE_CHECKING
 
 from evidence import batch
 from evidence.batch import Job
+from evidence.runs.warmpool import WarmPool, warm
 from evidence.runs.workspace import Workspace
+from flows import launch
 
 if TYPE_CHECKING:
     from prefect.task_runners import TaskRunner
@@ -79,15 +81,32 @@ def run_orchestrated(
     wait_timeout: float | None = None,
     notice: Callable[[str], None] = say,
 ) -> list[list[Path]]:
-    from flows.server import ServerUnavailable
-
     if dask_address:
         return run_on_cluster(jobs, workers, dask_address, wait, wait_timeout)
+    early = launch.launch()  # the server boots while this process imports Prefect and the rest
+    pool = None
+    if len(jobs) == 1 or kind in ("serial", "threads"):  # the synthesis runs in this process
+        warm()
+    elif kind == "processes":  # the pool's processes import while the server starts too
+        pool = WarmPool(min(workers, len(jobs))).start()
+    from flows.server import ServerUnavailable
+
     try:
-        with shared_api():
+        with shared_api(early=early):
+            if pool is not None:
+                from flows.synthesize import started_pools
+
+                started_pools.append(pool)
             return run_flows(jobs, kind, workers, None, wait, wait_timeout)
     except ServerUnavailable as exc:  # raised only by the server's start, before any flow
         notice(f"{exc}: running without the orchestrator")
+    finally:
+        if pool is not None:  # taken and closed by the flow; else never used
+            from flows.synthesize import started_pools
+
+            if pool in started_pools:
+                started_pools.remove(pool)
+            pool.close()
     n = 1 if kind == "serial" else workers
     if kind != "processes":
         return batch.run_jobs(jobs, n, wait=wait, on_wait=notice, wait_timeout=wait_timeout)
@@ -183,18 +202,21 @@ def run_on_cluster(
 
 
 @contextmanager
-def shared_api(needed: bool = True) -> Iterator[None]:
+def shared_api(needed: bool = True, early: launch.Launched | None = None) -> Iterator[None]:
     """One temporary Prefect server for the flow, its threads and its Dask worker processes.
 
     Without an API URL in their environment, each worker process would start a temporary server
     of its own (seen here: three servers for one run, and the run twice as slow as serial). The
     server is started here rather than by Prefect so that it dies with this process even when
     the run is killed (see `flows.server`). A configured PREFECT_API_URL is used as it is.
+    `early`: the server's process, if `flows.launch` started it already (ended if not needed).
     """
     from flows.server import configured_api_url, temporary_api
 
     if not needed or configured_api_url():
+        if early is not None:
+            early.discard()
         yield
         return
-    with temporary_api():
+    with temporary_api(early):
         yield

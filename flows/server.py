@@ -25,14 +25,11 @@ from __future__ import annotations
 import logging
 import os
 import subprocess
-import sys
-import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-import prefect
 from prefect.server.api.server import SubprocessASGIServer
 from prefect.settings import (
     PREFECT_API_URL,
@@ -42,85 +39,41 @@ from prefect.settings import (
 )
 
 from evidence.runs.runlock import RunLocked, acquire
+from flows import launch
+from flows.launch import LAUNCH, SERVER_ENV, START_LOCK
+
+__all__ = ["LAUNCH", "SERVER_ENV", "BoundServer", "ServerUnavailable", "start_server"]
 
 # Tries of a server start before the run goes on without the orchestrator.
 START_ATTEMPTS = 2
-# Taken while a server starts, in Prefect's home (beside its database).
-START_LOCK = ".evidence-server-start.lock"
 
 log = logging.getLogger(__name__)
 
-# Run in the server's interpreter before uvicorn: argv is PARENT_PID DEATHSIG(0|1) UVICORN_ARGS...
-LAUNCH = """\
-import os, signal, sys, threading, time
-parent, deathsig = int(sys.argv[1]), sys.argv[2] == "1"
-if deathsig and sys.platform.startswith("linux"):
-    try:
-        import ctypes
-        ctypes.CDLL(None, use_errno=True).prctl(1, int(signal.SIGKILL), 0, 0, 0)  # PDEATHSIG
-    except (OSError, AttributeError):
-        pass  # the watchdog below still ends the server
-if os.getppid() != parent:
-    os._exit(1)  # the parent died before the death signal was set
-
-def watch():
-    while os.getppid() == parent:
-        time.sleep(0.2)
-    os.kill(os.getpid(), signal.SIGKILL)
-
-threading.Thread(target=watch, name="parent-watchdog", daemon=True).start()
-sys.argv = ["uvicorn", *sys.argv[3:]]
-from uvicorn.main import main
-main()
-"""
-
-# What Prefect's own temporary server gets (prefect/server/api/server.py, 3.9): no UI.
-_SERVER_ENV = {
-    "PREFECT_UI_ENABLED": "0",
-    "PREFECT__SERVER_EPHEMERAL": "1",
-    "PREFECT__SERVER_FINAL": "1",
-}
-
 
 class BoundServer(SubprocessASGIServer):
-    """Prefect's temporary server, started so that it dies with the process that started it."""
+    """Prefect's temporary server, started so that it dies with the process that started it.
+
+    `launched` is a server process `flows.launch` started before Prefect was imported: the first
+    start adopts it instead of starting another.
+    """
+
+    launched: subprocess.Popen[bytes] | None = None
 
     def uvicorn_args(self) -> list[str]:
         """The arguments Prefect gives uvicorn for its temporary server."""
-        return [
-            "--app-dir",
-            str(prefect.__module_path__.parent),
-            "--factory",
-            "prefect.server.api.server:create_app",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(self.port),
-            "--log-level",
-            "error",
-            "--lifespan",
-            "on",
-        ]
+        assert self.port is not None
+        return launch.uvicorn_args(self.port)
 
     def _run_uvicorn_command(self) -> subprocess.Popen[Any]:
-        # The kernel's death signal follows the thread that forked; a thread other than the main
-        # one may end before the process does, so only the watchdog binds such a server.
-        deathsig = threading.current_thread() is threading.main_thread()
-        return subprocess.Popen(
-            args=[
-                sys.executable,
-                "-c",
-                LAUNCH,
-                str(os.getpid()),
-                "1" if deathsig else "0",
-                *self.uvicorn_args(),
-            ],
-            env={
-                **os.environ,
-                **_SERVER_ENV,
-                **get_current_settings().to_environment_variables(exclude_unset=True),
-            },
-        )
+        early, self.launched = self.launched, None
+        if early is not None:
+            return early
+        assert self.port is not None
+        environ = {
+            **os.environ,
+            **get_current_settings().to_environment_variables(exclude_unset=True),
+        }
+        return launch.popen(self.port, environ)
 
 
 def default_server() -> SubprocessASGIServer:
@@ -145,8 +98,17 @@ def startup_timeout() -> float:
 
 
 @contextmanager
-def start_turn(timeout: float) -> Iterator[None]:
-    """This process's turn to start a server in Prefect's home, waiting up to `timeout` s."""
+def start_turn(timeout: float, early: launch.Launched | None = None) -> Iterator[None]:
+    """This process's turn to start a server in Prefect's home, waiting up to `timeout` s.
+
+    An early launch already holds the turn: it ends with this block.
+    """
+    if early is not None and early.lock_fd >= 0:
+        try:
+            yield
+        finally:
+            early.release()
+        return
     home = Path(get_current_settings().home)
     home.mkdir(parents=True, exist_ok=True)
     fd = os.open(home / START_LOCK, os.O_RDWR | os.O_CREAT, 0o644)
@@ -165,17 +127,23 @@ def start_turn(timeout: float) -> Iterator[None]:
         os.close(fd)  # closing drops the lock
 
 
-def start_server(attempts: int = START_ATTEMPTS) -> SubprocessASGIServer:
+def start_server(
+    attempts: int = START_ATTEMPTS, early: launch.Launched | None = None
+) -> SubprocessASGIServer:
     """Start the bound temporary server: one start at a time per home, tried `attempts` times.
 
+    The first try adopts `early`, a server process already launched (`flows.launch`).
     Raises ServerUnavailable, with the last failure in one line, when no try succeeds.
     """
     timeout = startup_timeout()
     failure = ""
     try:
-        with start_turn(attempts * (timeout + 10)):
+        with start_turn(attempts * (timeout + 10), early):
             for attempt in range(1, attempts + 1):
                 server = default_server()
+                if early is not None:
+                    adopt(server, early)
+                    early = None
                 try:
                     server.start()
                     return server
@@ -194,20 +162,29 @@ def start_server(attempts: int = START_ATTEMPTS) -> SubprocessASGIServer:
     )
 
 
+def adopt(server: SubprocessASGIServer, early: launch.Launched) -> None:
+    """Make the early-launched process `server`'s, or end it if `server` cannot take it."""
+    if isinstance(server, BoundServer) and not server.running:
+        server.port = early.port
+        server.launched = early.process
+    else:
+        early.discard()
+
+
 def configured_api_url() -> str | None:
     """The API the user (or a test harness) configured, if any."""
     return os.environ.get("PREFECT_API_URL") or PREFECT_API_URL.value() or None
 
 
 @contextmanager
-def temporary_api() -> Iterator[str]:
+def temporary_api(early: launch.Launched | None = None) -> Iterator[str]:
     """A bound temporary server for everything Prefect does inside; yields its API URL.
 
     The server stops at interpreter exit as Prefect's own does, after Prefect's log and event
     workers have flushed, or with this process if it is killed. Raises ServerUnavailable if it
-    cannot be started.
+    cannot be started. `early`: the server's process, if `flows.launch` started it already.
     """
-    server = start_server()
+    server = start_server(early=early)
     url = server.api_url
     os.environ["PREFECT_API_URL"] = url  # for worker processes and threads with a fresh context
     try:

@@ -28,6 +28,19 @@ write_outputs = task(pipeline.write_outputs, name="write-outputs", cache_policy=
 run_each = task(batch.run_each, name="synthesize-protocols", cache_policy=NO_CACHE)
 
 
+# A warm pool `flows.run` started before the flow, while Prefect's server started: taken (and
+# closed) by the `synthesize-many` run that wants that many processes.
+started_pools: list[WarmPool] = []
+
+
+def warm_pool(workers: int) -> WarmPool:
+    """A pool of `workers` warm processes: one started already, else a new one."""
+    for i, ready in enumerate(started_pools):
+        if ready.workers == workers:
+            return started_pools.pop(i)
+    return WarmPool(workers)
+
+
 def artifact_key(*parts: str) -> str:
     """Prefect artifact keys allow lower-case letters, digits and dashes only."""
     return re.sub(r"[^a-z0-9-]+", "-", "-".join(parts).lower()).strip("-")
@@ -100,7 +113,7 @@ def synthesize_many(
     n = max(1, min(tasks, len(jobs)))
     chunks = [jobs[i::n] for i in range(n)]
     with ExitStack() as stack:
-        pool = stack.enter_context(WarmPool(min(processes, len(jobs)))) if processes else None
+        pool = stack.enter_context(warm_pool(min(processes, len(jobs)))) if processes else None
         futures = [
             run_each.submit(chunk, wait=wait, wait_timeout=wait_timeout, pool=pool)
             for chunk in chunks

@@ -76,6 +76,13 @@ class WarmPool:
             initargs=(self.modules,),
         )
 
+    def start(self) -> WarmPool:
+        """Start the processes now (their imports begin), not at the first protocol."""
+        with self._lock:  # a pool spawns a process per job while none is idle
+            for _ in range(self.workers):
+                self._executor.submit(int)
+        return self
+
     def _submit(self, fn: Callable[[T], R], item: T) -> tuple[ProcessPoolExecutor, Future[R]]:
         with self._lock:
             try:

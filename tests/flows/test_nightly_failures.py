@@ -4,6 +4,7 @@ everything else, then ends Failed, notifies, and publishes what failed and what 
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import threading
 import time
@@ -134,9 +135,7 @@ def test_a_total_outage_ends_failed_after_the_synthesis_notifies_and_publishes(
 
 
 @pytest.mark.usefixtures("prefect_server")
-def test_a_failed_fetch_is_retried_and_never_cached(
-    loop, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_a_failed_fetch_is_retried_and_never_cached(loop, monkeypatch: pytest.MonkeyPatch) -> None:
     from evidence.pubmed.search import QUEUE_FILE, load_queue
 
     server, terms, data, tmp = loop
@@ -184,8 +183,7 @@ def two_protocols(data: Path) -> None:
 
 @pytest.mark.usefixtures("prefect_server")
 def test_a_broken_protocol_stops_no_other_and_is_named(
-    data_copy: Path, tmp_path: Path, webhook: list[dict[str, Any]],
-    monkeypatch: pytest.MonkeyPatch
+    data_copy: Path, tmp_path: Path, webhook: list[dict[str, Any]], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     two_protocols(data_copy)
     state = nightly(data_copy, tmp_path, "2026-11-25", monkeypatch, live=False)
@@ -212,9 +210,19 @@ def test_evidence_run_runs_every_protocol_and_names_the_failed_ones(
         request.getfixturevalue("prefect_server")
     shutil.rmtree(data_copy / "pubmed", ignore_errors=True)
     two_protocols(data_copy)
-    result = CliRunner().invoke(app, ["run", how, "--data", str(data_copy),
-                                      "--processed", str(tmp_path / "p"),
-                                      "--reports", str(tmp_path / "r")])
+    result = CliRunner().invoke(
+        app,
+        [
+            "run",
+            how,
+            "--data",
+            str(data_copy),
+            "--processed",
+            str(tmp_path / "p"),
+            "--reports",
+            str(tmp_path / "r"),
+        ],
+    )
     assert result.exit_code == 1
     last = result.output.strip().splitlines()[-1]
     assert last.startswith("2 of 4 protocol(s) failed: broken (")
@@ -230,10 +238,14 @@ def test_the_failure_message_and_artifact_text() -> None:
 
     state = {
         "p1": {
-            "a": {"last_search": "2026-11-20", "last_failure": {"date": "2026-11-25",
-                                                                "error": "esearch: 500 | x"}},
-            "b": {"last_search": "2026-11-25", "last_failure": {"date": "2026-11-24",
-                                                                "error": "old"}},
+            "a": {
+                "last_search": "2026-11-20",
+                "last_failure": {"date": "2026-11-25", "error": "esearch: 500 | x"},
+            },
+            "b": {
+                "last_search": "2026-11-25",
+                "last_failure": {"date": "2026-11-24", "error": "old"},
+            },
             "c": {"last_failure": {"date": "2026-11-25", "error": "never worked"}},
         }
     }
@@ -244,8 +256,10 @@ def test_the_failure_message_and_artifact_text() -> None:
     assert "| p1 | c | 2026-11-25 | never |" in md
     assert "| p1 | refresh: search a: 500 |" in md
     text = failure_message("nightly-refresh", "nightly-2026-11-25", "2 failed:\n a, b", "http://u")
-    assert text == ("Prefect flow run 'nightly-2026-11-25' of 'nightly-refresh' failed: "
-                    "2 failed: a, b (http://u)")
+    assert text == (
+        "Prefect flow run 'nightly-2026-11-25' of 'nightly-refresh' failed: "
+        "2 failed: a, b (http://u)"
+    )
 
 
 def test_the_documented_automation_is_one_prefect_accepts() -> None:
@@ -275,3 +289,41 @@ def test_timeouts_come_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> 
         monkeypatch.setenv("EVIDENCE_TEST_TIMEOUT", bad)
         with pytest.raises(ValueError, match="EVIDENCE_TEST_TIMEOUT"):
             seconds("EVIDENCE_TEST_TIMEOUT", 5)
+
+
+def test_a_failure_is_worded_once_for_the_batch_and_the_nightly() -> None:
+    """The nightly's own errors read as their message; anything else as `batch.describe` has it."""
+    from prefect.states import Failed
+
+    from evidence import batch
+    from flows.nightly import ProtocolFailed, reason
+
+    own = ProtocolFailed("broken: synthesis: no such file")
+    assert reason(Failed(data=own)) == "broken: synthesis: no such file"
+    assert batch.describe(own) == "ProtocolFailed: broken: synthesis: no such file"
+    unexpected = KeyError("effect")
+    assert reason(Failed(data=unexpected)) == batch.describe(unexpected) == "KeyError: 'effect'"
+    assert reason(Failed(data=ValueError("bad row 3"))) == "bad row 3"
+
+
+@pytest.mark.usefixtures("prefect_server")
+@pytest.mark.filterwarnings("ignore:Logger 'evidence.notify' attempted to send logs")
+def test_a_notification_goes_through_the_prefect_block_named_in_the_environment(
+    webhook: list[dict[str, Any]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """EVIDENCE_NOTIFY_BLOCK: a notification block saved on the server, loaded by its slug."""
+    from prefect.blocks.notifications import CustomWebhookNotificationBlock
+
+    from flows import notify
+
+    url = os.environ["EVIDENCE_NOTIFY_URL"]
+    monkeypatch.delenv("EVIDENCE_NOTIFY_URL")  # only the block sends
+    CustomWebhookNotificationBlock(
+        name="evidence-test", url=url, json_data={"text": "{{subject}}: {{body}}"}
+    ).save("ops-test", overwrite=True)
+    monkeypatch.setenv("EVIDENCE_NOTIFY_BLOCK", "custom-webhook/ops-test")
+    assert notify.send("run nightly-2026-11-27 failed") == ["log", "block"]
+    assert webhook == [{"text": "evidence: nightly failed: run nightly-2026-11-27 failed"}]
+
+    monkeypatch.setenv("EVIDENCE_NOTIFY_BLOCK", "custom-webhook/no-such-block")
+    assert notify.send("again") == ["log"]  # logged as an error, never raised

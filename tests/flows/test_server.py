@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 from prefect.server.api.server import SubprocessASGIServer
 
-from flows.server import LAUNCH, BoundServer, configured_api_url, default_server
+from flows.server import LAUNCH, SERVER_ENV, BoundServer, configured_api_url, default_server
 
 
 def command_of(server_class: type[SubprocessASGIServer], monkeypatch: pytest.MonkeyPatch) -> Any:
@@ -38,7 +38,17 @@ def test_the_bound_server_runs_prefects_own_server_command(monkeypatch: pytest.M
         "1",
         *plain["args"][3:],
     ]
-    assert bound["env"] == plain["env"]
+    assert bound["env"] == {**plain["env"], **SERVER_ENV}
+
+
+def test_the_temporary_server_runs_without_the_services_it_has_no_use_for(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Automations and the event store cost CPU on every event; flow and task runs are kept."""
+    env = command_of(BoundServer, monkeypatch)["env"]
+    assert env["PREFECT_SERVER_SERVICES_TRIGGERS_ENABLED"] == "false"
+    assert env["PREFECT_SERVER_SERVICES_EVENT_PERSISTER_ENABLED"] == "false"
+    assert env.get("PREFECT_SERVER_SERVICES_TASK_RUN_RECORDER_ENABLED", "true") != "false"
 
 
 def test_the_launcher_refuses_to_serve_for_a_parent_that_is_gone() -> None:
