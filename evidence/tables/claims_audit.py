@@ -282,7 +282,8 @@ class AuditEvidence:
         for study, outcome, direction in zip(
             eff["study_id"], eff["outcome"], eff["direction"], strict=True
         ):
-            if pd.isna(study) or (self.harm_prefixes and outcome.startswith(self.harm_prefixes)):
+            harm = isinstance(outcome, str) and outcome.startswith(self.harm_prefixes)
+            if harm or pd.isna(study):  # startswith(()) is False: no prefixes, no harm
                 continue
             groups.setdefault(study, []).append(direction)
         return {s: _majority(d) for s, d in sorted(groups.items())}

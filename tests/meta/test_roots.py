@@ -101,3 +101,25 @@ def test_too_few_iterations_report_no_convergence() -> None:
     assert not found.converged
     assert found.iterations == 3
     assert -10.0 <= found.root <= 7.0
+
+
+def test_the_q_profile_bounds_match_scipys_brentq() -> None:
+    """The Q-profile equation the interval solves, on the DerSimonian-Laird example data:
+    the root agrees with scipy's brentq at the same tolerance."""
+    import numpy as np
+    from scipy.optimize import brentq
+
+    from evidence.meta.heterogeneity import q_at
+
+    y = np.array([-0.89, -1.59, -1.35, -1.44, -0.22, -0.79, -1.62, 0.01, -0.47, -1.37])
+    v = np.array([0.036, 0.44, 0.017, 0.02, 0.051, 0.007, 0.22, 0.004, 0.056, 0.07])
+    x = np.ones((len(y), 1))
+    for target in (2.7, 9.0, 19.0):
+
+        def f(t: float, target: float = target) -> float:
+            return q_at(t, y, v, x) - target
+
+        ours = brent(f, 0.0, 100.0, xtol=1e-15, maxiter=1000)
+        theirs = brentq(f, 0.0, 100.0, xtol=1e-15, maxiter=1000)
+        assert ours.converged
+        assert abs(ours.root - theirs) <= 1e-12 * max(1.0, abs(theirs))
