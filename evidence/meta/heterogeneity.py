@@ -21,6 +21,7 @@ from scipy.special import chdtri, gammaincinv
 from evidence.meta._util import ArrayLike, FloatArray, check_level, design_matrix
 from evidence.meta.fit import _unpack, rma_uni
 from evidence.meta.results import EffectSizes
+from evidence.meta.roots import brent
 from evidence.meta.tau2 import ConvergenceError, Tau2Control
 
 if TYPE_CHECKING:
@@ -129,20 +130,12 @@ def typical_variance(v: FloatArray, x: FloatArray) -> float:
 def _root(
     target: float, y: FloatArray, v: FloatArray, x: FloatArray, lo: float, hi: float
 ) -> float:
-    from scipy.optimize import brentq  # imported here: loading scipy.optimize is slow
-
-    root, info = brentq(
-        lambda t: q_at(t, y, v, x) - target,
-        lo,
-        hi,
-        xtol=1e-15,
-        maxiter=1000,
-        full_output=True,
-        disp=False,
-    )
-    if not info.converged:
-        raise ConvergenceError(f"Q-profile search did not converge ({info.flag})")
-    return float(root)
+    found = brent(lambda t: q_at(t, y, v, x) - target, lo, hi, xtol=1e-15, maxiter=1000)
+    if not found.converged:
+        raise ConvergenceError(
+            f"Q-profile search did not converge in {found.iterations} iterations"
+        )
+    return found.root
 
 
 def confint_tau2(

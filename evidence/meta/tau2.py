@@ -20,6 +20,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from evidence.meta._util import FloatArray, r_mad
+from evidence.meta.roots import brent
 
 FISHER = "fisher_scoring"
 FALLBACK = "bracketed_reml_search"
@@ -155,8 +156,6 @@ def tau2_pm(
     y: FloatArray, v: FloatArray, x: FloatArray, control: Tau2Control | None = None
 ) -> Tau2Estimate:
     """Paule-Mandel: Q(tau^2) = k - p, solved by Brent's method (Q decreases in tau^2)."""
-    from scipy.optimize import brentq  # imported here: loading scipy.optimize is slow
-
     control = control or Tau2Control()
     k, p = x.shape
     target = k - p
@@ -169,20 +168,16 @@ def tau2_pm(
         doublings += 1
         if doublings > 200:
             raise ConvergenceError("Paule-Mandel: could not bracket the root of Q(tau^2) = k - p")
-    root, info = brentq(
+    found = brent(
         lambda t: _q_gen(t, y, v, x) - target,
         0.0,
         upper,
         xtol=control.pm_xtol,
         maxiter=control.pm_maxiter,
-        full_output=True,
-        disp=False,
     )
-    if not info.converged:
-        raise ConvergenceError(
-            f"Paule-Mandel did not converge in {control.pm_maxiter} iterations ({info.flag})"
-        )
-    return Tau2Estimate(float(root), BRENT, int(info.iterations))
+    if not found.converged:
+        raise ConvergenceError(f"Paule-Mandel did not converge in {control.pm_maxiter} iterations")
+    return Tau2Estimate(found.root, BRENT, found.iterations)
 
 
 def reml_loglik(tau2: float, y: FloatArray, v: FloatArray, x: FloatArray) -> float:
@@ -275,8 +270,6 @@ def _bracketed_reml(y: FloatArray, v: FloatArray, x: FloatArray) -> tuple[float,
     The best grid point (`reml_grid`) localises the maximum, and Brent's method on the score
     (or a bounded 1-D maximisation if the score does not change sign there) refines it.
     """
-    from scipy.optimize import brentq, minimize_scalar  # imported here: slow to load
-
     grid = reml_grid(y, v, x)
     ll = _grid_loglik(grid, y, v, x)
     i = int(np.argmax(ll))
@@ -289,12 +282,12 @@ def _bracketed_reml(y: FloatArray, v: FloatArray, x: FloatArray) -> tuple[float,
     hi = grid[min(i + 1, len(grid) - 1)]
     s_lo, s_hi = reml_score(lo, y, v, x), reml_score(hi, y, v, x)
     if s_lo > 0 > s_hi:
-        root, info = brentq(
-            reml_score, lo, hi, args=(y, v, x), xtol=1e-15, maxiter=500, full_output=True
-        )
-        if not info.converged:
+        found = brent(lambda t: reml_score(t, y, v, x), lo, hi, xtol=1e-15, maxiter=500)
+        if not found.converged:
             raise ConvergenceError("REML: Brent's method on the score did not converge")
-        return float(root), evaluations + int(info.function_calls)
+        return found.root, evaluations + found.function_calls
+    from scipy.optimize import minimize_scalar  # imported here: slow to load, rarely needed
+
     opt = minimize_scalar(
         lambda t: -reml_loglik(t, y, v, x),
         bounds=(lo, hi),

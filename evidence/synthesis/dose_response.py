@@ -16,7 +16,15 @@ import pandas as pd
 
 from evidence.inputs.protocol import OutcomeSpec, Protocol
 from evidence.meta.regression import meta_regression
-from evidence.synthesis.pool import BINARY, CONTINUOUS, _combine_continuous, effect_sizes
+from evidence.synthesis.pool import (
+    BINARY,
+    CONTINUOUS,
+    Row,
+    _merge_groups,
+    _na,
+    effect_sizes,
+    records,
+)
 from evidence.synthesis.tabulate import DRUG_ROLES
 
 ASSESSED = "assessed"
@@ -57,41 +65,61 @@ class ArmContrasts:
     dose_unknown: int
 
 
-def _latest_paired(grp: pd.DataFrame) -> pd.DataFrame:
-    tp = grp["timepoint_weeks"].astype("Float64").fillna(-1.0)
-    both = (
-        grp.assign(_tp=tp)
-        .groupby("_tp")["arm_role"]
-        .agg(lambda s: "control" in set(s) and "treatment" in set(s))
-    )
-    if not both.any():
-        return grp.iloc[0:0]
-    return grp[tp == both[both].index.max()]
+def _timepoint(r: Row) -> float:
+    tp = r["timepoint_weeks"]
+    return -1.0 if _na(tp) else float(tp)
+
+
+def _latest_paired(grp: list[Row]) -> list[Row]:
+    """The rows at the latest timepoint (missing counts as -1) where a treatment and a control
+    arm both report."""
+    roles: dict[float, set[object]] = {}
+    for r in grp:
+        roles.setdefault(_timepoint(r), set()).add(r["arm_role"])
+    both = [tp for tp, seen in roles.items() if "control" in seen and "treatment" in seen]
+    if not both:
+        return []
+    latest = max(both)
+    return [r for r in grp if _timepoint(r) == latest]
+
+
+def _usable(r: Row, measure: str) -> bool:
+    if measure in BINARY:
+        return not _na(r["events"]) and not _na(r["n"])
+    if _na(r["mean"]) or _na(r["n"]) or (_na(r["sd"]) and _na(r["se"])):
+        return False
+    return bool(r["n"] > 1)
+
+
+# The arm-row columns a contrast reads.
+ARM_READS = (
+    "study_id", "outcome", "arm", "arm_role", "timepoint_weeks", "dose", "dose_derived",
+    "events", "n", "mean", "sd", "se",
+)  # fmt: skip
 
 
 def arm_contrasts(tiered: pd.DataFrame, outcome: str, measure: str) -> ArmContrasts:
     """One row per drug arm with a known dose: its data and its share of the study's control."""
-    rows = tiered[tiered["outcome"] == outcome]
-    if measure in BINARY:
-        rows = rows[rows["events"].notna() & rows["n"].notna()]
-    else:
-        rows = rows[
-            rows["mean"].notna() & rows["n"].notna() & (rows["sd"].notna() | rows["se"].notna())
-        ]
-        rows = rows[rows["n"] > 1]
+    by_study: dict[str, list[Row]] = {}
+    for r in records(tiered, ARM_READS):
+        if r["outcome"] == outcome and not _na(r["study_id"]) and _usable(r, measure):
+            by_study.setdefault(r["study_id"], []).append(r)
     out: list[dict[str, object]] = []
     unknown = 0
-    for study_id, grp in rows.groupby("study_id", sort=True):
-        at = _latest_paired(grp[grp["arm_role"].isin(["treatment", "control"])])
-        treat, ctrl = at[at["arm_role"] == "treatment"], at[at["arm_role"] == "control"]
-        if treat.empty or ctrl.empty:
+    for study_id in sorted(by_study):
+        at = _latest_paired(
+            [r for r in by_study[study_id] if r["arm_role"] in ("treatment", "control")]
+        )
+        treat = [r for r in at if r["arm_role"] == "treatment"]
+        ctrl = [r for r in at if r["arm_role"] == "control"]
+        if not treat or not ctrl:
             continue
-        known = treat[treat["dose"].notna()]
+        known = [r for r in treat if not _na(r["dose"])]
         unknown += len(treat) - len(known)
-        if known.empty:
+        if not known:
             continue
         share = len(treat)  # every drug arm takes a share, dose known or not
-        for _, arm in known.iterrows():
+        for arm in known:
             rec: dict[str, object] = {
                 "study_id": study_id,
                 "arm": arm["arm"],
@@ -102,12 +130,12 @@ def arm_contrasts(tiered: pd.DataFrame, outcome: str, measure: str) -> ArmContra
                 rec |= {
                     "events_treat": float(arm["events"]),
                     "n_treat": float(arm["n"]),
-                    "events_ctrl": float(ctrl["events"].sum()) / share,
-                    "n_ctrl": float(ctrl["n"].sum()) / share,
+                    "events_ctrl": float(sum(r["events"] for r in ctrl)) / share,
+                    "n_ctrl": float(sum(r["n"] for r in ctrl)) / share,
                 }
             else:
-                mc, sc, nc, _ = _combine_continuous(ctrl)
-                mt, st, nt, _ = _combine_continuous(arm.to_frame().T)
+                mc, sc, nc, _ = _merge_groups(ctrl)
+                mt, st, nt, _ = _merge_groups([arm])
                 rec |= {
                     "mean_treat": mt,
                     "sd_treat": st,

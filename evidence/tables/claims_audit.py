@@ -16,6 +16,7 @@ import re
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any, Literal
 
 import pandas as pd
@@ -217,6 +218,17 @@ def _either(generic: str, extra: str | None) -> str:
 
 
 @dataclass(frozen=True)
+class RouteDoses:
+    """A route's doses a dose claim is held against."""
+
+    recommended: list[tuple[Any, Any, str, str]]  # (min, max, row, source type)
+    recommended_max: Any  # None or NA when no recommended dose states a maximum
+    studied: float | None  # highest daily dose of a human study, in the route's unit
+    top_studies: list[str]  # the study dosed highest (at most one)
+    others: list[tuple[Any, str, str]]  # (max, row, source type) of the other statements
+
+
+@dataclass(frozen=True)
 class AuditEvidence:
     """What the verdicts may read: the run's own results and the inputs behind them."""
 
@@ -238,6 +250,120 @@ class AuditEvidence:
     harm_prefixes: tuple[str, ...] = ()
     bands: tuple[str, ...] = ()  # frequency bands, most frequent first
     tables: dict[int, str] = field(default_factory=dict)  # table number → claims table
+
+    # Views of the frames read claim after claim, made once per audit: filtering a frame per
+    # claim cost more than judging the claims.
+
+    @cached_property
+    def study_rows(self) -> list[Any]:
+        return list(self.studies.itertuples(index=False))
+
+    @cached_property
+    def synthesis_rows(self) -> list[Any]:
+        return list(self.syntheses.itertuples(index=False))
+
+    @cached_property
+    def statement_rows(self) -> list[Any]:
+        return list(self.statements.itertuples(index=False))
+
+    @cached_property
+    def interaction_rows(self) -> list[dict[str, Any]]:
+        return self.interactions.to_dict("records")
+
+    @cached_property
+    def indication_of(self) -> dict[str, Any]:
+        return self.studies.set_index("study_id")["indication"].to_dict()
+
+    @cached_property
+    def study_directions(self) -> dict[str, str]:
+        """Each study's majority direction over its effects (harm outcomes left out)."""
+        eff = self.effects
+        groups: dict[str, list[str]] = {}
+        for study, outcome, direction in zip(
+            eff["study_id"], eff["outcome"], eff["direction"], strict=True
+        ):
+            harm = isinstance(outcome, str) and outcome.startswith(self.harm_prefixes)
+            if harm or pd.isna(study):  # startswith(()) is False: no prefixes, no harm
+                continue
+            groups.setdefault(study, []).append(direction)
+        return {s: _majority(d) for s, d in sorted(groups.items())}
+
+    @cached_property
+    def published_rows(self) -> list[tuple[Any, str, str]]:
+        """(review, row quoted, 'excludes'/'includes') of every published row with an interval."""
+        out = []
+        for r in self.synthesis_rows:
+            if pd.isna(r.estimate) or pd.isna(r.ci_low) or pd.isna(r.ci_high):
+                continue
+            measure = _text(r.measure)
+            if any(word in measure for word in NULL_FREE):
+                continue
+            ref = 1.0 if measure.split(" ")[0] in RATIO_MEASURES else 0.0
+            said = "excludes" if (r.ci_low > ref or r.ci_high < ref) else "includes"
+            k = f", k={int(r.k)}" if not pd.isna(r.k) else ""
+            quote = f"{r.row_id}: {measure} {r.estimate:g} ({r.ci_low:g}–{r.ci_high:g}){k}"
+            out.append((r.review_id, f"{quote}, {said} no effect", said))
+        return out
+
+    @cached_property
+    def study_bodies(self) -> list[tuple[str, str, bool, str]]:
+        """(study, design, human, title + population + notes + effects' text) per study."""
+        eff_text = self.effects.groupby("study_id")["text_seen"].agg(
+            lambda s: " ".join(_text(x) for x in s)
+        )
+        return [
+            (
+                r.study_id,
+                r.design,
+                r.species == "human",
+                " ".join(
+                    _text(x) for x in (r.title, r.population, r.notes, eff_text.get(r.study_id))
+                ),
+            )
+            for r in self.study_rows
+        ]
+
+    @cached_property
+    def route_doses(self) -> dict[str, RouteDoses]:
+        """Per route: its recommended doses and its human study dosed highest."""
+        out = {}
+        for route, unit in self.units.items():
+            facts = self.facts[self.facts["formulation"] == route]
+            rec = facts[
+                facts["source_type"].isin(self.recommend_from) & (facts["population"] == "general")
+            ]
+            rec_max = pd.to_numeric(rec["value_max"]).max() if not rec.empty else None
+            st = self.studies[
+                (self.studies["route"] == route)
+                & (self.studies["dose_unit"] == unit)
+                & (self.studies["species"] == "human")
+            ]
+            st = st.dropna(subset=["dose_max"])
+            top = st.sort_values(["dose_max", "study_id"], ascending=[False, True]).head(1)
+            others = facts[~facts["source_type"].isin(self.recommend_from)]
+            out[route] = RouteDoses(
+                recommended=list(
+                    zip(
+                        rec["value_min"],
+                        rec["value_max"],
+                        rec["row_id"],
+                        rec["source_type"],
+                        strict=True,
+                    )
+                ),
+                recommended_max=rec_max,
+                studied=float(top["dose_max"].iloc[0]) if not top.empty else None,
+                top_studies=list(top["study_id"]),
+                others=list(
+                    zip(
+                        pd.to_numeric(others["value_max"]),
+                        others["row_id"],
+                        others["source_type"],
+                        strict=True,
+                    )
+                ),
+            )
+        return out
 
 
 @dataclass(frozen=True)
@@ -319,28 +445,12 @@ def _majority(directions: Sequence[str]) -> str:
 
 
 def _directions(ev: AuditEvidence, ids: set[str]) -> dict[str, str]:
-    eff = ev.effects[ev.effects["study_id"].isin(ids)]
-    if ev.harm_prefixes:
-        eff = eff[~eff["outcome"].str.startswith(ev.harm_prefixes)]
-    return {s: _majority(list(g["direction"])) for s, g in eff.groupby("study_id")}
+    return {s: d for s, d in ev.study_directions.items() if s in ids}
 
 
 def _synthesis_rows(ev: AuditEvidence, ids: set[str]) -> list[tuple[str, str]]:
     """Published rows of these reviews with an interval: (row quoted, 'excludes'/'includes')."""
-    rows = ev.syntheses[ev.syntheses["review_id"].isin(ids)]
-    out = []
-    for r in rows.itertuples(index=False):
-        if pd.isna(r.estimate) or pd.isna(r.ci_low) or pd.isna(r.ci_high):
-            continue
-        measure = _text(r.measure)
-        if any(word in measure for word in NULL_FREE):
-            continue
-        ref = 1.0 if measure.split(" ")[0] in RATIO_MEASURES else 0.0
-        said = "excludes" if (r.ci_low > ref or r.ci_high < ref) else "includes"
-        k = f", k={int(r.k)}" if not pd.isna(r.k) else ""
-        quote = f"{r.row_id}: {measure} {r.estimate:g} ({r.ci_low:g}–{r.ci_high:g}){k}"
-        out.append((f"{quote}, {said} no effect", said))
-    return out
+    return [(quote, said) for review, quote, said in ev.published_rows if review in ids]
 
 
 # --- the claim's citations ---------------------------------------------------------------
@@ -380,13 +490,16 @@ def _figure_sources(
         return 0, 0, []
     obs = set(ev.design_groups.get("observational", []))
     sources: list[tuple[str, str, bool]] = []  # (where, text, uncontrolled)
-    st = ev.studies[ev.studies["study_id"].isin(cands)]
-    for r in st.itertuples(index=False):
+    wanted = set(cands)
+    for r in ev.study_rows:
+        if r.study_id not in wanted:
+            continue
         body = f"{_text(r.title)} {_text(r.notes)}"
         sources.append((f"{r.study_id} ({r.design})", body, r.design in obs))
-    syn = ev.syntheses[ev.syntheses["review_id"].isin(cands)]
-    design = dict(zip(ev.studies["study_id"], ev.studies["design"], strict=True))
-    for r in syn.itertuples(index=False):
+    design = {r.study_id: r.design for r in ev.study_rows}
+    for r in ev.synthesis_rows:
+        if r.review_id not in wanted:
+            continue
         body = f"{_text(r.question)} {_text(r.notes)}"
         sources.append(
             (
@@ -425,13 +538,14 @@ def efficacy_part(
     """(the assertion judged, its part): a claim singling out a population asserts a benefit
     there, judged on that population's studies only."""
     population = next((p for p in rules.populations if _search(p.claim, claim.text)), None)
-    st = ev.studies[ev.studies["indication"].isin(indications)]
+    inds = set(indications)
+    st = [r for r in ev.study_rows if r.indication in inds]
     scope = ", ".join(indications) or "no indication of the protocol"
     if population is not None:
-        st = st[st["population"].fillna("").str.contains(population.studies, case=False)]
+        st = [r for r in st if _search(population.studies, _text(r.population))]
         assertion = "benefit"
         scope += f", population: {population.population}"
-    ids = set(st["study_id"])
+    ids = {r.study_id for r in st}
     pools = [
         p
         for i in indications
@@ -440,20 +554,20 @@ def efficacy_part(
     ]
     verdicts = Counter(p.signal.verdict for p in pools)
     g = ev.design_groups
-    human = st[st["species"] == "human"]
+    human = [r for r in st if r.species == "human"]
     trial_designs = set(g.get("placebo_rct", [])) | set(g.get("active_rct", []))
-    trials = human[human["design"].isin(trial_designs)]
-    dirs = _directions(ev, set(trials["study_id"]))
+    dirs = _directions(ev, {r.study_id for r in human if r.design in trial_designs})
     by = {d: sorted(s for s, x in dirs.items() if x == d) for d in set(dirs.values())}
     fav, null, against = (
         by.get("favours", []),
         by.get("no_difference", []),
         by.get("favours_control", []),
     )
-    unc = human[human["design"].isin(g.get("observational", []))]
-    unc_dirs = _directions(ev, set(unc["study_id"]))
+    observational = set(g.get("observational", []))
+    unc_dirs = _directions(ev, {r.study_id for r in human if r.design in observational})
     unc_fav = sorted(s for s, d in unc_dirs.items() if d == "favours")
-    pre = sorted(st.loc[st["design"].isin(g.get("preclinical", [])), "study_id"])
+    preclinical = set(g.get("preclinical", []))
+    pre = sorted(r.study_id for r in st if r.design in preclinical)
     syn = _synthesis_rows(ev, ids)
     f_unc, f_ctl, f_said = _figure_sources(ev, rules, claim.text, cands)
     features = {
@@ -517,21 +631,14 @@ def level_part(ev: AuditEvidence, rules: ClaimRules, claim: Claim) -> Part:
 def effect_part(ev: AuditEvidence, rules: ClaimRules, claim: Claim, rule: ClaimEffect) -> Part:
     # A claim that says the effect is absent or lower is read as such; otherwise it says more.
     claimed = "down" if _search(rule.down, claim.text) else "up"
-    eff_text = ev.effects.groupby("study_id")["text_seen"].agg(
-        lambda s: " ".join(_text(x) for x in s)
-    )
     same: dict[bool, list[str]] = {True: [], False: []}
     opposite: dict[bool, list[str]] = {True: [], False: []}
-    for r in ev.studies.itertuples(index=False):
-        body = " ".join(
-            _text(x) for x in (r.title, r.population, r.notes, eff_text.get(r.study_id))
-        )
+    for study_id, design, human, body in ev.study_bodies:
         up, down = _search(rule.up, body), _search(rule.down, body)
         if up == down:
             continue
         found = "up" if up else "down"
-        human = r.species == "human"
-        (same if found == claimed else opposite)[human].append(f"{r.study_id} ({r.design})")
+        (same if found == claimed else opposite)[human].append(f"{study_id} ({design})")
     features = {
         "human_same": len(same[True]),
         "human_opposite": len(opposite[True]),
@@ -580,23 +687,9 @@ def dose_parts(ev: AuditEvidence, rules: ClaimRules, claim: Claim, route_hint: s
                 )
             )
             continue
-        facts = ev.facts[ev.facts["formulation"] == route]
-        rec = facts[
-            facts["source_type"].isin(ev.recommend_from) & (facts["population"] == "general")
-        ]
-        rec_max = pd.to_numeric(rec["value_max"]).max() if not rec.empty else None
-        st = ev.studies[
-            (ev.studies["route"] == route)
-            & (ev.studies["dose_unit"] == unit)
-            & (ev.studies["species"] == "human")
-        ]
-        st = st.dropna(subset=["dose_max"])
-        top = st.sort_values(["dose_max", "study_id"], ascending=[False, True]).head(1)
-        studied = float(top["dose_max"].iloc[0]) if not top.empty else None
-        beyond = facts[
-            (pd.to_numeric(facts["value_max"]) >= hi)
-            & ~facts["source_type"].isin(ev.recommend_from)
-        ]
+        doses = ev.route_doses[route]
+        rec_max, studied = doses.recommended_max, doses.studied
+        beyond = [(rid, t) for most, rid, t in doses.others if not pd.isna(most) and most >= hi]
         features = {
             "about_studies": about,
             "within_recommended": None
@@ -616,41 +709,26 @@ def dose_parts(ev: AuditEvidence, rules: ClaimRules, claim: Claim, route_hint: s
             + "/".join(ev.recommend_from)
             + "): "
             + (
-                "; ".join(
-                    f"{_range(a, b)} ({rid}, {t})"
-                    for a, b, rid, t in zip(
-                        rec["value_min"],
-                        rec["value_max"],
-                        rec["row_id"],
-                        rec["source_type"],
-                        strict=True,
-                    )
-                )
+                "; ".join(f"{_range(a, b)} ({rid}, {t})" for a, b, rid, t in doses.recommended)
                 or "none"
             )
         )
         if studied is not None:
-            said.append(f"studied up to {studied:g} {unit} ({top['study_id'].iloc[0]})")
-        if not beyond.empty:
+            said.append(f"studied up to {studied:g} {unit} ({doses.top_studies[0]})")
+        if beyond:
             said.append(
-                "other statements reaching it: "
-                + "; ".join(
-                    f"{rid} ({t})"
-                    for rid, t in zip(beyond["row_id"], beyond["source_type"], strict=True)
-                )
+                "other statements reaching it: " + "; ".join(f"{rid} ({t})" for rid, t in beyond)
             )
-        parts.append(decide(rules, "dose", features, "; ".join(said), list(top["study_id"])))
+        parts.append(decide(rules, "dose", features, "; ".join(said), doses.top_studies))
     if parts:
         return parts
     stop = set(rules.link_stopwords)
     words = _words(claim.text, stop)
-    facts = ev.statements
-    if route_hint:
-        facts = facts[facts["formulation"] == route_hint]
     hits = [
         r
-        for r in facts.itertuples(index=False)
-        if words & _words(f"{_text(r.population)} {_text(r.statement)}", stop)
+        for r in ev.statement_rows
+        if (not route_hint or r.formulation == route_hint)
+        and words & _words(f"{_text(r.population)} {_text(r.statement)}", stop)
     ]
     rec = [r for r in hits if r.source_type in ev.recommend_from]
     features = {
@@ -723,11 +801,10 @@ def safety_part(ev: AuditEvidence, rules: ClaimRules, claim: Claim, row: str) ->
 
 
 def interaction_part(ev: AuditEvidence, rules: ClaimRules, row: str) -> Part:
-    hit = ev.interactions[ev.interactions["interaction_type"] == row]
-    if hit.empty:
+    r = next((x for x in ev.interaction_rows if x["interaction_type"] == row), None)
+    if r is None:
         features = {"human_evidence": False, "strength_rank": None}
         return decide(rules, "interaction", features, f"{row}: not in table_interactions")
-    r = hit.iloc[0]
     kind, strength = _text(r["evidence_type"]), _text(r["strength"])
     features = {
         "human_evidence": kind in rules.interaction_human_types,
@@ -764,7 +841,7 @@ def _linked_rows(ev: AuditEvidence, rules: ClaimRules, text: str, kind: str) -> 
             _text(r["interaction_type"]): _words(
                 f"{_text(r['interaction_type'])} {_text(r.get('description'))}", stop
             )
-            for _, r in ev.interactions.iterrows()
+            for r in ev.interaction_rows
         }
     return sorted(row for row, words in rows.items() if words and _links(text, words))
 
@@ -816,7 +893,7 @@ def judge(
         if claim.source == "table":
             inds = ev.row_indications.get(claim.row, ())
         else:
-            design = ev.studies.set_index("study_id")["indication"].to_dict()
+            design = ev.indication_of
             inds = tuple(sorted({design[c] for c in cands if design.get(c) in ev.indications}))
         judged, part = efficacy_part(ev, rules, claim, _assertion(rules, claim.text), inds, cands)
         return kind, judged, part

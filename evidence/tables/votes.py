@@ -7,6 +7,8 @@ instead. With a rule set of version 1 (no `by_comparison`), trials are grouped b
 
 from __future__ import annotations
 
+from collections import Counter
+
 import pandas as pd
 
 from evidence.inputs.snapshot import Snapshot
@@ -42,7 +44,7 @@ def vote_counts(
         for kind in ("placebo", "active"):
             sub = trials[trials["kind"] == kind]
             voting = sub[~sub["study_id"].isin(pooled)]
-            counts = voting["direction"].value_counts()
+            counts = Counter(voting["direction"].tolist())
             rows.append(
                 {
                     "indication": ind.id,
@@ -69,7 +71,7 @@ def _by_comparison(
         trials = human_trials(own, snapshot.study_effects, rules)
         pools = counted_pools(rules, efficacy_pools(analyses, ind.id, rules, snapshot))
         for (cid, label), (ps, voters) in group_evidence(trials, pools, drug, assignment).items():
-            counts = voters["direction"].value_counts()
+            counts = Counter(voters["direction"].tolist())
             favour, against = int(counts.get("favours", 0)), int(counts.get("favours_control", 0))
             rows.append(
                 {

@@ -50,7 +50,7 @@ def test_validate_needs_no_statistics_plotting_or_orchestrator(data_copy: Path) 
     assert not mods & {"statsmodels", "matplotlib", "prefect", "scipy.stats"}
 
 
-def test_a_run_with_cached_figures_loads_neither_matplotlib_nor_statsmodels(
+def test_a_run_with_cached_figures_loads_no_plotting_statsmodels_or_optimizer(
     data_copy: Path, tmp_path: Path
 ) -> None:
     processed, reports = tmp_path / "processed", tmp_path / "reports"
@@ -69,7 +69,7 @@ def test_a_run_with_cached_figures_loads_neither_matplotlib_nor_statsmodels(
         env={"EVIDENCE_RUN_DATE": "2026-11-27"},
     )
     assert "pandas" in mods  # the probe saw the run itself
-    assert not mods & {"matplotlib", "statsmodels", "prefect", "scipy.stats"}
+    assert not mods & {"matplotlib", "statsmodels", "prefect", "scipy.stats", "scipy.optimize"}
     again = sorted((tmp_path / "reports2" / "baclofen" / "figures").glob("*.svg"))
     assert again and all(
         p.read_bytes() == (reports / "baclofen" / "figures" / p.name).read_bytes() for p in again
