@@ -12,6 +12,7 @@ import shutil
 import signal
 import stat
 import tempfile
+import threading
 import traceback
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -90,6 +91,7 @@ class Injector:
         self.op, self.at, self.error = op, at, error
         self.calls: dict[str, list[str]] = {o: [] for o in OPS}
         self.raised = False
+        self.lock = threading.Lock()
         real_fsync, real_exchange = os.fsync, outputs_mod.exchange
 
         def fsync(fd: int) -> None:  # a regular file's data reaching the disk: its write
@@ -103,9 +105,11 @@ class Injector:
         mp.setattr(outputs_mod, "exchange", self.wrap("exchange", real_exchange))
 
     def hit(self, op: str, path: object) -> None:
-        self.calls[op].append(str(path))
-        if op == self.op and len(self.calls[op]) - 1 == self.at:
-            self.raised = True
+        with self.lock:  # staging writes its files from several threads at once
+            self.calls[op].append(str(path))
+            chosen = op == self.op and len(self.calls[op]) - 1 == self.at
+            self.raised = self.raised or chosen
+        if chosen:
             raise OSError(self.error, os.strerror(self.error), str(path))
 
     def wrap(self, op: str, real: Callable[..., Any]) -> Callable[..., Any]:
