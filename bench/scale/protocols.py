@@ -4,8 +4,11 @@ Twenty copies of the bundled protocol (distinct ids, same data, in a temporary f
 configuration a real `evidence run` in a fresh process, all in one run of this bench:
 without the orchestrator, serially and on warm worker processes (`--task-runner processes`);
 with it, serially, on warm processes, and on a Dask LocalCluster whose workers preload the
-synthesis. Goal: at least 1.6x over serial on 2 cores, with and without the orchestrator. Every
-parallel run's tables and reports must equal the serial run's, byte for byte.
+synthesis (Prefect's home is started once, untimed, before the first orchestrated run, so that
+no configuration pays for creating its database); and the same three against a Prefect server
+already running, as the served nightly deployment runs (the server's own CPU is not counted).
+Goal: at least 1.6x over serial on 2 cores, with and without the orchestrator. Every parallel
+run's tables and reports must equal the serial run's, byte for byte.
 
 The machine may be shared: each figure also gives the CPU seconds (and a parallel run's CPU
 against the serial run's: what running in parallel costs in extra work, such as each process's
@@ -24,28 +27,74 @@ import argparse
 import os
 import resource
 import shutil
+import socket
 import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Sequence
+import urllib.request
+from collections.abc import Iterator, Sequence
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 
 import yaml
+
+from bench.scale.run import EMPTY_FLOW
 
 ROOT = Path(__file__).resolve().parents[2]
 RAW = ROOT / "data" / "raw"
 EVIDENCE = [str(Path(sys.executable).parent / "evidence")]
 RUN_DATE = "2026-11-27"
 GOAL_SPEEDUP = 1.6
-# (label, orchestrated, task runner): serial first in each group, the others against it.
+# (label, mode, task runner): serial first in each group, the others against it. Modes: the
+# library alone; Prefect with the temporary server a run starts for itself; Prefect with a
+# server already running (PREFECT_API_URL), as the served nightly deployment has.
 CONFIGS = [
-    ("no orchestrator, serial", False, "serial"),
-    ("no orchestrator, processes", False, "processes"),
-    ("orchestrated, serial", True, "serial"),
-    ("orchestrated, processes", True, "processes"),
-    ("orchestrated, dask", True, "dask"),
+    ("no orchestrator, serial", "library", "serial"),
+    ("no orchestrator, processes", "library", "processes"),
+    ("orchestrated, serial", "temporary", "serial"),
+    ("orchestrated, processes", "temporary", "processes"),
+    ("orchestrated, dask", "temporary", "dask"),
+    ("orchestrated on a running server, serial", "served", "serial"),
+    ("orchestrated on a running server, processes", "served", "processes"),
+    ("orchestrated on a running server, dask", "served", "dask"),
 ]
+SERVER_START_TIMEOUT = 120.0
+
+
+@contextmanager
+def running_server(home: Path, env: dict[str, str]) -> Iterator[str]:
+    """`prefect server start` on 127.0.0.1 with its own home, for as long as the block runs;
+    yields its API URL once it answers."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    cmd = [str(Path(sys.executable).parent / "prefect"), "server", "start",
+           "--host", "127.0.0.1", "--port", str(port)]  # fmt: skip
+    server_env = {**env, "PREFECT_HOME": str(home), "PREFECT_UI_ENABLED": "false"}
+    proc = subprocess.Popen(cmd, env=server_env, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)  # fmt: skip
+    url = f"http://127.0.0.1:{port}/api"
+    try:
+        deadline = time.monotonic() + SERVER_START_TIMEOUT
+        while True:
+            try:
+                with urllib.request.urlopen(f"{url}/health", timeout=5) as answer:
+                    if answer.status == 200:
+                        break
+            except OSError:
+                pass
+            if proc.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError("prefect server start did not answer")
+            time.sleep(0.5)
+        yield url
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
 
 
 def copies(data: Path, n: int) -> Path:
@@ -95,7 +144,7 @@ def same(a: Path, b: Path) -> bool:
 def run(quick: bool = False, protocols: int = 20, workers: int = 2) -> list[tuple[str, str]]:
     """(figure, value) rows; `quick`: two protocols, without the orchestrator only."""
     n = 2 if quick else protocols
-    configs = [c for c in CONFIGS if not (quick and c[1])]
+    configs = [c for c in CONFIGS if not (quick and c[1] != "library")]
     work = Path(tempfile.mkdtemp(prefix="evidence-protocols-bench-"))
     try:
         data = work / "raw"
@@ -113,25 +162,36 @@ def run(quick: bool = False, protocols: int = 20, workers: int = 2) -> list[tupl
             ("workers", str(workers)),
             ("load average at start", " ".join(f"{x:.2f}" for x in os.getloadavg())),
         ]
-        serial: dict[bool, tuple[float, float, Path]] = {}  # by orchestrated: wall, cpu, outputs
-        for label, orchestrated, runner in configs:
-            out = work / label.replace(", ", "-").replace(" ", "_")
-            cmd = [*EVIDENCE, "run", "--protocol", str(folder), "--task-runner", runner,
-                   "--workers", str(workers), "--data", str(data),
-                   "--processed", str(out / "p"), "--reports", str(out / "r")]  # fmt: skip
-            if not orchestrated:
-                cmd.append("--no-orchestrator")
-            elapsed, cpu = timed(cmd, env)
-            value = f"{elapsed:.2f} s (cpu {cpu:.2f} s)"
-            if runner == "serial":
-                serial[orchestrated] = (elapsed, cpu, out)
-            else:
-                base, base_cpu, base_out = serial[orchestrated]
-                equal = "equal" if same(base_out, out) else "DIFFER FROM"
-                value += f", {base / elapsed:.2f}x serial, outputs {equal} serial's"
-                value += f", {cpu / base_cpu:.2f}x serial's cpu"
-            rows.append((label, value))
-            print(f"{label}: {value}", file=sys.stderr, flush=True)
+        serial: dict[str, tuple[float, float, Path]] = {}  # by mode: wall, cpu, outputs
+        warmed = False
+        with ExitStack() as stack:
+            for label, mode, runner in configs:
+                run_env = env
+                if mode == "temporary" and not warmed:  # the first start migrates the database
+                    timed([sys.executable, "-c", EMPTY_FLOW], env)
+                    warmed = True
+                if mode == "served":
+                    if "PREFECT_API_URL" not in env:
+                        url = stack.enter_context(running_server(work / "server-home", env))
+                        env = {**env, "PREFECT_API_URL": url}
+                    run_env = env
+                out = work / label.replace(", ", "-").replace(" ", "_")
+                cmd = [*EVIDENCE, "run", "--protocol", str(folder), "--task-runner", runner,
+                       "--workers", str(workers), "--data", str(data),
+                       "--processed", str(out / "p"), "--reports", str(out / "r")]  # fmt: skip
+                if mode == "library":
+                    cmd.append("--no-orchestrator")
+                elapsed, cpu = timed(cmd, run_env)
+                value = f"{elapsed:.2f} s (cpu {cpu:.2f} s)"
+                if runner == "serial":
+                    serial[mode] = (elapsed, cpu, out)
+                else:
+                    base, base_cpu, base_out = serial[mode]
+                    equal = "equal" if same(base_out, out) else "DIFFER FROM"
+                    value += f", {base / elapsed:.2f}x serial, outputs {equal} serial's"
+                    value += f", {cpu / base_cpu:.2f}x serial's cpu"
+                rows.append((label, value))
+                print(f"{label}: {value}", file=sys.stderr, flush=True)
         rows.append(("goal", f">= {GOAL_SPEEDUP}x serial on 2 cores"))
         return rows
     finally:

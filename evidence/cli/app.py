@@ -48,6 +48,15 @@ WaitTimeoutOpt = Annotated[
 ]
 
 
+def settle_heap() -> None:
+    """Before a synthesis in this process: load what a run uses, then settle the collector
+    (`evidence.runs.heap`)."""
+    from evidence import pipeline  # noqa: F401  (the heap worth freezing: what a run uses)
+    from evidence.runs.heap import settle
+
+    settle()
+
+
 def workspace(
     data: Path = DEFAULT_DATA,
     processed: Path = DEFAULT_PROCESSED,

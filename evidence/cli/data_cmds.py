@@ -19,6 +19,7 @@ from evidence.cli.app import (
     open_protocol,
     os_error_message,
     progress,
+    settle_heap,
     workspace,
 )
 from evidence.runs.workspace import DEFAULT_DATA, DEFAULT_PROCESSED, DEFAULT_REPORTS
@@ -104,6 +105,7 @@ def run_cmd(
         lock_timeout(wait_timeout)  # a bad --wait-timeout or EVIDENCE_LOCK_TIMEOUT, said first
         jobs, failed = batch.plan_all(ws, protocol)
         if no_orchestrator:
+            settle_heap()
             n = 1 if task_runner == "serial" else workers
             if len(jobs) == 1 and not failed:  # one protocol: its error raised, as always
                 written = batch.run_job(

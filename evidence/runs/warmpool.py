@@ -28,6 +28,8 @@ from concurrent.futures.process import BrokenProcessPool
 from multiprocessing import get_context
 from typing import TypeVar, cast
 
+from evidence.runs.heap import settle
+
 T = TypeVar("T")
 R = TypeVar("R")
 
@@ -39,12 +41,14 @@ ONE_THREAD = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
 
 
 def warm(modules: Sequence[str] = WARM_MODULES) -> None:
-    """A worker process's first act: the imports every protocol it runs will need."""
+    """A worker process's first act: the imports every protocol it runs will need, then the
+    collector settled for synthesis (`evidence.runs.heap`), as a run in one process has it."""
     for name in modules:
         try:
             importlib.import_module(name)
         except ImportError:  # the protocol that needs it fails, naming it, as in one process
             continue
+    settle()
 
 
 def say(message: str) -> None:
