@@ -105,8 +105,9 @@ def run_cmd(
         lock_timeout(wait_timeout)  # a bad --wait-timeout or EVIDENCE_LOCK_TIMEOUT, said first
         jobs, failed = batch.plan_all(ws, protocol)
         if no_orchestrator:
-            settle_heap()
             n = 1 if task_runner == "serial" else workers
+            if not (task_runner == "processes" and n > 1 and len(jobs) > 1):
+                settle_heap()  # the synthesis runs here (warm workers settle their own)
             if len(jobs) == 1 and not failed:  # one protocol: its error raised, as always
                 written = batch.run_job(
                     jobs[0], wait=wait, on_wait=progress, wait_timeout=wait_timeout
