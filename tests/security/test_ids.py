@@ -257,8 +257,11 @@ def test_the_rating_step_proves_its_rule_set_inside_the_data_folder(
 
 @pytest.mark.parametrize("name", ["../x", "a/b", "/etc/passwd-x", "X", "a b"])
 def test_a_protocol_named_on_the_command_line_must_be_an_id(
-    layout: dict[str, Path], name: str
+    layout: dict[str, Path], name: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    # An existing path is the user's choice of file or folder (below); from the test's own
+    # folder, none of these names is one, wherever the checkout lies (`../x` beside it).
+    monkeypatch.chdir(layout["root"])
     before = tree(layout["root"])
     for result in (validate(layout, "--protocol", name), run(layout, "--protocol", name)):
         assert result.exit_code != 0
