@@ -1,5 +1,6 @@
-"""Several protocols in one run, without an orchestrator: serially, on threads, or on warm
-worker processes (`evidence.runs.warmpool`), which alone run protocols truly side by side.
+"""Several protocols in one run, without an orchestrator: serially, on threads, or on a pool of
+warm worker processes (`evidence.runs.pools`: this machine's, or a Dask cluster's), which alone
+run protocols truly side by side.
 
 Each protocol writes only its own folders (`PROCESSED/<protocol>/`, `REPORTS/<protocol>/`, and a
 new `PROCESSED/runs/<run-id>/`) under its own lock, so runs of different protocols never write
@@ -11,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -21,7 +22,7 @@ from evidence.runs.runlock import protocol_lock
 from evidence.runs.workspace import Workspace
 
 if TYPE_CHECKING:
-    from evidence.runs.warmpool import WarmPool
+    from evidence.runs.pools import Pool
 
 DIED = "its worker process died (killed, out of memory or a crash); the other protocols ran"
 
@@ -139,6 +140,18 @@ def plan_all(
     return [Job(str(p), ws.for_protocol(i)) for p, i in good], failed
 
 
+def absolute(jobs: list[Job]) -> list[Job]:
+    """The jobs with every path absolute: a remote worker's working directory is not ours."""
+
+    def resolved(ws: Workspace) -> Workspace:
+        return Workspace(ws.data.resolve(), ws.processed.resolve(), ws.reports.resolve())
+
+    return [
+        replace(j, protocol=str(Path(j.protocol).resolve()), workspace=resolved(j.workspace))
+        for j in jobs
+    ]
+
+
 def run_job(
     job: Job,
     wait: bool = False,
@@ -192,24 +205,17 @@ def run_each(
     wait: bool = False,
     on_wait: Callable[[str], None] | None = None,
     wait_timeout: float | None = None,
-    processes: bool = False,
-    pool: WarmPool | None = None,
+    pool: Pool | None = None,
 ) -> list[Outcome]:
     """Like `run_jobs`, but every job runs whatever the others do; outcomes in job order.
 
-    With `processes` (and more than one worker and job) the jobs run on a `WarmPool` of that
-    many processes, made for them; with `pool`, on that pool. A lock wait in a worker process is
-    told on standard error, as `on_wait` cannot cross into it.
+    With `pool` (`evidence.runs.pools`), the jobs run on its worker processes; a lock wait there
+    is told on standard error, as `on_wait` cannot cross into another process.
     """
     if pool is not None:
         return run_in_pool(jobs, pool, wait, wait_timeout)
     if workers <= 1 or len(jobs) <= 1:
         return [run_one(job, wait, on_wait, wait_timeout) for job in jobs]
-    if processes:
-        from evidence.runs.warmpool import WarmPool
-
-        with WarmPool(min(workers, len(jobs))) as made:
-            return run_in_pool(jobs, made, wait, wait_timeout)
     with ThreadPoolExecutor(max_workers=workers) as threads:
         return list(threads.map(lambda j: run_one(j, wait, on_wait, wait_timeout), jobs))
 
@@ -219,7 +225,7 @@ def died(job: Job) -> Outcome:
 
 
 def run_in_pool(
-    jobs: list[Job], pool: WarmPool, wait: bool, wait_timeout: float | None
+    jobs: list[Job], pool: Pool, wait: bool, wait_timeout: float | None
 ) -> list[Outcome]:
     from evidence.runs.warmpool import say
 

@@ -40,9 +40,17 @@ from prefect.settings import (
 
 from evidence.runs.runlock import RunLocked, acquire
 from flows import launch
+from flows.api import ServerUnavailable, configured_api_url
 from flows.launch import LAUNCH, SERVER_ENV, START_LOCK
 
-__all__ = ["LAUNCH", "SERVER_ENV", "BoundServer", "ServerUnavailable", "start_server"]
+__all__ = [
+    "LAUNCH",
+    "SERVER_ENV",
+    "BoundServer",
+    "ServerUnavailable",
+    "configured_api_url",
+    "start_server",
+]
 
 # Tries of a server start before the run goes on without the orchestrator.
 START_ATTEMPTS = 2
@@ -86,10 +94,6 @@ def default_server() -> SubprocessASGIServer:
         return current or BoundServer()
     SubprocessASGIServer._instances.pop(None)
     return BoundServer()
-
-
-class ServerUnavailable(RuntimeError):
-    """Prefect's temporary server could not be started."""
 
 
 def startup_timeout() -> float:
@@ -169,11 +173,6 @@ def adopt(server: SubprocessASGIServer, early: launch.Launched) -> None:
         server.launched = early.process
     else:
         early.discard()
-
-
-def configured_api_url() -> str | None:
-    """The API the user (or a test harness) configured, if any."""
-    return os.environ.get("PREFECT_API_URL") or PREFECT_API_URL.value() or None
 
 
 @contextmanager

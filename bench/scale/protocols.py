@@ -2,9 +2,9 @@
 
 Twenty copies of the bundled protocol (distinct ids, same data, in a temporary folder), each
 configuration a real `evidence run` in a fresh process, all in one run of this bench:
-without the orchestrator, serially and on warm worker processes (`--task-runner processes`);
-with it, serially, on warm processes, and on a Dask LocalCluster whose workers preload the
-synthesis (Prefect's home is started once, untimed, before the first orchestrated run, so that
+serially, on warm worker processes (`--task-runner processes`) and on a local Dask cluster
+whose workers preload the synthesis (`--task-runner dask`), each without the orchestrator and
+with it (Prefect's home is started once, untimed, before the first orchestrated run, so that
 no configuration pays for creating its database); and the same three against a Prefect server
 already running, as the served nightly deployment runs (the server's own CPU is not counted).
 Goal: at least 1.6x over serial on 2 cores, with and without the orchestrator. Every parallel
@@ -52,6 +52,7 @@ GOAL_SPEEDUP = 1.6
 CONFIGS = [
     ("no orchestrator, serial", "library", "serial"),
     ("no orchestrator, processes", "library", "processes"),
+    ("no orchestrator, dask", "library", "dask"),
     ("orchestrated, serial", "temporary", "serial"),
     ("orchestrated, processes", "temporary", "processes"),
     ("orchestrated, dask", "temporary", "dask"),

@@ -107,9 +107,13 @@ def os_error_message(exc: OSError) -> str:
 
 def run_app() -> None:
     """The application, with a refused write reported in one line (exit 1), whatever the
-    command."""
+    command; the heap is settled for a quick exit as it ends (`heap.before_exit`)."""
     try:
         app()
     except OSError as exc:
         typer.echo(os_error_message(exc), err=True)
         raise SystemExit(1) from None
+    finally:
+        from evidence.runs.heap import before_exit
+
+        before_exit()

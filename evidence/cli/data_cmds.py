@@ -69,7 +69,7 @@ def run_cmd(
         typer.Option(
             "--task-runner",
             help="How several protocols run: serial, threads, processes (warm worker "
-            "processes: the one that runs protocols side by side) or dask.",
+            "processes, side by side) or dask (a local Dask cluster's warm workers).",
         ),
     ] = "threads",
     workers: Annotated[
@@ -79,7 +79,7 @@ def run_cmd(
         str | None,
         typer.Option(
             "--dask-address",
-            help="Scheduler of an existing Dask cluster; needs PREFECT_API_URL, and every "
+            help="Scheduler of an existing Dask cluster to run the protocols on; every "
             "worker must see DATA, PROCESSED and REPORTS at the same paths.",
         ),
     ] = None,
@@ -98,30 +98,33 @@ def run_cmd(
     if task_runner not in RUNNERS:
         expected = ", ".join(RUNNERS[:-1]) + f" or {RUNNERS[-1]}"
         raise fail(f"--task-runner: expected {expected}, got {task_runner!r}", 2)
-    if task_runner == "dask" and no_orchestrator:
-        raise fail("--task-runner dask needs the orchestrator (drop --no-orchestrator)", 2)
     ws = workspace(data, processed, reports)
     try:
         lock_timeout(wait_timeout)  # a bad --wait-timeout or EVIDENCE_LOCK_TIMEOUT, said first
         jobs, failed = batch.plan_all(ws, protocol)
-        if no_orchestrator:
+        if no_orchestrator and jobs:
+            from evidence.runs.pools import pool_for
+
+            if dask_address:  # a remote worker's working directory is not ours
+                jobs = batch.absolute(jobs)
             n = 1 if task_runner == "serial" else workers
-            if not (task_runner == "processes" and n > 1 and len(jobs) > 1):
-                settle_heap()  # the synthesis runs here (warm workers settle their own)
-            if len(jobs) == 1 and not failed:  # one protocol: its error raised, as always
+            pool = pool_for(task_runner, n, len(jobs), dask_address)
+            if pool is None:
+                settle_heap()  # the synthesis runs here (a pool's workers settle their own)
+            if pool is None and len(jobs) == 1 and not failed:  # its error raised, as always
                 written = batch.run_job(
                     jobs[0], wait=wait, on_wait=progress, wait_timeout=wait_timeout
                 )
                 outcomes = [batch.Outcome(jobs[0].protocol, written)]
-            else:
+            elif pool is None:
                 outcomes = batch.run_each(
-                    jobs,
-                    workers=n,
-                    wait=wait,
-                    on_wait=progress,
-                    wait_timeout=wait_timeout,
-                    processes=task_runner == "processes",
+                    jobs, workers=n, wait=wait, on_wait=progress, wait_timeout=wait_timeout
                 )
+            else:
+                with pool.start():
+                    outcomes = batch.run_each(
+                        jobs, wait=wait, wait_timeout=wait_timeout, pool=pool
+                    )
         elif jobs:
             from flows.run import run_orchestrated
 

@@ -21,3 +21,11 @@ def settle() -> None:
         gc.collect()
         gc.freeze()
     gc.set_threshold(*RUN_GC_THRESHOLD)
+
+
+def before_exit() -> None:
+    """As a command ends: collect once (garbage is finalised now, files flushed), then freeze what
+    is left, so that the interpreter's collections at exit walk nothing. After an orchestrated
+    run, whose process holds Prefect's heap as well, that exit took about a second."""
+    gc.collect()
+    gc.freeze()

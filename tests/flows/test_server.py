@@ -8,6 +8,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -76,3 +77,32 @@ def test_a_configured_api_is_used_as_it_is(monkeypatch: pytest.MonkeyPatch) -> N
     with shared_api():
         assert configured_api_url() == "http://127.0.0.1:4200/api"
     assert SubprocessASGIServer._instances == {}  # no temporary server was made
+
+
+SERVER_APP_PROBE = """
+import atexit, runpy, sys
+atexit.register(lambda: print("SERVER_APP=" + str("prefect.server.api.server" in sys.modules)))
+sys.argv = ["evidence", *sys.argv[1:]]
+runpy.run_module("evidence.cli", run_name="__main__")
+"""
+
+
+def test_a_run_against_a_configured_api_never_loads_prefects_server_application(
+    prefect_server: None, data_copy: Path, tmp_path: Path
+) -> None:
+    """Over a second of imports that a run reporting to a running server has no use for."""
+    from prefect.settings import PREFECT_API_URL
+
+    env = {**os.environ, "PREFECT_API_URL": str(PREFECT_API_URL.value())}
+    dirs = ["--data", str(data_copy), "--processed", str(tmp_path / "p"),
+            "--reports", str(tmp_path / "r")]  # fmt: skip
+    proc = subprocess.run(
+        [sys.executable, "-c", SERVER_APP_PROBE, "run", *dirs],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "SERVER_APP=False" in proc.stdout
+    assert (tmp_path / "r" / "baclofen" / "index.html").is_file()

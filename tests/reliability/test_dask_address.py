@@ -1,4 +1,5 @@
-"""`evidence run --dask-address` on an existing cluster: absolute paths and a real Prefect API.
+"""`evidence run --dask-address` on an existing cluster: absolute paths, with the orchestrator's
+API configured or temporary, and without the orchestrator.
 
 The cluster is a real `distributed.LocalCluster` in its own process, working in an empty folder
 (as a remote worker's working directory is not the run's), and the API a real
@@ -18,9 +19,8 @@ from pathlib import Path
 
 import pytest
 
-from evidence.batch import Job
+from evidence.batch import Job, absolute
 from evidence.runs.workspace import Workspace
-from flows.run import absolute
 from tests.reliability.test_first_run import (
     EVIDENCE,
     assert_same_outputs,
@@ -146,20 +146,50 @@ def test_a_run_on_an_existing_cluster_reports_to_the_configured_server(
     assert tasks and {t["state_type"] for t in tasks} == {"COMPLETED"}
 
 
-def test_a_cluster_run_without_a_configured_api_is_refused(tmp_path: Path) -> None:
-    """Refused before anything starts: a temporary server would end with this run."""
+def test_a_cluster_run_needs_no_configured_api(tmp_path: Path, dask_address: str) -> None:
+    """The workers run plain calls, never Prefect tasks: the run's temporary server will do."""
+    ws = workspace(tmp_path / "ws")
+    proc = subprocess.Popen(
+        run_args(dask_address),
+        cwd=ws,
+        env=fresh_env(tmp_path / "run-home"),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    out = finish(proc)
+    assert f"wrote {ws / 'data/processed/baclofen/pooled.csv'}" in out
+    assert_same_outputs(ws)
+
+
+def test_a_cluster_run_without_the_orchestrator(tmp_path: Path, dask_address: str) -> None:
+    ws = workspace(tmp_path / "ws")
+    proc = subprocess.Popen(
+        [*run_args(dask_address), "--no-orchestrator"],
+        cwd=ws,
+        env=fresh_env(tmp_path / "run-home"),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    out = finish(proc)
+    assert f"wrote {ws / 'data/processed/baclofen/pooled.csv'}" in out
+    assert_same_outputs(ws)
+    assert not (tmp_path / "run-home").exists()  # Prefect was never started
+
+
+def test_a_cluster_that_does_not_answer_fails_in_one_line(tmp_path: Path) -> None:
     ws = workspace(tmp_path / "ws")
     result = subprocess.run(
-        run_args("tcp://127.0.0.1:9"),
+        [*run_args("tcp://127.0.0.1:9"), "--no-orchestrator"],
         cwd=ws,
-        env=fresh_env(tmp_path / "home"),
+        env=fresh_env(tmp_path / "home", DASK_DISTRIBUTED__COMM__TIMEOUTS__CONNECT="2s"),
         capture_output=True,
         text=True,
         timeout=300,
     )
     assert result.returncode == 1
-    assert "--dask-address" in result.stderr and "PREFECT_API_URL" in result.stderr
-    assert "(it is not set)" in result.stderr
+    assert "tcp://127.0.0.1:9" in result.stderr and "Traceback" not in result.stderr
     assert not (ws / "data/processed/runs").exists()  # nothing ran
 
 

@@ -27,6 +27,8 @@ RUN_NEVER = (
     "evidence.pubmed.extraction",
     "evidence.inputs.importer",  # `evidence import-evidence`
     "evidence.runs.warmpool",  # --task-runner processes
+    "evidence.runs.daskpool",  # --task-runner dask, --dask-address
+    "distributed",
     "pyarrow.parquet",
     "multiprocessing",
     "rich",  # typer's rich help and tracebacks (pretty exceptions are off)

@@ -1,16 +1,23 @@
-"""Protocols on warm worker processes: the same bytes as one after another, and every protocol
-isolated (a failure, even a dead process, named; the others complete)."""
+"""Protocols on a pool of warm worker processes (this machine's, or a local Dask cluster's): the
+same bytes as one after another, and every protocol isolated (a failure, even a dead process,
+named; the others complete)."""
 
 from __future__ import annotations
 
 import os
+import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 import yaml
 
+from evidence.runs.daskpool import DaskPool
+from evidence.runs.pools import Pool, open_pool, pool_for
 from evidence.runs.warmpool import WarmPool
 from tests.conftest import synthesize
+
+POOLS = ["processes", "dask"]
 
 
 def copies(data: Path, n: int) -> Path:
@@ -34,31 +41,33 @@ def written(root: Path) -> dict[str, bytes]:
     }
 
 
-def test_processes_write_byte_for_byte_what_a_serial_run_writes(
-    data_copy: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+@pytest.mark.parametrize("kind", POOLS)
+def test_a_pool_writes_byte_for_byte_what_a_serial_run_writes(
+    data_copy: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, kind: str
 ) -> None:
     monkeypatch.setenv("EVIDENCE_RUN_DATE", "2026-11-27")
     many = str(copies(data_copy, 3))
     runs = {}
-    for runner in ("serial", "processes"):
+    for runner in ("serial", kind):
         p, r = tmp_path / f"p-{runner}", tmp_path / f"r-{runner}"
         result = synthesize(data_copy, p, r, "--protocol", many, "--task-runner", runner,
                             "--workers", "2")  # fmt: skip
         assert result.exit_code == 0, result.output
         runs[runner] = (written(p), written(r))
-    tables, reports = runs["processes"]
+    tables, reports = runs[kind]
     assert {Path(k).parts[0] for k in tables} >= {"copy00", "copy01", "copy02", "runs"}
-    assert len(reports) >= 3 and runs["processes"] == runs["serial"]
+    assert len(reports) >= 3 and runs[kind] == runs["serial"]
 
 
+@pytest.mark.parametrize("kind", POOLS)
 def test_a_protocol_failing_in_a_worker_is_named_and_the_others_complete(
-    data_copy: Path, tmp_path: Path
+    data_copy: Path, tmp_path: Path, kind: str
 ) -> None:
     many = str(copies(data_copy, 3))
     p, r = tmp_path / "p", tmp_path / "r"
     r.mkdir()
     (r / "copy01").write_text("a file where copy01's report folder goes", encoding="utf-8")
-    result = synthesize(data_copy, p, r, "--protocol", many, "--task-runner", "processes",
+    result = synthesize(data_copy, p, r, "--protocol", many, "--task-runner", kind,
                         "--workers", "2")  # fmt: skip
     assert result.exit_code == 1
     assert "1 of 3 protocol(s) failed: copy01" in result.output
@@ -75,8 +84,9 @@ def survive_or_die(item: str) -> str:
     return f"{item} in {os.getpid()}"
 
 
-def test_a_process_that_dies_fails_only_its_own_job() -> None:
-    with WarmPool(2) as pool:
+@pytest.mark.parametrize("kind", POOLS)
+def test_a_process_that_dies_fails_only_its_own_job(kind: str) -> None:
+    with open_pool(kind, 2).start() as pool:
         results = pool.run(survive_or_die, ["a", "die", "b", "c"], lambda item: f"{item}: died")
         after = pool.run(survive_or_die, ["d", "e"], lambda item: f"{item}: died")
     assert results[1] == "die: died"
@@ -84,8 +94,55 @@ def test_a_process_that_dies_fails_only_its_own_job() -> None:
     assert [r.split(" in ")[0] for r in after] == ["d", "e"]  # the pool was replaced
 
 
-def test_workers_run_each_protocol_in_a_process_of_their_own_reused() -> None:
+@pytest.mark.parametrize("kind", POOLS)
+def test_workers_run_each_protocol_in_a_process_of_their_own_reused(kind: str) -> None:
     """Warm: the processes outlive their jobs (imports paid per process, not per job)."""
-    with WarmPool(2) as pool:
+    with open_pool(kind, 2).start() as pool:
         pids = {r.split(" in ")[1] for r in pool.run(survive_or_die, list("abcdefgh"), str)}
     assert str(os.getpid()) not in pids and 1 <= len(pids) <= 2
+
+
+def imported(_: object) -> tuple[bool, bool]:
+    """In a worker: whether the synthesis, and whether Prefect, are loaded there."""
+    return "evidence.pipeline" in sys.modules, "prefect" in sys.modules
+
+
+@pytest.mark.parametrize("kind", POOLS)
+def test_workers_are_warm_before_their_first_protocol_and_never_load_prefect(kind: str) -> None:
+    with open_pool(kind, 2).start() as pool:
+        seen = pool.run(imported, list(range(6)), lambda _: (False, False))
+    assert seen == [(True, False)] * 6
+
+
+@pytest.mark.parametrize(
+    ("kind", "workers", "jobs", "address", "expected"),
+    [
+        ("serial", 2, 5, None, None),
+        ("threads", 2, 5, None, None),
+        ("processes", 2, 1, None, None),  # one protocol runs where it is asked for
+        ("processes", 1, 5, None, None),
+        ("processes", 4, 3, None, WarmPool),
+        ("dask", 2, 5, None, DaskPool),
+        ("threads", 2, 1, "tcp://127.0.0.1:9", DaskPool),  # an address always means its cluster
+    ],
+)
+def test_the_pool_a_run_needs(
+    kind: str, workers: int, jobs: int, address: str | None, expected: type | None
+) -> None:
+    pool = pool_for(kind, workers, jobs, address)
+    if expected is None:
+        assert pool is None
+    else:
+        assert isinstance(pool, expected)
+        assert pool.workers == (min(workers, jobs) if address is None else workers)
+
+
+def test_a_cluster_that_cannot_be_reached_is_told_to_the_caller() -> None:
+    import dask
+
+    never: Callable[[object], object] = str
+    with dask.config.set({"distributed.comm.timeouts.connect": "1s"}):
+        pool: Pool = DaskPool(1, "tcp://127.0.0.1:9").start()
+        with pytest.raises(OSError, match=r"127\.0\.0\.1:9"):
+            pool.run(never, ["a"], never)
+        pool.close()
