@@ -56,6 +56,17 @@ def say(message: str) -> None:
     print(message, file=sys.stderr, flush=True)
 
 
+def ready_flows(single: bool) -> None:
+    """Import the flow this run calls and Prefect's flow engine (which Prefect loads at a flow's
+    first call) now: with a temporary server, while that server starts rather than after."""
+    import prefect.flow_engine  # noqa: F401
+
+    if single:
+        import flows.synthesize
+    else:
+        import flows.many  # noqa: F401
+
+
 def run_orchestrated(
     jobs: list[Job],
     kind: str,
@@ -73,6 +84,7 @@ def run_orchestrated(
         warm()  # the synthesis runs in this process
     elif pool is not None:  # its processes import while the server starts too
         pool.start()
+    ready_flows(single=pool is None and len(jobs) == 1)
     from flows.api import ServerUnavailable
 
     try:
