@@ -67,6 +67,8 @@ CONFIGS = [
     ("orchestrated on a running server, dask", "served", "dask"),
 ]
 SERVER_START_TIMEOUT = 120.0
+MODES = ("library", "temporary", "served")
+CACHES = ("cold", "warm")  # the figure cache: empty, then filled by the cold run
 
 
 @contextmanager
@@ -152,10 +154,17 @@ def same(a: Path, b: Path) -> bool:
     return bool(left) and left == outputs(b)
 
 
-def run(quick: bool = False, protocols: int = 20, workers: int = 2) -> list[tuple[str, str]]:
-    """(figure, value) rows; `quick`: two protocols, without the orchestrator only."""
+def run(
+    quick: bool = False,
+    protocols: int = 20,
+    workers: int = 2,
+    modes: Sequence[str] = MODES,
+    caches: Sequence[str] = CACHES,
+) -> list[tuple[str, str]]:
+    """(figure, value) rows; `quick`: two protocols, without the orchestrator only. `modes` and
+    `caches` choose among the configurations (the library, temporary or served; cold, warm)."""
     n = 2 if quick else protocols
-    configs = [c for c in CONFIGS if not (quick and c[1] != "library")]
+    configs = [c for c in CONFIGS if c[1] in modes and not (quick and c[1] != "library")]
     work = Path(tempfile.mkdtemp(prefix="evidence-protocols-bench-"))
     try:
         data = work / "raw"
@@ -188,10 +197,17 @@ def run(quick: bool = False, protocols: int = 20, workers: int = 2) -> list[tupl
                         env = {**env, "PREFECT_API_URL": url}
                     run_env = env
                 base = work / label.replace(", ", "-").replace(" ", "_")
-                for cache in ("cold", "warm"):
+                for cache in CACHES:
                     out = base / cache
                     if cache == "warm":  # the figures the cold run drew, as a rerun finds them
+                        if "cold" not in caches:  # drawn by one protocol's run, untimed
+                            timed([*EVIDENCE, "run", "--no-orchestrator", "--protocol",
+                                   str(folder / "copy000.yaml"), "--data", str(data),
+                                   "--processed", str(base / "cold" / "p"),
+                                   "--reports", str(base / "cold" / "r")], env)  # fmt: skip
                         shutil.copytree(base / "cold" / "p" / FIGURES, out / "p" / FIGURES)
+                    if cache not in caches:
+                        continue
                     cmd = [*EVIDENCE, "run", "--protocol", str(folder), "--task-runner", runner,
                            "--workers", str(workers), "--data", str(data),
                            "--processed", str(out / "p"), "--reports", str(out / "r")]  # fmt: skip
@@ -220,8 +236,11 @@ def main(argv: Sequence[str] | None = None) -> None:
     ap.add_argument("--quick", action="store_true")
     ap.add_argument("--protocols", type=int, default=20)
     ap.add_argument("--workers", type=int, default=2)
+    ap.add_argument("--modes", default=",".join(MODES), help="library, temporary, served")
+    ap.add_argument("--caches", default=",".join(CACHES), help="cold, warm (figure cache)")
     args = ap.parse_args(argv)
-    for name, value in run(args.quick, args.protocols, args.workers):
+    modes, caches = args.modes.split(","), args.caches.split(",")
+    for name, value in run(args.quick, args.protocols, args.workers, modes, caches):
         print(f"{name}: {value}")
 
 
