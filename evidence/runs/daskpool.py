@@ -65,13 +65,17 @@ class DaskPool:
         self._cluster: LocalCluster | None = None
         self._error: BaseException | None = None
         self._ready = threading.Event()
+        self._lock = threading.Lock()
         self._starter: threading.Thread | None = None
 
     def start(self) -> DaskPool:
         """Start the cluster (or connect to it) in a thread: its workers import meanwhile."""
-        if self._starter is None:
-            self._starter = threading.Thread(target=self._connect, name="dask-pool", daemon=True)
-            self._starter.start()
+        with self._lock:  # one cluster, however many threads ask at once
+            if self._starter is None:
+                self._starter = threading.Thread(
+                    target=self._connect, name="dask-pool", daemon=True
+                )
+                self._starter.start()
         return self
 
     def _connect(self) -> None:
@@ -84,7 +88,13 @@ class DaskPool:
                 return
             for var in ONE_THREAD:  # the workers' BLAS: one thread each, one process per core
                 os.environ.setdefault(var, "1")
-            settings = {"distributed.scheduler.allowed-failures": ALLOWED_FAILURES, **QUIET}
+            settings = {
+                "distributed.scheduler.allowed-failures": ALLOWED_FAILURES,
+                # A worker holds only the protocol it runs: one queued there as well would be
+                # counted against when the worker dies, and fail for its neighbour's crash.
+                "distributed.scheduler.worker-saturation": 1.0,
+                **QUIET,
+            }
             with dask.config.set(settings):
                 self._cluster = LocalCluster(
                     n_workers=self.workers,
