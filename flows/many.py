@@ -13,7 +13,7 @@ from prefect import flow, get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
 from evidence import batch
-from evidence.runs.pools import Pool, open_pool
+from evidence.runs.pools import Pool, open_pool, pool_size
 from evidence.runs.workspace import Workspace
 
 run_each = task(batch.run_each, name="synthesize-protocols", cache_policy=NO_CACHE)
@@ -60,7 +60,7 @@ def synthesize_many(
     with ExitStack() as stack:
         chosen = None
         if pool:
-            size = max(1, min(workers, len(jobs)))
+            size = pool_size(workers, len(jobs), dask_address)
             chosen = stack.enter_context(take_pool(pool, size, dask_address))
         futures = [
             run_each.submit(chunk, wait=wait, wait_timeout=wait_timeout, pool=chosen)

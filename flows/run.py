@@ -80,9 +80,9 @@ def run_orchestrated(
         kind, jobs = "dask", batch.absolute(jobs)
     early = launch.launch()  # the server boots while this process imports Prefect and the rest
     pool = pool_for(kind, workers, len(jobs), dask_address)
-    if pool is None and (len(jobs) == 1 or kind in ("serial", "threads")):
+    if pool is None:
         warm()  # the synthesis runs in this process
-    elif pool is not None:  # its processes import while the server starts too
+    else:  # its processes import while the server starts too
         pool.start()
     ready_flows(single=pool is None and len(jobs) == 1)
     from flows.api import ServerUnavailable

@@ -187,7 +187,6 @@ def run(
         warmed = False
         with ExitStack() as stack:
             for label, mode, runner in configs:
-                run_env = env
                 if mode == "temporary" and not warmed:  # the first start migrates the database
                     timed([sys.executable, "-c", EMPTY_FLOW], env)
                     warmed = True
@@ -195,7 +194,6 @@ def run(
                     if "PREFECT_API_URL" not in env:
                         url = stack.enter_context(running_server(work / "server-home", env))
                         env = {**env, "PREFECT_API_URL": url}
-                    run_env = env
                 base = work / label.replace(", ", "-").replace(" ", "_")
                 for cache in CACHES:
                     out = base / cache
@@ -213,7 +211,7 @@ def run(
                            "--processed", str(out / "p"), "--reports", str(out / "r")]  # fmt: skip
                     if mode == "library":
                         cmd.append("--no-orchestrator")
-                    elapsed, cpu = timed(cmd, run_env)
+                    elapsed, cpu = timed(cmd, env)
                     value = f"{elapsed:.2f} s (cpu {cpu:.2f} s)"
                     if runner == "serial":
                         serial[mode, cache] = (elapsed, cpu, out)

@@ -109,21 +109,21 @@ def run_cmd(
                 jobs = batch.absolute(jobs)
             n = 1 if task_runner == "serial" else workers
             pool = pool_for(task_runner, n, len(jobs), dask_address)
-            if pool is None:
-                settle_heap()  # the synthesis runs here (a pool's workers settle their own)
-            if pool is None and len(jobs) == 1 and not failed:  # its error raised, as always
-                written = batch.run_job(
-                    jobs[0], wait=wait, on_wait=progress, wait_timeout=wait_timeout
-                )
-                outcomes = [batch.Outcome(jobs[0].protocol, written)]
-            elif pool is None:
-                outcomes = batch.run_each(
-                    jobs, workers=n, wait=wait, on_wait=progress, wait_timeout=wait_timeout
-                )
-            else:
+            if pool is not None:  # its workers settle their own collectors
                 with pool.start():
                     outcomes = batch.run_each(
                         jobs, wait=wait, wait_timeout=wait_timeout, pool=pool
+                    )
+            else:
+                settle_heap()  # the synthesis runs here
+                if len(jobs) == 1 and not failed:  # one protocol: its error raised, as always
+                    written = batch.run_job(
+                        jobs[0], wait=wait, on_wait=progress, wait_timeout=wait_timeout
+                    )
+                    outcomes = [batch.Outcome(jobs[0].protocol, written)]
+                else:
+                    outcomes = batch.run_each(
+                        jobs, workers=n, wait=wait, on_wait=progress, wait_timeout=wait_timeout
                     )
         elif jobs:
             from flows.run import run_orchestrated

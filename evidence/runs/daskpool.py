@@ -18,12 +18,11 @@ a `WarmPool`. The other protocols are not affected.
 from __future__ import annotations
 
 import logging
-import os
 import threading
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from evidence.runs.warmpool import ONE_THREAD, WARM_MODULES, warm
+from evidence.runs.warmpool import WARM_MODULES, one_blas_thread, warm
 
 if TYPE_CHECKING:
     from distributed import Client, LocalCluster
@@ -86,8 +85,7 @@ class DaskPool:
             if self.address:
                 self._client = Client(self.address, set_as_default=False)
                 return
-            for var in ONE_THREAD:  # the workers' BLAS: one thread each, one process per core
-                os.environ.setdefault(var, "1")
+            one_blas_thread()  # one process per core: more BLAS threads only oversubscribe
             settings = {
                 "distributed.scheduler.allowed-failures": ALLOWED_FAILURES,
                 # A worker holds only the protocol it runs: one queued there as well would be

@@ -46,6 +46,12 @@ def open_pool(kind: str, workers: int, address: str | None = None) -> Pool:
     raise ValueError(f"no pool for task runner {kind!r}: expected one of {', '.join(POOL_KINDS)}")
 
 
+def pool_size(workers: int, jobs: int, address: str | None = None) -> int:
+    """The workers a pool of `jobs` protocols gets: a cluster's as asked, a local pool's no more
+    than it has protocols."""
+    return max(1, workers) if address else max(1, min(workers, jobs))
+
+
 def pool_for(kind: str, workers: int, jobs: int, address: str | None = None) -> Pool | None:
     """The pool `jobs` protocols run on (not yet started), or None when they run in the caller.
 
@@ -53,7 +59,7 @@ def pool_for(kind: str, workers: int, jobs: int, address: str | None = None) -> 
     or more protocols on two or more workers.
     """
     if address:
-        return open_pool("dask", max(1, workers), address)
+        return open_pool("dask", pool_size(workers, jobs, address), address)
     if kind in POOL_KINDS and jobs > 1 and workers > 1:
-        return open_pool(kind, min(workers, jobs))
+        return open_pool(kind, pool_size(workers, jobs))
     return None

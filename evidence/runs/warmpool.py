@@ -51,6 +51,13 @@ def warm(modules: Sequence[str] = WARM_MODULES) -> None:
     settle()
 
 
+def one_blas_thread() -> None:
+    """Worker processes started from now on use one BLAS thread each (`ONE_THREAD`), unless the
+    caller's environment says otherwise."""
+    for var in ONE_THREAD:
+        os.environ.setdefault(var, "1")
+
+
 def say(message: str) -> None:
     """A lock wait in a worker process, told on the run's standard error as in one process."""
     print(message, file=sys.stderr, flush=True)
@@ -71,8 +78,7 @@ class WarmPool:
         self._executor = self._start(workers)
 
     def _start(self, workers: int) -> ProcessPoolExecutor:
-        for var in ONE_THREAD:
-            os.environ.setdefault(var, "1")
+        one_blas_thread()
         return ProcessPoolExecutor(
             max_workers=workers,
             mp_context=get_context("spawn"),

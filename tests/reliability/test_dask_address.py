@@ -124,22 +124,23 @@ def run_args(address: str) -> list[str]:
             "--processed", "data/processed", "--reports", "reports"]  # fmt: skip
 
 
+def run_to_the_end(ws: Path, args: list[str], env: dict[str, str]) -> str:
+    """The run in the workspace, to its end: it must write the bundled protocol's outputs."""
+    proc = subprocess.Popen(
+        args, cwd=ws, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+    )
+    out = finish(proc)
+    assert f"wrote {ws / 'data/processed/baclofen/pooled.csv'}" in out
+    assert_same_outputs(ws)
+    return out
+
+
 def test_a_run_on_an_existing_cluster_reports_to_the_configured_server(
     tmp_path: Path, prefect_api: str, dask_address: str
 ) -> None:
     ws = workspace(tmp_path / "ws")
     env = fresh_env(tmp_path / "run-home", PREFECT_API_URL=prefect_api)
-    proc = subprocess.Popen(
-        run_args(dask_address),
-        cwd=ws,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
-    out = finish(proc)
-    assert f"wrote {ws / 'data/processed/baclofen/pooled.csv'}" in out
-    assert_same_outputs(ws)
+    run_to_the_end(ws, run_args(dask_address), env)
     flows = {f["name"]: f["state_type"] for f in api_post(prefect_api, "flow_runs/filter")}
     assert set(flows.values()) == {"COMPLETED"} and flows
     tasks = [t for t in api_post(prefect_api, "task_runs/filter") if "synthesize" in str(t["name"])]
@@ -149,32 +150,13 @@ def test_a_run_on_an_existing_cluster_reports_to_the_configured_server(
 def test_a_cluster_run_needs_no_configured_api(tmp_path: Path, dask_address: str) -> None:
     """The workers run plain calls, never Prefect tasks: the run's temporary server will do."""
     ws = workspace(tmp_path / "ws")
-    proc = subprocess.Popen(
-        run_args(dask_address),
-        cwd=ws,
-        env=fresh_env(tmp_path / "run-home"),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
-    out = finish(proc)
-    assert f"wrote {ws / 'data/processed/baclofen/pooled.csv'}" in out
-    assert_same_outputs(ws)
+    run_to_the_end(ws, run_args(dask_address), fresh_env(tmp_path / "run-home"))
 
 
 def test_a_cluster_run_without_the_orchestrator(tmp_path: Path, dask_address: str) -> None:
     ws = workspace(tmp_path / "ws")
-    proc = subprocess.Popen(
-        [*run_args(dask_address), "--no-orchestrator"],
-        cwd=ws,
-        env=fresh_env(tmp_path / "run-home"),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
-    out = finish(proc)
-    assert f"wrote {ws / 'data/processed/baclofen/pooled.csv'}" in out
-    assert_same_outputs(ws)
+    args = [*run_args(dask_address), "--no-orchestrator"]
+    run_to_the_end(ws, args, fresh_env(tmp_path / "run-home"))
     assert not (tmp_path / "run-home").exists()  # Prefect was never started
 
 

@@ -13,7 +13,7 @@ import pytest
 import yaml
 
 from evidence.runs.daskpool import DaskPool
-from evidence.runs.pools import Pool, open_pool, pool_for
+from evidence.runs.pools import Pool, open_pool, pool_for, pool_size
 from evidence.runs.warmpool import WarmPool
 from tests.conftest import synthesize
 
@@ -135,6 +135,8 @@ def test_the_pool_a_run_needs(
     else:
         assert isinstance(pool, expected)
         assert pool.workers == (min(workers, jobs) if address is None else workers)
+        # the size `synthesize-many` asks for when it takes the pool this run started
+        assert pool.workers == pool_size(workers, jobs, address)
 
 
 def test_a_cluster_that_cannot_be_reached_is_told_to_the_caller() -> None:
