@@ -101,6 +101,9 @@ def test_fetch_with_four_workers_stays_under_the_limit_at_the_server(
     monkeypatch.setenv("NCBI_EMAIL", EMAIL)
     monkeypatch.setenv("EVIDENCE_EUTILS_TIMEOUT", "10")
     monkeypatch.setenv("EVIDENCE_EUTILS_BACKOFF", "0.01")
+    # The faults below are shared by the three concurrent batches, in whatever order their
+    # requests arrive: more tries than faults, so no batch can draw them all and give up.
+    monkeypatch.setenv("EVIDENCE_EUTILS_MAX_TRIES", "10")
     if api_key:
         monkeypatch.setenv("NCBI_API_KEY", api_key)
     else:
