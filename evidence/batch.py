@@ -71,12 +71,12 @@ def describe(exc: BaseException, plain: tuple[type[BaseException], ...] = ()) ->
     The one wording of a failure for the CLI, the batch and the flows: `plain` adds the
     caller's own errors whose message says it all (the nightly flow's, `flows.nightly.reason`).
     """
-    from evidence.inputs.protocol import ProtocolError
-    from evidence.inputs.snapshot import InvalidInputs
     from evidence.runs.runlock import RunLocked
 
     text = str(exc) or type(exc).__name__
-    expected = (InvalidInputs, ProtocolError, ValueError, RunLocked, OSError, *plain)
+    # the inputs' and protocols' own errors (InvalidInputs, ProtocolError) are ValueErrors;
+    # not importing them keeps pandas out of a process that only feeds a pool
+    expected = (ValueError, RunLocked, OSError, *plain)
     if isinstance(exc, expected):
         return text
     return f"{type(exc).__name__}: {text}"

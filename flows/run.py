@@ -75,16 +75,31 @@ def run_orchestrated(
     wait: bool,
     wait_timeout: float | None = None,
     notice: Callable[[str], None] = say,
+    early: launch.Launched | None = None,
+    pool: Pool | None = None,
 ) -> list[list[Path]]:
+    """`jobs` through Prefect's flows, with their outputs' paths in job order.
+
+    `early`: Prefect's temporary server, and `pool`: the pool the jobs need (`pool_for`), if
+    the caller started them already; else they start here, to boot while this process imports
+    Prefect and the rest. Both are this run's to end.
+    """
     if dask_address:
         kind, jobs = "dask", batch.absolute(jobs)
-    early = launch.launch()  # the server boots while this process imports Prefect and the rest
-    pool = pool_for(kind, workers, len(jobs), dask_address)
-    if pool is None:
-        warm()  # the synthesis runs in this process
-    else:  # its processes import while the server starts too
-        pool.start()
-    ready_flows(single=pool is None and len(jobs) == 1)
+    early = early or launch.launch()
+    try:
+        pool = pool or pool_for(kind, workers, len(jobs), dask_address)
+        if pool is None:
+            warm()  # the synthesis runs in this process
+        else:  # its processes import while the server starts too
+            pool.start()
+        ready_flows(single=pool is None and len(jobs) == 1)
+    except BaseException:
+        if early is not None:
+            early.discard()
+        if pool is not None:
+            pool.close()
+        raise
     from flows.api import ServerUnavailable
 
     try:

@@ -33,6 +33,7 @@ from typing import Any
 from prefect.server.api.server import SubprocessASGIServer
 from prefect.settings import (
     PREFECT_API_URL,
+    PREFECT_FLOWS_HEARTBEAT_FREQUENCY,
     PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS,
     get_current_settings,
     temporary_settings,
@@ -182,12 +183,18 @@ def temporary_api(early: launch.Launched | None = None) -> Iterator[str]:
     The server stops at interpreter exit as Prefect's own does, after Prefect's log and event
     workers have flushed, or with this process if it is killed. Raises ServerUnavailable if it
     cannot be started. `early`: the server's process, if `flows.launch` started it already.
+
+    Flow runs send no heartbeats to it. A heartbeat lets a server that outlives a run tell a
+    crashed run from a long one; this server dies with its run, and keeps neither automations
+    nor events (`flows.launch.SERVER_ENV`). And a flow run waits up to a second at its end for
+    its heartbeat thread to wake.
     """
     server = start_server(early=early)
     url = server.api_url
     os.environ["PREFECT_API_URL"] = url  # for worker processes and threads with a fresh context
     try:
-        with temporary_settings(updates={PREFECT_API_URL: url}):
+        updates = {PREFECT_API_URL: url, PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None}
+        with temporary_settings(updates=updates):
             yield url
     finally:
         os.environ.pop("PREFECT_API_URL", None)

@@ -91,29 +91,37 @@ def run_cmd(
 ) -> None:
     """Synthesise protocols offline: load and validate, tabulate, pool, rate, report."""
     from evidence import batch
-    from evidence.inputs.protocol import ProtocolError
-    from evidence.inputs.snapshot import InvalidInputs
     from evidence.runs.runlock import RunLocked, lock_timeout
 
     if task_runner not in RUNNERS:
         expected = ", ".join(RUNNERS[:-1]) + f" or {RUNNERS[-1]}"
         raise fail(f"--task-runner: expected {expected}, got {task_runner!r}", 2)
     ws = workspace(data, processed, reports)
+    # Started before the protocols load, so that they boot meanwhile: Prefect's temporary
+    # server, and the pool's workers (sized by the protocol files; a file that does not load
+    # leaves a worker idle). Each is handed to the run, or ended below.
+    early = None
+    pool = None
     try:
         lock_timeout(wait_timeout)  # a bad --wait-timeout or EVIDENCE_LOCK_TIMEOUT, said first
-        jobs, failed = batch.plan_all(ws, protocol)
-        if no_orchestrator and jobs:
+        if not no_orchestrator:
+            from flows.launch import launch
+
+            early = launch()
+        files = len(batch.protocol_files(ws, protocol))
+        n = 1 if task_runner == "serial" and no_orchestrator else workers
+        if files > 1 or dask_address:
             from evidence.runs.pools import pool_for
 
+            pool = pool_for(task_runner, n, files, dask_address)
+            if pool is not None:  # its workers import the synthesis and settle their collectors
+                pool.start()
+        jobs, failed = batch.plan_all(ws, protocol)
+        if no_orchestrator and jobs:
             if dask_address:  # a remote worker's working directory is not ours
                 jobs = batch.absolute(jobs)
-            n = 1 if task_runner == "serial" else workers
-            pool = pool_for(task_runner, n, len(jobs), dask_address)
-            if pool is not None:  # its workers settle their own collectors
-                with pool.start():
-                    outcomes = batch.run_each(
-                        jobs, wait=wait, wait_timeout=wait_timeout, pool=pool
-                    )
+            if pool is not None:
+                outcomes = batch.run_each(jobs, wait=wait, wait_timeout=wait_timeout, pool=pool)
             else:
                 settle_heap()  # the synthesis runs here
                 if len(jobs) == 1 and not failed:  # one protocol: its error raised, as always
@@ -128,9 +136,18 @@ def run_cmd(
         elif jobs:
             from flows.run import run_orchestrated
 
+            given, early = early, None  # the run adopts or ends both
+            handed, pool = pool, None
             try:
                 results = run_orchestrated(
-                    jobs, task_runner, workers, dask_address, wait, wait_timeout=wait_timeout
+                    jobs,
+                    task_runner,
+                    workers,
+                    dask_address,
+                    wait,
+                    wait_timeout=wait_timeout,
+                    early=given,
+                    pool=handed,
                 )
             except batch.ProtocolsFailed as exc:  # raised once every other protocol has run
                 outcomes = exc.outcomes
@@ -139,10 +156,15 @@ def run_cmd(
                 outcomes = [batch.Outcome(j.protocol, written) for j, written in pairs]
         else:
             outcomes = []
-    except (InvalidInputs, ProtocolError, ValueError, RunLocked) as exc:
+    except (ValueError, RunLocked) as exc:  # the inputs' and protocols' errors are ValueErrors
         raise fail(str(exc)) from None
     except OSError as exc:  # disk full, read-only folder: one line, the previous outputs intact
         raise fail(os_error_message(exc)) from None
+    finally:
+        if early is not None:  # no protocol to run, or they could not be loaded
+            early.discard()
+        if pool is not None:
+            pool.close()
     for outcome in outcomes:
         for path in outcome.written:
             typer.echo(f"wrote {path}")

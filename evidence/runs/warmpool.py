@@ -75,6 +75,7 @@ class WarmPool:
         self.workers = workers
         self.modules = tuple(modules)
         self._lock = threading.Lock()
+        self._started = False
         self._executor = self._start(workers)
 
     def _start(self, workers: int) -> ProcessPoolExecutor:
@@ -87,10 +88,12 @@ class WarmPool:
         )
 
     def start(self) -> WarmPool:
-        """Start the processes now (their imports begin), not at the first protocol."""
+        """Start the processes now (their imports begin), not at the first protocol; once."""
         with self._lock:  # a pool spawns a process per job while none is idle
-            for _ in range(self.workers):
-                self._executor.submit(int)
+            if not self._started:
+                self._started = True
+                for _ in range(self.workers):
+                    self._executor.submit(int)
         return self
 
     def _submit(self, fn: Callable[[T], R], item: T) -> tuple[ProcessPoolExecutor, Future[R]]:

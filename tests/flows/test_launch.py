@@ -55,3 +55,34 @@ def test_an_early_server_holds_the_start_lock_until_it_is_discarded(tmp_path: Pa
     again = launch({**os.environ, "PREFECT_HOME": str(tmp_path)})
     assert again is not None
     again.discard()
+
+
+def test_a_run_whose_protocols_do_not_load_ends_the_server_it_launched(
+    data_copy: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The run launches its server before loading the protocols; with none to run, it ends it
+    (and frees the start lock) rather than leaving it booting."""
+    from typer.testing import CliRunner
+
+    from evidence.cli import app
+
+    real, launched = launch_module.launch, []
+
+    def recorded(*args: dict[str, str]) -> launch_module.Launched | None:
+        launched.append(real(*args))
+        return launched[-1]
+
+    monkeypatch.setattr(launch_module, "launch", recorded)
+    monkeypatch.setenv("PREFECT_HOME", str(tmp_path / "home"))
+    monkeypatch.delenv("PREFECT_API_URL", raising=False)
+    broken = data_copy / "protocols" / "broken.yaml"
+    broken.write_text("protocol_id: [\n", encoding="utf-8")
+    dirs = ["--data", str(data_copy), "--processed", str(tmp_path / "p"),
+            "--reports", str(tmp_path / "r")]  # fmt: skip
+    result = CliRunner().invoke(app, ["run", "--protocol", str(broken), *dirs])
+    assert result.exit_code != 0 and "broken.yaml" in result.output
+    assert len(launched) == 1 and launched[0] is not None
+    assert launched[0].process.returncode is not None  # ended, not left to boot
+    again = real({**os.environ, "PREFECT_HOME": str(tmp_path / "home")})
+    assert again is not None  # the start lock is free
+    again.discard()

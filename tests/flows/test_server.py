@@ -9,10 +9,12 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
 from prefect.server.api.server import SubprocessASGIServer
+from prefect.settings import PREFECT_API_URL, PREFECT_FLOWS_HEARTBEAT_FREQUENCY
 
 from flows.server import LAUNCH, SERVER_ENV, BoundServer, configured_api_url, default_server
 
@@ -76,7 +78,24 @@ def test_a_configured_api_is_used_as_it_is(monkeypatch: pytest.MonkeyPatch) -> N
     monkeypatch.setattr(SubprocessASGIServer, "_instances", {})
     with shared_api():
         assert configured_api_url() == "http://127.0.0.1:4200/api"
+        assert PREFECT_FLOWS_HEARTBEAT_FREQUENCY.value() is not None  # that server may use them
     assert SubprocessASGIServer._instances == {}  # no temporary server was made
+
+
+def test_flow_runs_on_the_temporary_server_send_no_heartbeats(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """It dies with its run and keeps no events: a heartbeat only makes the run wait at its end."""
+    from flows import server as server_module
+
+    started = SimpleNamespace(api_url="http://127.0.0.1:9/api")
+    monkeypatch.setattr(server_module, "start_server", lambda early=None: started)
+    monkeypatch.delenv("PREFECT_API_URL", raising=False)
+    before = PREFECT_FLOWS_HEARTBEAT_FREQUENCY.value()
+    with server_module.temporary_api() as url:
+        assert url == started.api_url == PREFECT_API_URL.value()
+        assert PREFECT_FLOWS_HEARTBEAT_FREQUENCY.value() is None
+    assert PREFECT_FLOWS_HEARTBEAT_FREQUENCY.value() == before is not None
 
 
 SERVER_APP_PROBE = """

@@ -102,3 +102,29 @@ def test_a_run_with_cached_figures_loads_no_plotting_statsmodels_or_optimizer(
     assert again and all(
         p.read_bytes() == (reports / "baclofen" / "figures" / p.name).read_bytes() for p in again
     )
+
+
+def test_a_run_that_feeds_a_pool_loads_no_synthesis_itself(data_copy: Path, tmp_path: Path) -> None:
+    # The workers import the synthesis; the run's own process only plans and feeds them, so
+    # its start (and, orchestrated, Prefect's) is not held up by pandas and the statistics.
+    from tests.security.test_parallel_protocols import copies
+
+    folder = copies(data_copy, 2)
+    mods = loaded(
+        "run",
+        "--no-orchestrator",
+        "--task-runner",
+        "processes",
+        "--protocol",
+        str(folder),
+        "--data",
+        str(data_copy),
+        "--processed",
+        str(tmp_path / "processed"),
+        "--reports",
+        str(tmp_path / "reports"),
+        env={"EVIDENCE_RUN_DATE": "2026-11-27"},
+    )
+    assert "evidence.runs.warmpool" in mods  # the probe saw a pool run
+    assert not mods & {"pandas", "numpy", "scipy", "statsmodels", "matplotlib", "prefect"}
+    assert (tmp_path / "reports" / "copy01").is_dir()
