@@ -23,7 +23,8 @@ A parallel run gains only from cores that are free: where Linux groups processes
 one share of the CPU however many processes it runs, and every speed-up is then about 1x. Read
 the speed-ups from a run on an otherwise idle machine.
 
-Usage: python -m bench.scale.protocols [--quick] [--protocols N] [--workers N]
+Usage: python -m bench.scale.protocols [--quick] [--protocols N] [--workers N] [--repeat N]
+       [--modes library,temporary,served] [--caches cold,warm]
 """
 
 from __future__ import annotations
@@ -41,6 +42,7 @@ import urllib.request
 from collections.abc import Iterator, Sequence
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
+from statistics import median
 
 import yaml
 
@@ -154,15 +156,48 @@ def same(a: Path, b: Path) -> bool:
     return bool(left) and left == outputs(b)
 
 
+def seed_figures(folder: Path, data: Path, into: Path, env: dict[str, str]) -> Path:
+    """The figure cache one protocol's run draws (untimed), as a rerun finds it."""
+    timed([*EVIDENCE, "run", "--no-orchestrator", "--protocol", str(folder / "copy000.yaml"),
+           "--data", str(data), "--processed", str(into / "p"), "--reports", str(into / "r")],
+          env)  # fmt: skip
+    return into / "p" / FIGURES
+
+
+def describe(
+    walls: list[float],
+    cpus: list[float],
+    serial: tuple[list[float], list[float]] | None = None,
+    equal: bool = False,
+) -> str:
+    """One configuration's figure: its median wall and CPU seconds, and against serial's, the
+    ratio of the medians (with the rounds' own ratios when there are several)."""
+    value = f"{median(walls):.2f} s (cpu {median(cpus):.2f} s)"
+    if serial is None:
+        return value + (f", median of {len(walls)}" if len(walls) > 1 else "")
+    s_walls, s_cpus = serial
+    said = "equal" if equal else "DIFFER FROM"
+    value += f", {median(s_walls) / median(walls):.2f}x serial, outputs {said} serial's"
+    value += f", {median(cpus) / median(s_cpus):.2f}x serial's cpu"
+    if len(walls) > 1:
+        rounds = sorted(a / b for a, b in zip(s_walls, walls, strict=True))
+        value += f", median of {len(walls)} (rounds {rounds[0]:.2f}-{rounds[-1]:.2f}x)"
+    return value
+
+
 def run(
     quick: bool = False,
     protocols: int = 20,
     workers: int = 2,
     modes: Sequence[str] = MODES,
     caches: Sequence[str] = CACHES,
+    repeat: int = 1,
 ) -> list[tuple[str, str]]:
     """(figure, value) rows; `quick`: two protocols, without the orchestrator only. `modes` and
-    `caches` choose among the configurations (the library, temporary or served; cold, warm)."""
+    `caches` choose among the configurations (the library, temporary or served; cold, warm).
+
+    With `repeat` > 1, each mode's configurations run in turn, round after round (so that the
+    machine's drift falls on serial and parallel alike), and each figure is the median."""
     n = 2 if quick else protocols
     configs = [c for c in CONFIGS if c[1] in modes and not (quick and c[1] != "library")]
     work = Path(tempfile.mkdtemp(prefix="evidence-protocols-bench-"))
@@ -182,47 +217,53 @@ def run(
             ("workers", str(workers)),
             ("load average at start", " ".join(f"{x:.2f}" for x in os.getloadavg())),
         ]
-        # by mode and figure cache: wall, cpu, outputs
-        serial: dict[tuple[str, str], tuple[float, float, Path]] = {}
-        warmed = False
+        seed: Path | None = None  # the figure cache a warm run starts with
         with ExitStack() as stack:
-            for label, mode, runner in configs:
-                if mode == "temporary" and not warmed:  # the first start migrates the database
+            for mode in MODES:
+                group = [(label, runner) for label, m, runner in configs if m == mode]
+                if not group:
+                    continue
+                if mode == "temporary":  # the first start migrates the database: untimed
                     timed([sys.executable, "-c", EMPTY_FLOW], env)
-                    warmed = True
                 if mode == "served":
-                    if "PREFECT_API_URL" not in env:
-                        url = stack.enter_context(running_server(work / "server-home", env))
-                        env = {**env, "PREFECT_API_URL": url}
-                base = work / label.replace(", ", "-").replace(" ", "_")
-                for cache in CACHES:
-                    out = base / cache
-                    if cache == "warm":  # the figures the cold run drew, as a rerun finds them
-                        if "cold" not in caches:  # drawn by one protocol's run, untimed
-                            timed([*EVIDENCE, "run", "--no-orchestrator", "--protocol",
-                                   str(folder / "copy000.yaml"), "--data", str(data),
-                                   "--processed", str(base / "cold" / "p"),
-                                   "--reports", str(base / "cold" / "r")], env)  # fmt: skip
-                        shutil.copytree(base / "cold" / "p" / FIGURES, out / "p" / FIGURES)
-                    if cache not in caches:
-                        continue
-                    cmd = [*EVIDENCE, "run", "--protocol", str(folder), "--task-runner", runner,
-                           "--workers", str(workers), "--data", str(data),
-                           "--processed", str(out / "p"), "--reports", str(out / "r")]  # fmt: skip
-                    if mode == "library":
-                        cmd.append("--no-orchestrator")
-                    elapsed, cpu = timed(cmd, env)
-                    value = f"{elapsed:.2f} s (cpu {cpu:.2f} s)"
-                    if runner == "serial":
-                        serial[mode, cache] = (elapsed, cpu, out)
-                    else:
-                        first, first_cpu, first_out = serial[mode, cache]
-                        equal = "equal" if same(first_out, out) else "DIFFER FROM"
-                        value += f", {first / elapsed:.2f}x serial, outputs {equal} serial's"
-                        value += f", {cpu / first_cpu:.2f}x serial's cpu"
-                    name = f"{label}, {cache} figure cache"
-                    rows.append((name, value))
-                    print(f"{name}: {value}", file=sys.stderr, flush=True)
+                    url = stack.enter_context(running_server(work / "server-home", env))
+                    env = {**env, "PREFECT_API_URL": url}
+                for cache in caches:
+                    if cache == "warm" and seed is None:
+                        seed = seed_figures(folder, data, work / "seed", env)
+                    walls: dict[str, list[float]] = {label: [] for label, _ in group}
+                    cpus: dict[str, list[float]] = {label: [] for label, _ in group}
+                    outs: dict[str, Path] = {}
+                    for k in range(repeat):
+                        for label, runner in group:
+                            slug = label.replace(", ", "-").replace(" ", "_")
+                            out = work / slug / cache / f"round{k}"
+                            if cache == "warm":
+                                assert seed is not None
+                                shutil.copytree(seed, out / "p" / FIGURES)
+                            cmd = [*EVIDENCE, "run", "--protocol", str(folder),
+                                   "--task-runner", runner, "--workers", str(workers),
+                                   "--data", str(data), "--processed", str(out / "p"),
+                                   "--reports", str(out / "r")]  # fmt: skip
+                            if mode == "library":
+                                cmd.append("--no-orchestrator")
+                            elapsed, cpu = timed(cmd, env)
+                            walls[label].append(elapsed)
+                            cpus[label].append(cpu)
+                            outs.setdefault(label, out)
+                            if cache == "cold" and seed is None and runner == "serial":
+                                seed = out / "p" / FIGURES
+                    first = group[0][0]  # serial
+                    for label, runner in group:
+                        if runner == "serial":
+                            value = describe(walls[label], cpus[label])
+                        else:
+                            against = (walls[first], cpus[first])
+                            equal = same(outs[first], outs[label])
+                            value = describe(walls[label], cpus[label], against, equal)
+                        name = f"{label}, {cache} figure cache"
+                        rows.append((name, value))
+                        print(f"{name}: {value}", file=sys.stderr, flush=True)
         rows.append(("goal", f">= {GOAL_SPEEDUP}x serial on 2 cores"))
         return rows
     finally:
@@ -236,9 +277,10 @@ def main(argv: Sequence[str] | None = None) -> None:
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--modes", default=",".join(MODES), help="library, temporary, served")
     ap.add_argument("--caches", default=",".join(CACHES), help="cold, warm (figure cache)")
+    ap.add_argument("--repeat", type=int, default=1, help="rounds; each figure their median")
     args = ap.parse_args(argv)
     modes, caches = args.modes.split(","), args.caches.split(",")
-    for name, value in run(args.quick, args.protocols, args.workers, modes, caches):
+    for name, value in run(args.quick, args.protocols, args.workers, modes, caches, args.repeat):
         print(f"{name}: {value}")
 
 

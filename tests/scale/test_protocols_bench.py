@@ -36,3 +36,22 @@ def test_the_bench_times_only_the_figure_cache_asked_for(cache: str) -> None:
     assert len(timed) == 3 and all(name.endswith(f", {cache} figure cache") for name in timed)
     m = PARALLEL.fullmatch(rows[f"no orchestrator, processes, {cache} figure cache"])
     assert m and m.group(3) == "equal serial's"
+
+
+def test_repeated_rounds_give_medians_and_each_rounds_speed_up() -> None:
+    rows = dict(bench.run(quick=True, caches=["warm"], repeat=2))
+    assert rows["no orchestrator, serial, warm figure cache"].endswith(", median of 2")
+    value = rows["no orchestrator, dask, warm figure cache"]
+    m = re.fullmatch(PARALLEL.pattern + r", median of 2 \(rounds (\d+\.\d\d)-(\d+\.\d\d)x\)", value)
+    assert m and m.group(3) == "equal serial's"
+    assert 0 < float(m.group(4)) <= float(m.group(5))
+
+
+def test_a_figure_is_the_median_of_its_rounds_and_the_ratio_that_of_the_medians() -> None:
+    serial = ([9.0, 6.0, 7.0], [7.0, 7.0, 7.0])
+    value = bench.describe([4.0, 2.0, 3.0], [8.0, 6.0, 7.0], serial, True)
+    assert value == (
+        "3.00 s (cpu 7.00 s), 2.33x serial, outputs equal serial's, 1.00x serial's cpu, "
+        "median of 3 (rounds 2.25-3.00x)"
+    )
+    assert "DIFFER FROM" in bench.describe([1.0], [1.0], ([1.0], [1.0]), False)
