@@ -24,9 +24,10 @@ started_pools: list[tuple[str, str | None, Pool]] = []
 
 
 def take_pool(kind: str, workers: int, address: str | None) -> Pool:
-    """A pool of `kind` with `workers` processes: one started already, else a new one."""
+    """A pool of `kind` with at least `workers` processes: one started already (sized by the
+    protocol files, of which some may not have loaded), else a new one."""
     for i, (k, at, ready) in enumerate(started_pools):
-        if (k, at, ready.workers) == (kind, address, workers):
+        if (k, at) == (kind, address) and ready.workers >= workers:
             return started_pools.pop(i)[2]
     return open_pool(kind, workers, address).start()
 

@@ -110,3 +110,19 @@ def test_the_flow_finishes_an_interrupted_run_before_it_reads_the_history(
     changes = Artifact.get("baclofen-changes")
     assert changes is not None and "newtrial_2026" in str(changes.data)
     assert len(list((p / "runs").iterdir())) == 2 and not (r / ".swap").exists()
+
+
+def test_a_flow_takes_the_pool_its_run_started_even_if_some_protocols_did_not_load() -> None:
+    """The run sizes its pool by the protocol files, the flow by the protocols that loaded."""
+    from flows.many import started_pools, take_pool
+
+    class Started:
+        workers = 2
+
+    started = Started()
+    started_pools.append(("processes", None, started))  # type: ignore[arg-type]
+    try:
+        assert take_pool("processes", 1, None) is started
+        assert started_pools == []
+    finally:
+        started_pools.clear()

@@ -86,3 +86,4 @@ def test_a_run_whose_protocols_do_not_load_ends_the_server_it_launched(
     again = real({**os.environ, "PREFECT_HOME": str(tmp_path / "home")})
     assert again is not None  # the start lock is free
     again.discard()
+
